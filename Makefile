@@ -1,0 +1,43 @@
+# sslbench: self-supervised learning ablations on CIFAR, on the CPU.
+SWIFT ?= swift
+BIN := .build/release/sslbench
+CIFAR_URL := https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz
+CIFAR_MD5 := c32a1d4ab5d03f1284b67883e8d87530
+
+.PHONY: build test data train-reference clean help
+
+help:
+	@echo "make build             release build of .build/release/sslbench"
+	@echo "make test              every unit test (release build: the numeric loops need it)"
+	@echo "make data              download the official CIFAR-10 binary archive into data/"
+	@echo "make train-reference   Barlow Twins, width 16, 10 epochs on 20000 images, seeds 0 1 2"
+	@echo "                       (rows in Results/train-reference.csv; about 25 minutes a seed on 2 cores)"
+
+build:
+	$(SWIFT) build -c release
+
+# XCTest only: without --disable-swift-testing the last line is Swift Testing's "0 tests".
+test:
+	$(SWIFT) test -c release --disable-swift-testing
+
+data:
+	@if [ -f data/cifar-10-batches-bin/test_batch.bin ]; then echo "data/cifar-10-batches-bin is already there"; exit 0; fi; \
+	mkdir -p data; \
+	if curl -fsSL --max-time 600 -o data/cifar-10-binary.tar.gz $(CIFAR_URL); then \
+	  echo "$(CIFAR_MD5)  data/cifar-10-binary.tar.gz" | md5sum -c - || { echo "md5 mismatch: data/cifar-10-binary.tar.gz is not the official archive"; exit 1; }; \
+	  tar -xzf data/cifar-10-binary.tar.gz -C data && rm data/cifar-10-binary.tar.gz && echo "CIFAR-10 is in data/cifar-10-batches-bin"; \
+	else \
+	  rm -f data/cifar-10-binary.tar.gz; \
+	  echo "Could not download $(CIFAR_URL) (no network?)."; \
+	  echo "The harness looks for CIFAR-10 (binary version) in: --data DIR, then \$$SSLBENCH_CIFAR10, then"; \
+	  echo "data/cifar-10-batches-bin, then ../shared/data/cifar-10-batches-bin."; \
+	  if [ -d ../shared/data/cifar-10-batches-bin ]; then echo "Found a copy at ../shared/data/cifar-10-batches-bin: it will be used."; \
+	  else echo "Copy or link a cifar-10-batches-bin folder to one of these, or set SSLBENCH_CIFAR10."; exit 1; fi; \
+	fi
+
+train-reference: build
+	for s in 0 1 2; do $(BIN) train --method barlow-twins --width 16 --projector 2048 --batch-size 256 \
+	  --epochs 10 --train-images 20000 --seed $$s --out Results/train-reference.csv; done
+
+clean:
+	rm -rf .build

@@ -1,0 +1,191 @@
+import Tensors
+
+/// 2-D convolution without bias on NHWC tensors:
+///   y[n, oy, ox, co] = Σ_{ky, kx, ci} x[n, oy·s − p + ky, ox·s − p + kx, ci] · w[ky, kx, ci, co]
+/// computed as an im2col matrix [rows = images·Ho·Wo, K = k·k·Cin] times the weight matrix
+/// [K, Cout]. The batch is split over the threads, and each thread works through its images
+/// a few at a time so that its im2col block stays in cache. A 1×1 convolution with stride 1
+/// reads the input directly. Weight layout: [k, k, Cin, Cout]; initialisation as PyTorch's
+/// default (U(±1/√(k·k·Cin))).
+public final class Conv2d: Layer {
+    public let inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int, padding: Int
+    public let weight: Parameter
+    /// The stem convolution sees the images and needs no input gradient.
+    public var computesInputGradient = true
+    public var parameters: [Parameter] { [weight] }
+
+    private var input: Tensor?
+    public let output = Tensor(shape: [0])
+    private let gradInput = Tensor(shape: [0])
+    private var columns: [Tensor] = []      // per thread: im2col block
+    private var columnGrads: [Tensor] = []  // per thread: ∂L/∂(im2col block)
+    private var weightGrads: [Tensor] = []  // per thread: partial ∂L/∂w
+
+    public init(inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
+                rng: inout RandomGenerator) {
+        self.inputChannels = inputChannels; self.outputChannels = outputChannels
+        self.kernelSize = kernelSize; self.stride = stride; self.padding = padding
+        weight = Parameter(name: "conv\(kernelSize)x\(kernelSize).weight",
+                           shape: [kernelSize, kernelSize, inputChannels, outputChannels], kind: .weight)
+        initialiseUniform(weight.value, fanIn: kernelSize * kernelSize * inputChannels, rng: &rng)
+    }
+
+    var patchSize: Int { kernelSize * kernelSize * inputChannels }
+    var readsInputDirectly: Bool { kernelSize == 1 && stride == 1 && padding == 0 }
+    public func outputSize(_ inputSize: Int) -> Int { (inputSize + 2 * padding - kernelSize) / stride + 1 }
+
+    /// Images per im2col block: about 2 MB of floats, at least one image.
+    private func imagesPerBlock(outputPixels: Int) -> Int {
+        max(1, (1 << 19) / max(1, outputPixels * patchSize))
+    }
+
+    private func prepareScratch(batch: Int, outputPixels: Int, forBackward: Bool) {
+        let threads = Parallel.threads
+        let blockRows = min(imagesPerBlock(outputPixels: outputPixels), batch) * outputPixels
+        func ensure(_ list: inout [Tensor], _ size: Int) {
+            while list.count < threads { list.append(Tensor(shape: [0])) }
+            for t in list { t.reshape([size]) }
+        }
+        if !readsInputDirectly { ensure(&columns, blockRows * patchSize) }
+        if forBackward {
+            ensure(&weightGrads, patchSize * outputChannels)
+            if !readsInputDirectly && computesInputGradient { ensure(&columnGrads, blockRows * patchSize) }
+        }
+    }
+
+    /// Copies the receptive fields of images `images` into `col`, one row per output pixel.
+    @inline(__always)
+    private func im2col(_ x: UnsafePointer<Float>, images: Range<Int>, height: Int, width: Int,
+                        outHeight: Int, outWidth: Int, into col: UnsafeMutablePointer<Float>) {
+        let c = inputChannels, k = kernelSize
+        var dst = col
+        for n in images {
+            let image = x + n * height * width * c
+            for oy in 0 ..< outHeight {
+                for ox in 0 ..< outWidth {
+                    let ix0 = ox * stride - padding
+                    for ky in 0 ..< k {
+                        let iy = oy * stride - padding + ky
+                        if iy < 0 || iy >= height { dst.update(repeating: 0, count: k * c); dst += k * c; continue }
+                        let rowStart = image + iy * width * c
+                        if ix0 >= 0 && ix0 + k <= width {
+                            dst.update(from: rowStart + ix0 * c, count: k * c); dst += k * c
+                        } else {
+                            for kx in 0 ..< k {
+                                let ix = ix0 + kx
+                                if ix < 0 || ix >= width { dst.update(repeating: 0, count: c) }
+                                else { dst.update(from: rowStart + ix * c, count: c) }
+                                dst += c
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds each row of `colGrad` back onto the input pixels it was copied from (the adjoint
+    /// of `im2col`). The images' gradient must be zeroed first.
+    @inline(__always)
+    private func col2im(_ colGrad: UnsafePointer<Float>, images: Range<Int>, height: Int, width: Int,
+                        outHeight: Int, outWidth: Int, into dx: UnsafeMutablePointer<Float>) {
+        let c = inputChannels, k = kernelSize
+        var src = colGrad
+        for n in images {
+            let image = dx + n * height * width * c
+            for oy in 0 ..< outHeight {
+                for ox in 0 ..< outWidth {
+                    let ix0 = ox * stride - padding
+                    for ky in 0 ..< k {
+                        let iy = oy * stride - padding + ky
+                        if iy < 0 || iy >= height { src += k * c; continue }
+                        let rowStart = image + iy * width * c
+                        for kx in 0 ..< k {
+                            let ix = ix0 + kx
+                            if ix >= 0 && ix < width {
+                                let d = rowStart + ix * c
+                                for j in 0 ..< c { d[j] += src[j] }
+                            }
+                            src += c
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    public func forward(_ x: Tensor, training: Bool) -> Tensor {
+        precondition(x.shape.count == 4 && x.shape[3] == inputChannels, "Conv2d expects [N, H, W, \(inputChannels)], got \(x.shape)")
+        let n = x.shape[0], h = x.shape[1], w = x.shape[2]
+        let oh = outputSize(h), ow = outputSize(w), pixels = oh * ow
+        input = x
+        output.reshape([n, oh, ow, outputChannels])
+        prepareScratch(batch: n, outputPixels: pixels, forBackward: false)
+        let block = imagesPerBlock(outputPixels: pixels), k = patchSize, cout = outputChannels
+        let xp = x.data, yp = output.data, wp = weight.value.data
+        let inPixels = h * w * inputChannels
+        Parallel.chunks(n) { t, images in
+            var start = images.lowerBound
+            while start < images.upperBound {
+                let end = min(start + block, images.upperBound), rows = (end - start) * pixels
+                let a: UnsafePointer<Float>
+                if readsInputDirectly { a = UnsafePointer(xp + start * inPixels) } else {
+                    im2col(xp, images: start ..< end, height: h, width: w, outHeight: oh, outWidth: ow, into: columns[t].data)
+                    a = UnsafePointer(columns[t].data)
+                }
+                gemm(m: rows, n: cout, k: k, a: a, lda: k, b: wp, ldb: cout, c: yp + start * pixels * cout, ldc: cout)
+                start = end
+            }
+        }
+        return output
+    }
+
+    public func backward(_ gradOutput: Tensor) -> Tensor {
+        guard let x = input else { fatalError("Conv2d.backward before forward") }
+        let n = x.shape[0], h = x.shape[1], w = x.shape[2]
+        let oh = outputSize(h), ow = outputSize(w), pixels = oh * ow
+        prepareScratch(batch: n, outputPixels: pixels, forBackward: true)
+        if computesInputGradient { gradInput.reshape(x.shape) }
+        let block = imagesPerBlock(outputPixels: pixels), k = patchSize, cout = outputChannels, cin = inputChannels
+        let xp = x.data, dyp = gradOutput.data, wp = weight.value.data, dxp = gradInput.data
+        let inPixels = h * w * cin
+        let chunkCount = min(Parallel.threads, n)
+        Parallel.chunks(n) { t, images in
+            let dw = weightGrads[t].data
+            dw.update(repeating: 0, count: k * cout)
+            var start = images.lowerBound
+            while start < images.upperBound {
+                let end = min(start + block, images.upperBound), rows = (end - start) * pixels
+                let dy = dyp + start * pixels * cout
+                let a: UnsafePointer<Float>
+                if readsInputDirectly { a = UnsafePointer(xp + start * inPixels) } else {
+                    im2col(xp, images: start ..< end, height: h, width: w, outHeight: oh, outWidth: ow, into: columns[t].data)
+                    a = UnsafePointer(columns[t].data)
+                }
+                // ∂L/∂w += colᵀ · ∂L/∂y
+                gemm(transposeA: true, m: k, n: cout, k: rows, a: a, lda: k, b: dy, ldb: cout, beta: 1, c: dw, ldc: cout)
+                if computesInputGradient {
+                    if readsInputDirectly {
+                        // ∂L/∂x = ∂L/∂y · wᵀ
+                        gemm(transposeB: true, m: rows, n: cin, k: cout, a: dy, lda: cout, b: wp, ldb: cout,
+                             c: dxp + start * inPixels, ldc: cin)
+                    } else {
+                        // ∂L/∂col = ∂L/∂y · wᵀ, then scattered back onto the pixels
+                        let dcol = columnGrads[t].data
+                        gemm(transposeB: true, m: rows, n: k, k: cout, a: dy, lda: cout, b: wp, ldb: cout, c: dcol, ldc: k)
+                        (dxp + start * inPixels).update(repeating: 0, count: (end - start) * inPixels)
+                        col2im(dcol, images: start ..< end, height: h, width: w, outHeight: oh, outWidth: ow, into: dxp)
+                    }
+                }
+                start = end
+            }
+        }
+        // Sum the per-thread partial weight gradients in a fixed order.
+        let g = weight.grad.data
+        for t in 0 ..< chunkCount {
+            let dw = weightGrads[t].data
+            for i in 0 ..< k * cout { g[i] += dw[i] }
+        }
+        return gradInput
+    }
+}

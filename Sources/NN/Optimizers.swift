@@ -1,0 +1,131 @@
+import Foundation
+import Tensors
+
+/// An optimiser updates parameters from their accumulated gradients.
+public protocol Optimizer: AnyObject {
+    func step(_ parameters: [Parameter], learningRate: Float)
+}
+
+/// Per-parameter state buffers, created on first use.
+final class StateStore {
+    private var states: [ObjectIdentifier: [Tensor]] = [:]
+    func buffers(for p: Parameter, count: Int) -> [Tensor] {
+        if let s = states[ObjectIdentifier(p)] { return s }
+        let s = (0 ..< count).map { _ in Tensor(shape: p.value.shape) }
+        states[ObjectIdentifier(p)] = s
+        return s
+    }
+}
+
+@inline(__always) func squaredNorm(_ p: UnsafePointer<Float>, _ n: Int) -> Double {
+    var total = 0.0, i = 0
+    while i < n {
+        let end = min(i + 256, n)
+        var s: Float = 0
+        for j in i ..< end { s += p[j] * p[j] }
+        total += Double(s); i = end
+    }
+    return total
+}
+
+/// SGD with momentum as PyTorch defines it:
+///   v ← μ·v + (g + wd·p),  p ← p − lr·v   (weight decay on weights only).
+public final class SGD: Optimizer {
+    public let momentum: Float, weightDecay: Float
+    private let store = StateStore()
+    public init(momentum: Float = 0.9, weightDecay: Float = 0) { self.momentum = momentum; self.weightDecay = weightDecay }
+    public func step(_ parameters: [Parameter], learningRate lr: Float) {
+        for p in parameters {
+            let v = store.buffers(for: p, count: 1)[0].data, w = p.value.data, g = p.grad.data
+            let wd = p.kind == .weight ? weightDecay : 0, mu = momentum
+            for i in 0 ..< p.value.count {
+                v[i] = mu * v[i] + g[i] + wd * w[i]
+                w[i] -= lr * v[i]
+            }
+        }
+    }
+}
+
+/// LARS (You et al., 2017) as Barlow Twins and the CIFAR recipes use it. For weights:
+///   d = g + wd·p,  q = η·‖p‖/‖d‖ (1 when either norm is 0, optionally min(q, 1)),
+///   v ← μ·v + q·d,  p ← p − lr·v.
+/// Biases and batch-norm parameters get neither the decay nor the adaptation: v ← μ·v + g.
+public final class LARS: Optimizer {
+    public let momentum: Float, weightDecay: Float, trustCoefficient: Float, clipTrustRatio: Bool
+    private let store = StateStore()
+    public init(momentum: Float = 0.9, weightDecay: Float = 0, trustCoefficient: Float = 0.02, clipTrustRatio: Bool = false) {
+        self.momentum = momentum; self.weightDecay = weightDecay
+        self.trustCoefficient = trustCoefficient; self.clipTrustRatio = clipTrustRatio
+    }
+    public func step(_ parameters: [Parameter], learningRate lr: Float) {
+        for p in parameters {
+            let v = store.buffers(for: p, count: 1)[0].data, w = p.value.data, g = p.grad.data
+            let n = p.value.count, mu = momentum
+            if p.kind == .weight {
+                let wd = weightDecay
+                // ‖g + wd·p‖² without a temporary buffer
+                var dnorm = 0.0, i = 0
+                while i < n {
+                    let end = min(i + 256, n); var s: Float = 0
+                    for j in i ..< end { let d = g[j] + wd * w[j]; s += d * d }
+                    dnorm += Double(s); i = end
+                }
+                let pnorm = squaredNorm(w, n).squareRoot()
+                dnorm = dnorm.squareRoot()
+                var q: Float = (pnorm > 0 && dnorm > 0) ? Float(Double(trustCoefficient) * pnorm / dnorm) : 1
+                if clipTrustRatio { q = min(q, 1) }
+                for j in 0 ..< n {
+                    v[j] = mu * v[j] + q * (g[j] + wd * w[j])
+                    w[j] -= lr * v[j]
+                }
+            } else {
+                for j in 0 ..< n {
+                    v[j] = mu * v[j] + g[j]
+                    w[j] -= lr * v[j]
+                }
+            }
+        }
+    }
+}
+
+/// AdamW (Loshchilov & Hutter, 2019): decoupled weight decay p ← p − lr·wd·p on weights, then
+/// m ← β1·m + (1−β1)·g, v ← β2·v + (1−β2)·g², p ← p − lr·m̂/(√v̂ + ε).
+public final class AdamW: Optimizer {
+    public let beta1: Float, beta2: Float, epsilon: Float, weightDecay: Float
+    private var stepCount = 0
+    private let store = StateStore()
+    public init(beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8, weightDecay: Float = 0.01) {
+        self.beta1 = beta1; self.beta2 = beta2; self.epsilon = epsilon; self.weightDecay = weightDecay
+    }
+    public func step(_ parameters: [Parameter], learningRate lr: Float) {
+        stepCount += 1
+        let c1 = 1 - Float(pow(Double(beta1), Double(stepCount))), c2 = 1 - Float(pow(Double(beta2), Double(stepCount)))
+        for p in parameters {
+            let s = store.buffers(for: p, count: 2)
+            let m = s[0].data, v = s[1].data, w = p.value.data, g = p.grad.data
+            let decay = p.kind == .weight ? 1 - lr * weightDecay : 1
+            for i in 0 ..< p.value.count {
+                w[i] *= decay
+                m[i] = beta1 * m[i] + (1 - beta1) * g[i]
+                v[i] = beta2 * v[i] + (1 - beta2) * g[i] * g[i]
+                w[i] -= lr * (m[i] / c1) / ((v[i] / c2).squareRoot() + epsilon)
+            }
+        }
+    }
+}
+
+/// Linear warm-up from 0 to `baseLearningRate` over `warmupSteps`, then cosine decay to
+/// `finalLearningRate` at `totalSteps`:
+///   lr(t) = base·t/warmup for t < warmup, else final + (base − final)·(1 + cos(π·(t − warmup)/(total − warmup)))/2.
+public struct WarmupCosineSchedule {
+    public var baseLearningRate: Float, warmupSteps: Int, totalSteps: Int, finalLearningRate: Float
+    public init(baseLearningRate: Float, warmupSteps: Int, totalSteps: Int, finalLearningRate: Float = 0) {
+        self.baseLearningRate = baseLearningRate; self.warmupSteps = warmupSteps
+        self.totalSteps = totalSteps; self.finalLearningRate = finalLearningRate
+    }
+    public func learningRate(atStep t: Int) -> Float {
+        if t < warmupSteps { return baseLearningRate * Float(t) / Float(warmupSteps) }
+        let progress = Double(t - warmupSteps) / Double(max(1, totalSteps - warmupSteps))
+        return finalLearningRate + (baseLearningRate - finalLearningRate) * Float(0.5 * (1 + cos(Double.pi * min(progress, 1))))
+    }
+}

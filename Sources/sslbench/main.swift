@@ -1,0 +1,175 @@
+import Foundation
+import Datasets
+import Report
+import Tensors
+import Training
+import Methods
+
+BLASKernel.ensureWidest()
+
+let usage = """
+sslbench: self-supervised learning ablations on CIFAR, on the CPU.
+
+Usage:
+  sslbench train [options]     train one cell and print its kNN top-1
+  sslbench info                the CPU, thread count and BLAS kernel in use
+  sslbench help                this text
+
+Options of `train` (defaults: the CIFAR Barlow Twins recipe of solo-learn, scaled down):
+  --method NAME          barlow-twins                         (barlow-twins)
+  --width W              ResNet-18 width multiplier, 64 = standard         (16)
+  --projector D[,D,..]   projector widths; one number D means D-D-D      (2048)
+  --batch-size B         images per step (two views each)                 (256)
+  --epochs E                                                               (10)
+  --train-images N       the first N training images                    (20000)
+  --test-images N        the first N test images              (all: 10000)
+  --seed S                                                                  (0)
+  --lr X                 LARS learning rate at batch 256, scaled by B/256 (0.3)
+  --weight-decay X                                                       (1e-4)
+  --lambda X             off-diagonal weight λ                         (0.0051)
+  --loss-scale X                                                          (0.1)
+  --loss-form gram|dense Barlow Twins loss without or with the D×D matrix (gram)
+  --warmup-epochs E                                                         (1)
+  --threads T            worker threads                          (all cores)
+  --no-initial-eval      skip the kNN evaluation before training
+  --data DIR             CIFAR-10 binary folder (else $SSLBENCH_CIFAR10, then
+                         data/cifar-10-batches-bin, then ../shared/data/cifar-10-batches-bin)
+  --out FILE             also append the cell's row to this CSV file
+
+The last line of `train` is knn_top1=<percent> (weighted kNN, k 200, T 0.1, cosine, on
+frozen backbone features, training images as memory bank, test images as queries).
+"""
+
+struct UsageError: Error, CustomStringConvertible { let description: String }
+
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write("error: \(message)\n".data(using: .utf8)!)
+    exit(2)
+}
+
+/// Parses `--flag value` pairs; every flag must be known, every value must parse.
+struct Flags {
+    var values: [String: String] = [:]
+    var switches: Set<String> = []
+    init(_ args: ArraySlice<String>, valued: Set<String>, switches known: Set<String>) throws {
+        var it = args.makeIterator()
+        while let arg = it.next() {
+            guard arg.hasPrefix("--") else { throw UsageError(description: "unexpected argument '\(arg)' (see sslbench help)") }
+            let name = String(arg.dropFirst(2))
+            if known.contains(name) { switches.insert(name); continue }
+            guard valued.contains(name) else { throw UsageError(description: "unknown option --\(name) (see sslbench help)") }
+            guard let v = it.next() else { throw UsageError(description: "--\(name) needs a value") }
+            values[name] = v
+        }
+    }
+    func int(_ name: String) throws -> Int? {
+        guard let v = values[name] else { return nil }
+        guard let i = Int(v) else { throw UsageError(description: "--\(name) expects an integer, got '\(v)'") }
+        return i
+    }
+    func float(_ name: String) throws -> Float? {
+        guard let v = values[name] else { return nil }
+        guard let f = Float(v), f.isFinite else { throw UsageError(description: "--\(name) expects a number, got '\(v)'") }
+        return f
+    }
+}
+
+func formatDuration(_ s: Double) -> String {
+    let t = Int(s.rounded())
+    return t >= 3600 ? String(format: "%dh%02dm", t / 3600, (t % 3600) / 60) : String(format: "%dm%02ds", t / 60, t % 60)
+}
+
+func runTrain(_ args: ArraySlice<String>) throws {
+    let flags = try Flags(args, valued: ["method", "width", "projector", "batch-size", "epochs", "train-images", "test-images",
+                                         "seed", "lr", "weight-decay", "lambda", "loss-scale", "loss-form", "warmup-epochs",
+                                         "threads", "data", "out"],
+                          switches: ["no-initial-eval"])
+    var c = CellConfiguration()
+    if let m = flags.values["method"] {
+        guard let method = MethodName(rawValue: m) else {
+            throw UsageError(description: "unknown method '\(m)'; known: \(MethodName.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        c.method = method
+    }
+    if let v = try flags.int("width") { c.backboneWidth = v }
+    if let p = flags.values["projector"] {
+        let parts = p.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !parts.isEmpty, parts.allSatisfy({ $0 != nil }) else { throw UsageError(description: "--projector expects D or D,D,D, got '\(p)'") }
+        let dims = parts.map { $0! }
+        c.barlowTwins.projectorDimensions = dims.count == 1 ? [dims[0], dims[0], dims[0]] : dims
+    }
+    if let v = try flags.int("batch-size") { c.batchSize = v }
+    if let v = try flags.int("epochs") { c.epochs = v }
+    if let v = try flags.int("train-images") { c.trainImages = v }
+    if let v = try flags.int("test-images") { c.testImages = v }
+    if let v = try flags.int("seed") {
+        guard v >= 0 else { throw UsageError(description: "--seed must be 0 or more, got \(v)") }
+        c.seed = UInt64(v)
+    }
+    if let v = try flags.float("lr") { c.baseLearningRate = v }
+    if let v = try flags.float("weight-decay") { c.weightDecay = v }
+    if let v = try flags.float("lambda") { c.barlowTwins.offDiagonalWeight = v }
+    if let v = try flags.float("loss-scale") { c.barlowTwins.lossScale = v }
+    if let v = flags.values["loss-form"] {
+        guard let f = CrossCorrelationFormName(v) else { throw UsageError(description: "--loss-form expects gram or dense, got '\(v)'") }
+        c.barlowTwins.form = f
+    }
+    if let v = try flags.int("warmup-epochs") { c.warmupEpochs = v }
+    if flags.switches.contains("no-initial-eval") { c.evaluateAtInitialisation = false }
+    if let t = try flags.int("threads") {
+        guard t > 0 else { throw UsageError(description: "--threads must be a positive integer, got \(t)") }
+        Parallel.configure(threads: t)
+    }
+    try c.validate()
+
+    let folder = try CIFAR.locateCIFAR10(explicit: flags.values["data"])
+    let data = try CIFAR.loadCIFAR10(folder: folder)
+    try c.validate(availableTrainImages: data.train.count)
+    let used = min(c.trainImages ?? data.train.count, data.train.count)
+    print("sslbench train: \(c.method.rawValue), ResNet-18 width \(c.backboneWidth), projector \(c.barlowTwins.projectorDimensions.map(String.init).joined(separator: "-")), "
+        + "batch \(c.batchSize), \(c.epochs) epochs on \(used) images of \(folder), seed \(c.seed)")
+    print("machine: \(MachineInfo.cpuModel), \(Parallel.threads) threads, OpenBLAS kernel \(blasCoreName)")
+    fflush(stdout)
+    var lastPrint = Date.distantPast
+    let result = try train(c, train: data.train, test: data.test) { event in
+        switch event {
+        case .evaluated(let stage, let top1, let seconds):
+            print(String(format: "kNN top-1 at %@: %.2f%% (%.0f s)", stage, top1, seconds))
+        case .step(let epoch, let epochs, let step, let steps, let loss, let rate, let eta):
+            if Date().timeIntervalSince(lastPrint) >= 10 && step < steps {
+                lastPrint = Date()
+                print(String(format: "epoch %d/%d  step %d/%d  loss %.4f  %.1f images/s  ETA %@", epoch, epochs, step, steps, loss, rate, formatDuration(eta)))
+            }
+        case .epochFinished(let epoch, let epochs, let loss, let rate, let eta):
+            print(String(format: "epoch %d/%d done  loss %.4f  %.1f images/s  ETA %@", epoch, epochs, loss, rate, formatDuration(eta)))
+        }
+        fflush(stdout)
+    }
+    if case .diverged(let step) = result.status {
+        print("diverged: the loss became \(result.finalLoss) at step \(step)")
+    }
+    print(String(format: "training: %.1f s, %.1f images/s; total %.1f s", result.trainingSeconds, result.imagesPerSecond, result.totalSeconds))
+    if let out = flags.values["out"] {
+        try CSV.appendRow(CellRow.fields(c, result), header: CellRow.header, to: out)
+        print("row appended to \(out)")
+    }
+    print(String(format: "knn_top1_init=%.2f", result.knnTop1AtInitialisation))
+    print(String(format: "knn_top1=%.2f", result.knnTop1))
+    if case .diverged = result.status { exit(3) }
+}
+
+func CrossCorrelationFormName(_ s: String) -> CrossCorrelationForm? { CrossCorrelationForm(rawValue: s) }
+
+Parallel.configure()
+let arguments = CommandLine.arguments
+do {
+    switch arguments.count > 1 ? arguments[1] : "help" {
+    case "train": try runTrain(arguments.dropFirst(2))
+    case "info":
+        print("cpu: \(MachineInfo.cpuModel)\nthreads: \(Parallel.threads)\nblas kernel: \(blasCoreName)")
+    case "help", "--help", "-h": print(usage)
+    case let other: fail("unknown command '\(other)'\n\n" + usage)
+    }
+} catch {
+    fail("\(error)")
+}

@@ -1,0 +1,94 @@
+import XCTest
+@testable import Methods
+import NN
+import Tensors
+
+/// The Barlow Twins loss in both forms: against a direct double-precision evaluation of the
+/// paper's formula, against finite differences, and against each other.
+final class BarlowTwinsLossTests: XCTestCase {
+    override func setUp() { Parallel.configure(threads: 2) }
+
+    /// L = s·[Σ_i (1 − C_ii)² + λ Σ_{i≠j} C_ij²] with C from batch-standardised embeddings,
+    /// straight from the definition, in double precision.
+    func referenceLoss(_ za: Tensor, _ zb: Tensor, lambda: Double, scale: Double) -> Double {
+        let n = za.shape[0], d = za.shape[1]
+        func standardise(_ z: Tensor) -> [[Double]] {
+            var out = [[Double]](repeating: [Double](repeating: 0, count: d), count: n)
+            for j in 0 ..< d {
+                let col = (0 ..< n).map { Double(z[$0 * d + j]) }
+                let mean = col.reduce(0, +) / Double(n)
+                let variance = col.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(n)
+                for i in 0 ..< n { out[i][j] = (col[i] - mean) / (variance + 1e-5).squareRoot() }
+            }
+            return out
+        }
+        let a = standardise(za), b = standardise(zb)
+        var loss = 0.0
+        for i in 0 ..< d { for j in 0 ..< d {
+            var c = 0.0
+            for k in 0 ..< n { c += a[k][i] * b[k][j] }
+            c /= Double(n)
+            loss += i == j ? (1 - c) * (1 - c) : lambda * c * c
+        } }
+        return scale * loss
+    }
+
+    func testValueMatchesDefinitionInBothForms() {
+        var rng = RandomGenerator(seed: 1)
+        let za = GradientCheck.random([16, 12], rng: &rng), zb = GradientCheck.random([16, 12], rng: &rng)
+        for i in 0 ..< za.count { zb[i] = 0.7 * za[i] + 0.3 * zb[i] }   // correlated views
+        let expected = referenceLoss(za, zb, lambda: 0.0051, scale: 0.1)
+        for form in CrossCorrelationForm.allCases {
+            let loss = BarlowTwinsLoss(offDiagonalWeight: 0.0051, scale: 0.1, form: form)
+            let value = loss.loss(za, zb, gradA: Tensor(shape: [0]), gradB: Tensor(shape: [0]))
+            XCTAssertEqual(Double(value), expected, accuracy: 1e-4 * abs(expected), "\(form)")
+        }
+    }
+
+    /// Finite differences on every entry of both inputs, in each form. Tolerance: 1% of the
+    /// largest gradient entry (float32, ε = 1e-2; the loss is smooth, so no kinks).
+    func testGradientsAgainstFiniteDifferences() {
+        for form in CrossCorrelationForm.allCases {
+            var rng = RandomGenerator(seed: 2)
+            let za = GradientCheck.random([8, 6], rng: &rng), zb = GradientCheck.random([8, 6], rng: &rng)
+            // a large λ so that the redundancy term's gradient is not lost next to the invariance term's
+            let loss = BarlowTwinsLoss(offDiagonalWeight: 0.3, scale: 0.5, form: form)
+            let ga = Tensor(shape: [0]), gb = Tensor(shape: [0])
+            _ = loss.loss(za, zb, gradA: ga, gradB: gb)
+            let f = { Double(loss.loss(za, zb, gradA: Tensor(shape: [0]), gradB: Tensor(shape: [0]))) }
+            for (z, g) in [(za, ga), (zb, gb)] {
+                let idx = Array(0 ..< z.count)
+                let numeric = GradientCheck.numerical(f, x: z.data, indices: idx, epsilon: 1e-2, kinkTolerance: .infinity).map { $0! }
+                let error = GradientCheck.relativeError(idx.map { Double(g[$0]) }, numeric)
+                XCTAssertLessThan(error, 1e-2, "\(form): gradient off by \(error)")
+            }
+        }
+    }
+
+    func testGramAndDenseAgreeAtProjectorWidth() {
+        var rng = RandomGenerator(seed: 3)
+        let n = 64, d = 2048
+        let za = GradientCheck.random([n, d], rng: &rng), zb = GradientCheck.random([n, d], rng: &rng)
+        for i in 0 ..< za.count { zb[i] = 0.8 * za[i] + 0.2 * zb[i] }
+        var values: [Float] = [], grads: [[Float]] = []
+        for form in CrossCorrelationForm.allCases {
+            let ga = Tensor(shape: [0]), gb = Tensor(shape: [0])
+            values.append(BarlowTwinsLoss(offDiagonalWeight: 0.0051, scale: 0.1, form: form).loss(za, zb, gradA: ga, gradB: gb))
+            grads.append(ga.array + gb.array)
+        }
+        XCTAssertEqual(values[0], values[1], accuracy: 1e-5 * abs(values[1]))
+        let scale = grads[1].map(abs).max()!
+        let worst = zip(grads[0], grads[1]).map { abs($0 - $1) }.max()!
+        XCTAssertLessThan(worst / scale, 1e-4)
+    }
+
+    func testIdenticalWhitenedViewsGiveZeroInvariance() {
+        // Two identical views with decorrelated units: C = I, so the loss is 0 up to ε.
+        let n = 4, d = 2
+        let z = Tensor(shape: [n, d], values: [1, 1, 1, -1, -1, 1, -1, -1])
+        let loss = BarlowTwinsLoss(offDiagonalWeight: 0.0051, scale: 1)
+        let value = loss.loss(z, z, gradA: Tensor(shape: [0]), gradB: Tensor(shape: [0]))
+        XCTAssertEqual(value, 0, accuracy: 1e-4)
+        XCTAssertEqual(loss.redundancyTerm, 0, accuracy: 1e-6)
+    }
+}

@@ -1,0 +1,56 @@
+import XCTest
+@testable import NN
+import Tensors
+
+final class OptimizerTests: XCTestCase {
+    func parameter(_ kind: Parameter.Kind, value: [Float], grad: [Float]) -> Parameter {
+        let p = Parameter(name: "p", shape: [value.count], kind: kind)
+        for i in value.indices { p.value[i] = value[i]; p.grad[i] = grad[i] }
+        return p
+    }
+
+    func testLARSAdaptsWeightsOnly() {
+        let w = parameter(.weight, value: [3, 4], grad: [0.6, 0.8])
+        let b = parameter(.biasOrNorm, value: [1, 1], grad: [0.5, -0.5])
+        let lars = LARS(momentum: 0.9, weightDecay: 0.1, trustCoefficient: 0.02)
+        lars.step([w, b], learningRate: 0.5)
+        // d = g + 0.1·p = (0.9, 1.2), ‖d‖ = 1.5, ‖p‖ = 5, q = 0.02·5/1.5
+        let q: Float = 0.02 * 5 / 1.5
+        XCTAssertEqual(w.value[0], 3 - 0.5 * q * 0.9, accuracy: 1e-6)
+        XCTAssertEqual(w.value[1], 4 - 0.5 * q * 1.2, accuracy: 1e-6)
+        // biases: no decay, no adaptation
+        XCTAssertEqual(b.value[0], 1 - 0.5 * 0.5, accuracy: 1e-6)
+        XCTAssertEqual(b.value[1], 1 + 0.5 * 0.5, accuracy: 1e-6)
+        // second step: momentum
+        lars.step([b], learningRate: 0.5)
+        XCTAssertEqual(b.value[0], 0.75 - 0.5 * (0.9 * 0.5 + 0.5), accuracy: 1e-6)
+    }
+
+    func testLARSClipAndZeroNorms() {
+        let w = parameter(.weight, value: [0, 0], grad: [1, 1])
+        LARS(weightDecay: 0).step([w], learningRate: 1)
+        XCTAssertEqual(w.value[0], -1, accuracy: 1e-6)     // ‖p‖ = 0 → q = 1
+        let big = parameter(.weight, value: [100, 0], grad: [0.001, 0])
+        LARS(weightDecay: 0, trustCoefficient: 1, clipTrustRatio: true).step([big], learningRate: 1)
+        XCTAssertEqual(big.value[0], 100 - 0.001, accuracy: 1e-4)   // q clipped at 1
+    }
+
+    func testSGDAndAdamW() {
+        let p = parameter(.weight, value: [1], grad: [0.5])
+        SGD(momentum: 0.9, weightDecay: 0.1).step([p], learningRate: 0.1)
+        XCTAssertEqual(p.value[0], 1 - 0.1 * (0.5 + 0.1), accuracy: 1e-6)
+        let a = parameter(.weight, value: [1], grad: [0.5])
+        AdamW(weightDecay: 0.1).step([a], learningRate: 0.01)
+        // first step: m̂ = g, v̂ = g², update = lr·sign(g) (up to ε), after decay 1 − lr·wd
+        XCTAssertEqual(a.value[0], 1 * (1 - 0.001) - 0.01, accuracy: 1e-5)
+    }
+
+    func testWarmupCosine() {
+        let s = WarmupCosineSchedule(baseLearningRate: 1, warmupSteps: 10, totalSteps: 110)
+        XCTAssertEqual(s.learningRate(atStep: 0), 0)
+        XCTAssertEqual(s.learningRate(atStep: 5), 0.5, accuracy: 1e-6)
+        XCTAssertEqual(s.learningRate(atStep: 10), 1, accuracy: 1e-6)
+        XCTAssertEqual(s.learningRate(atStep: 60), 0.5, accuracy: 1e-6)
+        XCTAssertEqual(s.learningRate(atStep: 110), 0, accuracy: 1e-6)
+    }
+}
