@@ -14,7 +14,8 @@ public struct AugmentationRecipe: Equatable {
     public var grayscaleProbability: Float = 0.2
     public var blurProbability: Float = 0
     public var blurSigma: (Float, Float) = (0.1, 2.0)
-    public var blurKernelSize: Int = 3
+    /// 0: a kernel of 2⌈3σ⌉ + 1 taps, as PIL's GaussianBlur(radius = σ) that solo-learn uses.
+    public var blurKernelSize: Int = 0
     public var solarizeProbability: Float = 0
     /// CIFAR-10 channel statistics (solo-learn's recipe, PAPERS.md).
     public var mean: (Float, Float, Float) = (0.4914, 0.4822, 0.4465)
@@ -26,6 +27,15 @@ public struct AugmentationRecipe: Equatable {
     public static func barlowTwinsCIFAR(view: Int) -> AugmentationRecipe {
         var r = AugmentationRecipe()
         r.solarizeProbability = view == 0 ? 0 : 0.2
+        return r
+    }
+
+    /// SimCLR / SwAV on CIFAR (solo-learn, PAPERS.md): stronger jitter (0.8, 0.8, 0.8, 0.2),
+    /// Gaussian blur with p 0.5, no solarisation.
+    public static func simclrCIFAR() -> AugmentationRecipe {
+        var r = AugmentationRecipe()
+        r.brightness = 0.8; r.contrast = 0.8; r.saturation = 0.8; r.hue = 0.2
+        r.blurProbability = 0.5
         return r
     }
 
@@ -90,28 +100,29 @@ public func rotateHue(_ r: Float, _ g: Float, _ b: Float, by shift: Float) -> (F
     }
 }
 
-/// Augments one 32×32 RGB image (8-bit HWC) into `output` (float HWC, normalised).
+/// Augments one 32×32 RGB image (8-bit HWC) into `output` (float HWC, normalised), of
+/// `outputSize`×`outputSize` pixels (32 for the views, smaller for SwAV's multi-crop).
 public func augment(image: UnsafePointer<UInt8>, recipe: AugmentationRecipe, rng: inout RandomGenerator,
-                    output: UnsafeMutablePointer<Float>) {
-    let side = LabeledImages.side, n = side * side
+                    output: UnsafeMutablePointer<Float>, outputSize: Int = 32) {
+    let side = LabeledImages.side, out = outputSize, n = out * out
     withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * 3 * n) { scratch in
         let x = scratch.baseAddress!, tmp = x + 3 * n
         // 1. random resized crop, bilinear (align_corners = false), with the horizontal flip folded in
         let box = randomResizedCropBox(height: side, width: side, scale: recipe.cropScale, ratio: recipe.cropRatio, rng: &rng)
         let flip = rng.bernoulli(recipe.flipProbability)
-        let scaleY = Float(box.height) / Float(side), scaleX = Float(box.width) / Float(side)
-        for oy in 0 ..< side {
+        let scaleY = Float(box.height) / Float(out), scaleX = Float(box.width) / Float(out)
+        for oy in 0 ..< out {
             let sy = max((Float(oy) + 0.5) * scaleY - 0.5, 0)
             let y0 = min(Int(sy), box.height - 1), y1 = min(y0 + 1, box.height - 1), ly = sy - Float(y0)
-            for ox in 0 ..< side {
+            for ox in 0 ..< out {
                 let sx = max((Float(ox) + 0.5) * scaleX - 0.5, 0)
                 let x0 = min(Int(sx), box.width - 1), x1 = min(x0 + 1, box.width - 1), lx = sx - Float(x0)
                 let p00 = image + ((box.top + y0) * side + box.left + x0) * 3
                 let p01 = image + ((box.top + y0) * side + box.left + x1) * 3
                 let p10 = image + ((box.top + y1) * side + box.left + x0) * 3
                 let p11 = image + ((box.top + y1) * side + box.left + x1) * 3
-                let dx = flip ? side - 1 - ox : ox
-                let d = x + (oy * side + dx) * 3
+                let dx = flip ? out - 1 - ox : ox
+                let d = x + (oy * out + dx) * 3
                 for c in 0 ..< 3 {
                     let top = Float(p00[c]) * (1 - lx) + Float(p01[c]) * lx
                     let bottom = Float(p10[c]) * (1 - lx) + Float(p11[c]) * lx
@@ -159,7 +170,7 @@ public func augment(image: UnsafePointer<UInt8>, recipe: AugmentationRecipe, rng
         }
         // 4. Gaussian blur (separable, reflected borders)
         if recipe.blurProbability > 0 && rng.bernoulli(recipe.blurProbability) {
-            gaussianBlur(x, scratch: tmp, side: side, sigma: rng.uniform(recipe.blurSigma.0, recipe.blurSigma.1),
+            gaussianBlur(x, scratch: tmp, side: out, sigma: rng.uniform(recipe.blurSigma.0, recipe.blurSigma.1),
                          kernelSize: recipe.blurKernelSize)
         }
         // 5. solarisation
@@ -174,7 +185,7 @@ public func augment(image: UnsafePointer<UInt8>, recipe: AugmentationRecipe, rng
 
 /// Separable Gaussian blur of a side×side RGB float image in place; `scratch` holds one image.
 func gaussianBlur(_ x: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, side: Int, sigma: Float, kernelSize: Int) {
-    let radius = kernelSize / 2
+    let radius = kernelSize > 0 ? kernelSize / 2 : Int((3 * sigma).rounded(.up))
     var weights = [Float](repeating: 0, count: 2 * radius + 1)
     for i in -radius ... radius { weights[i + radius] = Foundation.exp(-Float(i * i) / (2 * sigma * sigma)) }
     let total = weights.reduce(0, +)
@@ -198,19 +209,20 @@ public func normalize(image: UnsafePointer<UInt8>, recipe: AugmentationRecipe, o
     for p in 0 ..< 1024 { for c in 0 ..< 3 { output[3 * p + c] = (Float(image[3 * p + c]) / 255 - mean[c]) * invStd[c] } }
 }
 
-/// Fills `batch` ([count, 32, 32, 3], starting at image `offset`) with one augmented view of
-/// each image `indices[i]`, in parallel. The random stream of image i depends only on
-/// (seed, step, indices[i], view), never on the thread that does it.
+/// Fills `batch` ([count, s, s, 3], starting at image `offset`, s = `outputSize`) with one
+/// augmented view of each image `indices[i]`, in parallel. The random stream of image i depends
+/// only on (seed, step, indices[i], view), never on the thread that does it.
 public func augmentBatch(_ images: LabeledImages, indices: ArraySlice<Int>, recipe: AugmentationRecipe,
-                         seed: UInt64, step: Int, view: Int, into batch: Tensor, offset: Int) {
-    let out = batch.data + offset * LabeledImages.pixelsPerImage
+                         seed: UInt64, step: Int, view: Int, into batch: Tensor, offset: Int, outputSize: Int = 32) {
+    let imageSize = outputSize * outputSize * 3
+    let out = batch.data + offset * imageSize
     let idx = Array(indices)
     images.pixels.withUnsafeBufferPointer { pixels in
         let base = pixels.baseAddress!
         Parallel.forEach(idx.count) { i in
             var rng = RandomGenerator(seed: seed, stream: UInt64(step), substream: UInt64(idx[i]) << 3 | UInt64(view))
             augment(image: base + idx[i] * LabeledImages.pixelsPerImage, recipe: recipe, rng: &rng,
-                    output: out + i * LabeledImages.pixelsPerImage)
+                    output: out + i * imageSize, outputSize: outputSize)
         }
     }
 }

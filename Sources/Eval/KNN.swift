@@ -3,10 +3,11 @@ import Datasets
 import NN
 import Tensors
 
-/// Backbone features of `images` in eval mode (running batch-norm statistics), L2-normalised,
-/// [count, featureDimensions]. Images are normalised, not augmented.
+/// Backbone features of `images` in eval mode (running batch-norm statistics),
+/// [count, featureDimensions], L2-normalised unless `l2Normalize` is false. Images are
+/// normalised, not augmented.
 public func extractFeatures(encoder: ResNet18, images: LabeledImages, recipe: AugmentationRecipe = .init(),
-                            batchSize: Int = 512) -> Tensor {
+                            batchSize: Int = 512, l2Normalize: Bool = true) -> Tensor {
     let dims = encoder.featureDimensions
     let features = Tensor(shape: [images.count, dims])
     let batch = Tensor(shape: [batchSize, 32, 32, 3])
@@ -18,8 +19,16 @@ public func extractFeatures(encoder: ResNet18, images: LabeledImages, recipe: Au
         (features.data + start * dims).update(from: out.data, count: (end - start) * dims)
         start = end
     }
+    return l2Normalize ? l2Normalized(features) : features
+}
+
+/// A copy of `features` with every row scaled to unit length.
+public func l2Normalized(_ source: Tensor) -> Tensor {
+    let features = Tensor(shape: source.shape)
+    features.copy(from: source)
+    let dims = features.columns
     let f = features.data
-    Parallel.forEach(images.count) { i in
+    Parallel.forEach(features.rows) { i in
         let row = f + i * dims
         var s: Float = 0
         for j in 0 ..< dims { s += row[j] * row[j] }

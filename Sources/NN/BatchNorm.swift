@@ -14,7 +14,9 @@ import Tensors
 /// the two views of a batch are stacked into one tensor, and `groups: 2` normalises each view
 /// over its own images, exactly as two separate forward passes would.
 public final class BatchNorm: Layer {
-    public let channels: Int, groups: Int, affine: Bool
+    public let channels: Int, affine: Bool
+    /// Row groups with their own statistics; settable between steps (not between a forward and its backward).
+    public var groups: Int
     /// y = max(0, BN(x)) when set. Settable so that a test can make a network kink-free.
     public var fusedReLU: Bool
     public let epsilon: Float = 1e-5, momentum: Float = 0.1
@@ -24,6 +26,7 @@ public final class BatchNorm: Layer {
 
     private var input: Tensor?
     private var trainedForward = true
+    private var forwardGroups = 1
     public let output = Tensor(shape: [0])
     private let gradInput = Tensor(shape: [0])
     private let mean: Tensor, rstd: Tensor              // [groups, C], cached for backward
@@ -40,8 +43,8 @@ public final class BatchNorm: Layer {
         gamma?.value.fill(1)
         runningMean = Tensor(shape: [channels]); runningVariance = Tensor(shape: [channels])
         runningVariance.fill(1)
-        mean = Tensor(shape: [groups, channels]); rstd = Tensor(shape: [groups, channels])
-        scale = Tensor(shape: [groups, channels]); shift = Tensor(shape: [groups, channels])
+        mean = Tensor(shape: [0]); rstd = Tensor(shape: [0])
+        scale = Tensor(shape: [0]); shift = Tensor(shape: [0])
         partials = .allocate(capacity: 1)
     }
     deinit { partials.deallocate() }
@@ -99,8 +102,10 @@ public final class BatchNorm: Layer {
         input = x; trainedForward = training
         output.reshape(x.shape)
         let g = training ? groups : 1
+        forwardGroups = g
         precondition(rows % g == 0 && rows / g > 1, "BatchNorm: \(rows) rows do not split into \(g) groups of 2 or more")
         let groupRows = rows / g
+        for t in [mean, rstd, scale, shift] { t.reshape([g, c]) }
         let gam = gamma?.value.data, bet = beta?.value.data
         for group in 0 ..< g {
             let m = mean.data + group * c, rs = rstd.data + group * c
@@ -147,7 +152,7 @@ public final class BatchNorm: Layer {
 
     public func backward(_ gradOutput: Tensor) -> Tensor {
         guard let x = input else { fatalError("BatchNorm.backward before forward") }
-        let rows = x.rows, c = channels, g = trainedForward ? groups : 1, groupRows = rows / g
+        let rows = x.rows, c = channels, g = forwardGroups, groupRows = rows / g
         gradInput.reshape(x.shape)
         let xp = x.data, yp = output.data, dxp = gradInput.data
         // dy' = ∂L/∂(γx̂+β): the ReLU mask applied first. It is written into gradInput.

@@ -43,6 +43,9 @@ public final class Sequential: Layer {
         for layer in layers { x = layer.forward(x, training: training) }
         return x
     }
+    /// Sets the statistics groups of every batch norm in the sequence.
+    public func setBatchNormGroups(_ groups: Int) { for case let bn as BatchNorm in layers { bn.groups = groups } }
+
     public func backward(_ gradOutput: Tensor) -> Tensor {
         var g = gradOutput
         for layer in layers.reversed() { g = layer.backward(g) }
@@ -52,7 +55,7 @@ public final class Sequential: Layer {
 
 /// PyTorch's default initialisation for convolution and linear weights
 /// (kaiming_uniform with a = √5): U(−1/√fanIn, 1/√fanIn). The peer reference uses it too.
-func initialiseUniform(_ t: Tensor, fanIn: Int, rng: inout RandomGenerator) {
+public func initialiseUniform(_ t: Tensor, fanIn: Int, rng: inout RandomGenerator) {
     let bound = 1 / Float(fanIn).squareRoot()
     for i in 0 ..< t.count { t[i] = rng.uniform(-bound, bound) }
 }

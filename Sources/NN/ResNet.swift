@@ -86,6 +86,9 @@ public final class ResNet18: Layer {
         [stemBN] + blocks.flatMap { [$0.bn1, $0.bn2] + ($0.shortcutBN.map { [$0] } ?? []) }
     }
 
+    /// Sets the statistics groups of every batch norm (see `BatchNorm.groups`).
+    public func setBatchNormGroups(_ groups: Int) { for bn in batchNorms { bn.groups = groups } }
+
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         var h = stemBN.forward(stem.forward(x, training: training), training: training)
         for block in blocks { h = block.forward(h, training: training) }

@@ -7,7 +7,7 @@ import Training
 public enum CellRow {
     public static let header = [
         "method", "backbone_width", "projector", "batch_size", "epochs", "train_images", "test_images", "seed",
-        "learning_rate", "lambda", "loss_scale", "knn_top1_init", "knn_top1", "knn_k", "knn_temperature", "knn_distance",
+        "learning_rate", "lambda", "loss_scale", "knn_top1_init", "knn_top1", "knn_k", "knn_temperature", "knn_distance", "linear_top1", "linear_protocol",
         "evaluated_at", "final_loss", "training_seconds", "images_per_second", "total_seconds", "status",
         "threads", "cpu", "blas_core", "commit",
     ]
@@ -16,10 +16,11 @@ public enum CellRow {
         let status: String
         switch r.status { case .ok: status = "ok"; case .diverged(let step): status = "diverged at step \(step)" }
         return [
-            c.method.rawValue, "\(c.backboneWidth)", c.barlowTwins.projectorDimensions.map(String.init).joined(separator: "-"),
+            c.method.rawValue, "\(c.backboneWidth)", c.projectorDescription,
             "\(c.batchSize)", "\(c.epochs)", "\(r.trainImages)", "\(r.testImages)", "\(c.seed)",
             "\(c.learningRate)", "\(c.barlowTwins.offDiagonalWeight)", "\(c.barlowTwins.lossScale)",
             format(r.knnTop1AtInitialisation), format(r.knnTop1), "\(c.knnNeighbours)", "\(c.knnTemperature)", "cosine",
+            format(r.linearTop1), r.linearTop1.isNaN ? "" : "logistic regression on standardised features, SGD 100 epochs, lr 0.1 cosine, wd 1e-4",
             "last epoch", r.finalLoss.isFinite ? String(format: "%.5f", r.finalLoss) : "\(r.finalLoss)",
             String(format: "%.1f", r.trainingSeconds), String(format: "%.1f", r.imagesPerSecond),
             String(format: "%.1f", r.totalSeconds), status,

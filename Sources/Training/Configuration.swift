@@ -4,6 +4,12 @@ import Methods
 /// The self-supervised methods the kernel can train.
 public enum MethodName: String, CaseIterable {
     case barlowTwins = "barlow-twins"
+    case byol
+    case simclr
+    case swav
+    case mocoV3 = "moco-v3"
+    /// MoCo v3 with SDMP's intra-batch mixing.
+    case sdmp
 }
 
 public enum OptimizerName: String, CaseIterable { case lars, sgd, adamw }
@@ -22,6 +28,12 @@ public struct CellConfiguration: Equatable {
     /// ResNet-18 width multiplier (64 = the standard network).
     public var backboneWidth: Int = 16
     public var barlowTwins = BarlowTwinsConfiguration()
+    public var byol = BYOLConfiguration()
+    public var simclr = SimCLRConfiguration()
+    public var swav = SwAVConfiguration()
+    public var mocoV3 = MoCoV3Configuration()
+    /// SDMP's mixing strategies (used by `sdmp`; `moco-v3` is the same without them).
+    public var mixing = MixingConfiguration()
     public var batchSize: Int = 256
     public var epochs: Int = 10
     /// Use the first `trainImages` training images (nil: all of them).
@@ -43,8 +55,52 @@ public struct CellConfiguration: Equatable {
     public var knnNeighbours: Int = 200
     public var knnTemperature: Float = 0.1
     public var evaluateAtInitialisation = true
+    /// Refuse configurations whose estimated memory exceeds this (nil: the machine's available memory).
+    public var memoryLimitBytes: Int? = nil
+    /// Also train a linear probe on the frozen features after the last epoch.
+    public var linearProbe = true
 
     public init() {}
+
+    /// The CIFAR recipe of `method` (solo-learn's, PAPERS.md), scaled down to the defaults above:
+    /// Barlow Twins LARS lr 0.3, wd 1e-4; BYOL lr 1.0, wd 1e-5; SimCLR lr 0.4, wd 1e-5 with the
+    /// stronger SimCLR augmentation.
+    public init(method: MethodName) {
+        self.method = method
+        switch method {
+        case .barlowTwins: break
+        case .byol: baseLearningRate = 1.0; weightDecay = 1e-5
+        case .simclr:
+            baseLearningRate = 0.4; weightDecay = 1e-5
+            augmentationA = .simclrCIFAR(); augmentationB = .simclrCIFAR()
+        case .swav:
+            baseLearningRate = 0.6; weightDecay = 1e-6
+            augmentationA = .simclrCIFAR(); augmentationB = .simclrCIFAR()
+        case .mocoV3, .sdmp:
+            baseLearningRate = 0.3; weightDecay = 1e-6
+        }
+    }
+
+    /// The projector's layer widths as the CSV shows them.
+    public var projectorDescription: String {
+        switch method {
+        case .barlowTwins: return barlowTwins.projectorDimensions.map(String.init).joined(separator: "-")
+        case .byol: return "\(byol.projectorHiddenDimensions)-\(byol.projectionDimensions)"
+        case .simclr: return "\(simclr.projectorHiddenDimensions)-\(simclr.projectionDimensions)"
+        case .swav: return "\(swav.projectorHiddenDimensions)-\(swav.projectionDimensions)"
+        case .mocoV3, .sdmp: return "\(mocoV3.projectorHiddenDimensions)-\(mocoV3.projectionDimensions)"
+        }
+    }
+
+    /// Sets the projector's output width D the way each paper's width ablation varies it:
+    /// every layer of the Barlow Twins projector (D-D-D), the output of BYOL's and SimCLR's.
+    public mutating func setProjectorWidth(_ d: Int) {
+        barlowTwins.projectorDimensions = [d, d, d]
+        byol.projectionDimensions = d
+        simclr.projectionDimensions = d
+        swav.projectionDimensions = d
+        mocoV3.projectionDimensions = d
+    }
 
     /// The peak learning rate: base × batch / 256.
     public var learningRate: Float { baseLearningRate * Float(batchSize) / 256 }
@@ -68,6 +124,27 @@ public struct CellConfiguration: Equatable {
         if !(weightDecay >= 0) { throw fail("weight decay", weightDecay, "must be 0 or more") }
         if warmupEpochs < 0 { throw fail("warmup epochs", warmupEpochs, "must be 0 or more") }
         if knnNeighbours <= 0 { throw fail("knn k", knnNeighbours, "must be a positive integer") }
+        if byol.projectionDimensions <= 0 || byol.projectorHiddenDimensions <= 0 || byol.predictorHiddenDimensions <= 0 {
+            throw fail("projector", byol.projectionDimensions, "every layer width must be a positive integer")
+        }
+        if !(byol.baseMomentum >= 0 && byol.baseMomentum <= 1) { throw fail("base momentum", byol.baseMomentum, "must be in [0, 1]") }
+        if simclr.projectionDimensions <= 0 || simclr.projectorHiddenDimensions <= 0 {
+            throw fail("projector", simclr.projectionDimensions, "every layer width must be a positive integer")
+        }
+        if !(simclr.temperature > 0) { throw fail("temperature", simclr.temperature, "must be positive") }
+        if swav.projectionDimensions <= 0 || swav.projectorHiddenDimensions <= 0 || swav.prototypeCount <= 0 {
+            throw fail("projector", swav.projectionDimensions, "every layer width and the prototype count must be positive integers")
+        }
+        if swav.smallCrops.count < 0 || swav.smallCrops.size < 8 || swav.smallCrops.size > 32 {
+            throw fail("small crops", "\(swav.smallCrops.count)×\(swav.smallCrops.size)", "need a count ≥ 0 and a size in 8…32")
+        }
+        if swav.queueLength < 0 { throw fail("queue length", swav.queueLength, "must be 0 or more") }
+        if mocoV3.projectionDimensions <= 0 || mocoV3.projectorHiddenDimensions <= 0 || mocoV3.predictorHiddenDimensions <= 0 {
+            throw fail("projector", mocoV3.projectionDimensions, "every layer width must be a positive integer")
+        }
+        if !(mocoV3.temperature > 0) { throw fail("temperature", mocoV3.temperature, "must be positive") }
+        if method == .sdmp && mixing.strategies.isEmpty { throw fail("mixing", "none", "sdmp needs at least one strategy (moco-v3 is SDMP without mixing)") }
+        if !(mixing.alpha > 0) { throw fail("mixing alpha", mixing.alpha, "must be positive") }
         if let available = availableTrainImages {
             let used = min(trainImages ?? available, available)
             if let t = trainImages, t > available {
@@ -84,6 +161,7 @@ public struct CellResult {
     public var status: Status = .ok
     public var knnTop1: Double = .nan
     public var knnTop1AtInitialisation: Double = .nan
+    public var linearTop1: Double = .nan
     public var finalLoss: Float = .nan
     /// The loss of every step, in order.
     public var losses: [Float] = []

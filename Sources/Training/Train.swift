@@ -8,6 +8,8 @@ import Tensors
 /// Progress reports from `train`, for a command line or a runner to print.
 public enum TrainingEvent {
     case evaluated(stage: String, knnTop1: Double, seconds: Double)
+    case linearProbe(top1: Double, seconds: Double)
+    case memory(MemoryEstimate)
     case step(epoch: Int, epochs: Int, step: Int, stepsPerEpoch: Int, loss: Float, imagesPerSecond: Double, etaSeconds: Double)
     case epochFinished(epoch: Int, epochs: Int, loss: Float, imagesPerSecond: Double, etaSeconds: Double)
 }
@@ -22,23 +24,36 @@ public func train(_ config: CellConfiguration, train fullTrain: LabeledImages, t
     let testSet = fullTest.prefix(config.testImages ?? fullTest.count)
     var result = CellResult()
     result.trainImages = trainSet.count; result.testImages = testSet.count
+    let estimate = MemoryEstimate(config, trainImages: trainSet.count, testImages: testSet.count)
+    if let available = config.memoryLimitBytes ?? MemoryEstimate.availableBytes, estimate.totalBytes > available {
+        throw InsufficientMemoryError(estimate: estimate, availableBytes: available)
+    }
+    progress(.memory(estimate))
 
     var rng = RandomGenerator(seed: config.seed, stream: 0xC0FFEE)
-    let model = BarlowTwins(configuration: config.barlowTwins, backboneWidth: config.backboneWidth, rng: &rng)
+    let model = makeMethod(config, rng: &rng)
     let parameters = model.parameters
 
-    func evaluate(_ stage: String) -> Double {
+    /// kNN top-1 (and the linear probe's, when asked) on frozen features of the current encoder.
+    func evaluate(_ stage: String, linear: Bool = false) -> (knn: Double, linear: Double) {
         let t0 = clock.now
-        let trainFeatures = extractFeatures(encoder: model.encoder, images: trainSet, recipe: config.augmentationA)
-        let testFeatures = extractFeatures(encoder: model.encoder, images: testSet, recipe: config.augmentationA)
-        let top1 = weightedKNNAccuracy(trainFeatures: trainFeatures, trainLabels: trainSet.labels,
-                                       queryFeatures: testFeatures, queryLabels: testSet.labels,
+        let trainRaw = extractFeatures(encoder: model.encoder, images: trainSet, recipe: config.augmentationA, l2Normalize: false)
+        let testRaw = extractFeatures(encoder: model.encoder, images: testSet, recipe: config.augmentationA, l2Normalize: false)
+        let top1 = weightedKNNAccuracy(trainFeatures: l2Normalized(trainRaw), trainLabels: trainSet.labels,
+                                       queryFeatures: l2Normalized(testRaw), queryLabels: testSet.labels,
                                        classCount: trainSet.classCount, neighbours: config.knnNeighbours,
                                        temperature: config.knnTemperature)
         progress(.evaluated(stage: stage, knnTop1: top1, seconds: (clock.now - t0).seconds))
-        return top1
+        guard linear else { return (top1, .nan) }
+        let t1 = clock.now
+        var probe = LinearProbe()
+        probe.seed = config.seed
+        let linearTop1 = probe.accuracy(trainFeatures: trainRaw, trainLabels: trainSet.labels, testFeatures: testRaw,
+                                        testLabels: testSet.labels, classCount: trainSet.classCount)
+        progress(.linearProbe(top1: linearTop1, seconds: (clock.now - t1).seconds))
+        return (top1, linearTop1)
     }
-    if config.evaluateAtInitialisation { result.knnTop1AtInitialisation = evaluate("initialisation") }
+    if config.evaluateAtInitialisation { result.knnTop1AtInitialisation = evaluate("initialisation").knn }
 
     let optimizer: Optimizer
     switch config.optimizer {
@@ -53,6 +68,10 @@ public func train(_ config: CellConfiguration, train fullTrain: LabeledImages, t
     let schedule = WarmupCosineSchedule(baseLearningRate: config.learningRate,
                                         warmupSteps: stepsPerEpoch * config.warmupEpochs, totalSteps: totalSteps)
     let views = Tensor(shape: [2 * batch, 32, 32, 3])
+    let cropPlan = model.smallCrops
+    let crops: Tensor? = cropPlan.count > 0 ? Tensor(shape: [cropPlan.count * batch, cropPlan.size, cropPlan.size, 3]) : nil
+    var cropRecipe = config.augmentationA
+    cropRecipe.cropScale = (cropPlan.scaleLow, cropPlan.scaleHigh)
     var orderRng = RandomGenerator(seed: config.seed, stream: 0x5EED)
     var trainingSeconds = 0.0
     var step = 0
@@ -65,7 +84,14 @@ public func train(_ config: CellConfiguration, train fullTrain: LabeledImages, t
             let indices = order[s * batch ..< (s + 1) * batch]
             augmentBatch(trainSet, indices: indices, recipe: config.augmentationA, seed: config.seed, step: step, view: 0, into: views, offset: 0)
             augmentBatch(trainSet, indices: indices, recipe: config.augmentationB, seed: config.seed, step: step, view: 1, into: views, offset: batch)
-            let loss = model.trainingStep(views: views)
+            let context = StepContext(step: step, totalSteps: totalSteps, epoch: epoch, stepsPerEpoch: stepsPerEpoch, seed: config.seed)
+            if let crops = crops {
+                for v in 0 ..< cropPlan.count {
+                    augmentBatch(trainSet, indices: indices, recipe: cropRecipe, seed: config.seed, step: step, view: 2 + v,
+                                 into: crops, offset: v * batch, outputSize: cropPlan.size)
+                }
+            }
+            let loss = model.trainingStep(views: views, smallCrops: crops, context: context)
             result.losses.append(loss)
             guard loss.isFinite else {
                 result.status = .diverged(step: step)
@@ -73,6 +99,7 @@ public func train(_ config: CellConfiguration, train fullTrain: LabeledImages, t
                 break training
             }
             optimizer.step(parameters, learningRate: schedule.learningRate(atStep: step))
+            model.afterOptimizerStep(context: context)
             step += 1
             epochLoss = loss
             trainingSeconds += (clock.now - t0).seconds
@@ -88,9 +115,28 @@ public func train(_ config: CellConfiguration, train fullTrain: LabeledImages, t
     }
     result.trainingSeconds = trainingSeconds
     result.imagesPerSecond = Double(step * batch) / max(trainingSeconds, 1e-9)
-    if result.status == .ok { result.knnTop1 = evaluate("final") }
+    if result.status == .ok {
+        let final = evaluate("final", linear: config.linearProbe)
+        result.knnTop1 = final.knn; result.linearTop1 = final.linear
+    }
     result.totalSeconds = (clock.now - started).seconds
     return result
+}
+
+/// The method a configuration names, built with its own configuration.
+func makeMethod(_ c: CellConfiguration, rng: inout RandomGenerator) -> SelfSupervisedMethod {
+    switch c.method {
+    case .barlowTwins: return BarlowTwins(configuration: c.barlowTwins, backboneWidth: c.backboneWidth, rng: &rng)
+    case .byol: return BYOL(configuration: c.byol, backboneWidth: c.backboneWidth, rng: &rng)
+    case .simclr: return SimCLR(configuration: c.simclr, backboneWidth: c.backboneWidth, rng: &rng)
+    case .swav: return SwAV(configuration: c.swav, backboneWidth: c.backboneWidth, rng: &rng)
+    case .mocoV3:
+        var m = c.mocoV3; m.mixing = nil
+        return MoCoV3(configuration: m, backboneWidth: c.backboneWidth, rng: &rng)
+    case .sdmp:
+        var m = c.mocoV3; m.mixing = c.mixing
+        return MoCoV3(configuration: m, backboneWidth: c.backboneWidth, rng: &rng)
+    }
 }
 
 extension Duration {

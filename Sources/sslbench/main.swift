@@ -16,28 +16,40 @@ Usage:
   sslbench help                this text
 
 Options of `train` (defaults: the CIFAR Barlow Twins recipe of solo-learn, scaled down):
-  --method NAME          barlow-twins                         (barlow-twins)
+  --method NAME          barlow-twins, byol, simclr, swav, moco-v3 or sdmp
+                         (sdmp: MoCo v3 with SDMP's intra-batch mixing)  (barlow-twins)
   --width W              ResNet-18 width multiplier, 64 = standard         (16)
-  --projector D[,D,..]   projector widths; one number D means D-D-D      (2048)
+  --projector D[,D,..]   projector output width D: D-D-D for Barlow Twins  (2048),
+                         the projection of BYOL (4096-D, 256) and SimCLR (2048-D, 256);
+                         Barlow Twins also takes every layer: D1,D2,D3
   --batch-size B         images per step (two views each)                 (256)
   --epochs E                                                               (10)
   --train-images N       the first N training images                    (20000)
   --test-images N        the first N test images              (all: 10000)
   --seed S                                                                  (0)
-  --lr X                 LARS learning rate at batch 256, scaled by B/256 (0.3)
-  --weight-decay X                                                       (1e-4)
+  --lr X                 LARS learning rate at batch 256, scaled by B/256
+                         (0.3 Barlow Twins, 1.0 BYOL, 0.4 SimCLR, 0.6 SwAV, 0.3 MoCo v3 and SDMP)
+  --weight-decay X       (1e-4 Barlow Twins, 1e-5 BYOL and SimCLR, 1e-6 SwAV, MoCo v3, SDMP)
+  --temperature X        SimCLR 0.2, SwAV 0.1, MoCo v3 / SDMP 0.2
+  --small-crops V        SwAV multi-crop: V extra 16×16 crops per image              (0)
+  --mixing LIST          SDMP strategies: mixup,cutmix,resizemix (all three)
   --lambda X             off-diagonal weight λ                         (0.0051)
+  --variant NAME         a Barlow Twins ablation variant: \(BarlowTwinsVariant.allCases.map(\.rawValue).joined(separator: ", "))
+                         (cross-entropy uses --temperature, 0.1 by default)
+  --projector-depth L    Barlow Twins projector layers, 1–4, each of width D     (3)
   --loss-scale X                                                          (0.1)
   --loss-form gram|dense Barlow Twins loss without or with the D×D matrix (gram)
   --warmup-epochs E                                                         (1)
   --threads T            worker threads                          (all cores)
   --no-initial-eval      skip the kNN evaluation before training
+  --no-linear-probe      skip the linear probe after training
   --data DIR             CIFAR-10 binary folder (else $SSLBENCH_CIFAR10, then
                          data/cifar-10-batches-bin, then ../shared/data/cifar-10-batches-bin)
   --out FILE             also append the cell's row to this CSV file
 
 The last line of `train` is knn_top1=<percent> (weighted kNN, k 200, T 0.1, cosine, on
-frozen backbone features, training images as memory bank, test images as queries).
+frozen backbone features, training images as memory bank, test images as queries); before
+it, linear_top1 (logistic regression on the standardised frozen features, 100 epochs).
 """
 
 struct UsageError: Error, CustomStringConvertible { let description: String }
@@ -82,21 +94,25 @@ func formatDuration(_ s: Double) -> String {
 func runTrain(_ args: ArraySlice<String>) throws {
     let flags = try Flags(args, valued: ["method", "width", "projector", "batch-size", "epochs", "train-images", "test-images",
                                          "seed", "lr", "weight-decay", "lambda", "loss-scale", "loss-form", "warmup-epochs",
-                                         "threads", "data", "out"],
-                          switches: ["no-initial-eval"])
-    var c = CellConfiguration()
+                                         "threads", "data", "out", "temperature", "small-crops", "mixing", "variant", "projector-depth"],
+                          switches: ["no-initial-eval", "no-linear-probe"])
+    var method = MethodName.barlowTwins
     if let m = flags.values["method"] {
-        guard let method = MethodName(rawValue: m) else {
+        guard let known = MethodName(rawValue: m) else {
             throw UsageError(description: "unknown method '\(m)'; known: \(MethodName.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        c.method = method
+        method = known
     }
+    var c = CellConfiguration(method: method)
     if let v = try flags.int("width") { c.backboneWidth = v }
     if let p = flags.values["projector"] {
         let parts = p.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !parts.isEmpty, parts.allSatisfy({ $0 != nil }) else { throw UsageError(description: "--projector expects D or D,D,D, got '\(p)'") }
         let dims = parts.map { $0! }
-        c.barlowTwins.projectorDimensions = dims.count == 1 ? [dims[0], dims[0], dims[0]] : dims
+        if dims.count == 1 { c.setProjectorWidth(dims[0]) } else {
+            guard c.method == .barlowTwins else { throw UsageError(description: "--projector takes one width D for \(c.method.rawValue)") }
+            c.barlowTwins.projectorDimensions = dims
+        }
     }
     if let v = try flags.int("batch-size") { c.batchSize = v }
     if let v = try flags.int("epochs") { c.epochs = v }
@@ -115,7 +131,34 @@ func runTrain(_ args: ArraySlice<String>) throws {
         c.barlowTwins.form = f
     }
     if let v = try flags.int("warmup-epochs") { c.warmupEpochs = v }
+    if let depth = try flags.int("projector-depth") {
+        guard (1 ... 4).contains(depth) else { throw UsageError(description: "--projector-depth must be 1 to 4, got \(depth)") }
+        guard c.method == .barlowTwins else { throw UsageError(description: "--projector-depth is for barlow-twins") }
+        c.barlowTwins.projectorDimensions = Array(repeating: c.barlowTwins.projectorDimensions.last!, count: depth)
+    }
+    if let name = flags.values["variant"] {
+        guard let variant = BarlowTwinsVariant(rawValue: name) else {
+            throw UsageError(description: "unknown variant '\(name)'; known: \(BarlowTwinsVariant.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard c.method == .barlowTwins else { throw UsageError(description: "--variant is for barlow-twins") }
+        variant.apply(to: &c.barlowTwins, crossEntropyTemperature: (try flags.float("temperature")) ?? 0.1)
+    }
+    if let v = try flags.float("temperature") {
+        c.simclr.temperature = v; c.swav.temperature = v; c.mocoV3.temperature = v
+    }
+    if let v = try flags.int("small-crops") { c.swav.smallCrops.count = v }
+    if let v = flags.values["mixing"] {
+        var strategies: [MixStrategy] = []
+        for name in v.split(separator: ",") where name != "none" {
+            guard let s = MixStrategy(rawValue: String(name)) else {
+                throw UsageError(description: "--mixing: unknown strategy '\(name)'; known: mixup, cutmix, resizemix")
+            }
+            strategies.append(s)
+        }
+        c.mixing.strategies = strategies
+    }
     if flags.switches.contains("no-initial-eval") { c.evaluateAtInitialisation = false }
+    if flags.switches.contains("no-linear-probe") { c.linearProbe = false }
     if let t = try flags.int("threads") {
         guard t > 0 else { throw UsageError(description: "--threads must be a positive integer, got \(t)") }
         Parallel.configure(threads: t)
@@ -126,7 +169,7 @@ func runTrain(_ args: ArraySlice<String>) throws {
     let data = try CIFAR.loadCIFAR10(folder: folder)
     try c.validate(availableTrainImages: data.train.count)
     let used = min(c.trainImages ?? data.train.count, data.train.count)
-    print("sslbench train: \(c.method.rawValue), ResNet-18 width \(c.backboneWidth), projector \(c.barlowTwins.projectorDimensions.map(String.init).joined(separator: "-")), "
+    print("sslbench train: \(c.method.rawValue), ResNet-18 width \(c.backboneWidth), projector \(c.projectorDescription), "
         + "batch \(c.batchSize), \(c.epochs) epochs on \(used) images of \(folder), seed \(c.seed)")
     print("machine: \(MachineInfo.cpuModel), \(Parallel.threads) threads, OpenBLAS kernel \(blasCoreName)")
     fflush(stdout)
@@ -135,6 +178,10 @@ func runTrain(_ args: ArraySlice<String>) throws {
         switch event {
         case .evaluated(let stage, let top1, let seconds):
             print(String(format: "kNN top-1 at %@: %.2f%% (%.0f s)", stage, top1, seconds))
+        case .memory(let estimate):
+            print("memory needed: \(estimate)")
+        case .linearProbe(let top1, let seconds):
+            print(String(format: "linear probe top-1: %.2f%% (%.0f s)", top1, seconds))
         case .step(let epoch, let epochs, let step, let steps, let loss, let rate, let eta):
             if Date().timeIntervalSince(lastPrint) >= 10 && step < steps {
                 lastPrint = Date()
@@ -153,6 +200,7 @@ func runTrain(_ args: ArraySlice<String>) throws {
         try CSV.appendRow(CellRow.fields(c, result), header: CellRow.header, to: out)
         print("row appended to \(out)")
     }
+    if !result.linearTop1.isNaN { print(String(format: "linear_top1=%.2f", result.linearTop1)) }
     print(String(format: "knn_top1_init=%.2f", result.knnTop1AtInitialisation))
     print(String(format: "knn_top1=%.2f", result.knnTop1))
     if case .diverged = result.status { exit(3) }

@@ -82,6 +82,82 @@ final class BarlowTwinsLossTests: XCTestCase {
         XCTAssertLessThan(worst / scale, 1e-4)
     }
 
+    /// Every variant of the loss against finite differences (1% of the largest entry).
+    func testVariantGradientsAgainstFiniteDifferences() {
+        let settings: [(String, (BarlowTwinsLoss) -> Void)] = [
+            ("invariance only", { $0.offDiagonalWeight = 0 }),
+            ("redundancy only", { $0.invarianceWeight = 0 }),
+            ("feature normalisation, gram", { $0.normalization = .feature }),
+            ("feature normalisation, dense", { $0.normalization = .feature; $0.form = .dense }),
+            ("no normalisation", { $0.normalization = .none }),
+            ("cross-entropy", { $0.objective = .crossEntropy(temperature: 0.5) }),
+        ]
+        for (name, set) in settings {
+            var rng = RandomGenerator(seed: 11)
+            let za = GradientCheck.random([8, 6], rng: &rng), zb = GradientCheck.random([8, 6], rng: &rng)
+            let loss = BarlowTwinsLoss(offDiagonalWeight: 0.3, scale: 0.5)
+            set(loss)
+            let ga = Tensor(shape: [0]), gb = Tensor(shape: [0])
+            _ = loss.loss(za, zb, gradA: ga, gradB: gb)
+            let f = { Double(loss.loss(za, zb, gradA: Tensor(shape: [0]), gradB: Tensor(shape: [0]))) }
+            for (z, g) in [(za, ga), (zb, gb)] {
+                let idx = Array(0 ..< z.count)
+                // the cross-entropy has a kink at C_ij = 0 (max(C, 0)): those entries are skipped
+                let numeric = GradientCheck.numerical(f, x: z.data, indices: idx, epsilon: 1e-2,
+                                                      kinkTolerance: name == "cross-entropy" ? 0.05 : .infinity)
+                let pairs = idx.compactMap { i in numeric[i].map { (Double(g[i]), $0) } }
+                XCTAssertGreaterThan(pairs.count, idx.count / 2, name)
+                let error = GradientCheck.relativeError(pairs.map(\.0), pairs.map(\.1))
+                XCTAssertLessThan(error, 1e-2, "\(name): gradient off by \(error)")
+            }
+        }
+    }
+
+    func testCrossEntropyValueMatchesDefinition() {
+        var rng = RandomGenerator(seed: 12)
+        let za = GradientCheck.random([8, 4], rng: &rng), zb = GradientCheck.random([8, 4], rng: &rng)
+        let loss = BarlowTwinsLoss(offDiagonalWeight: 0.5, scale: 1)
+        loss.objective = .crossEntropy(temperature: 0.2)
+        let value = Double(loss.loss(za, zb, gradA: Tensor(shape: [0]), gradB: Tensor(shape: [0])))
+        // C from the squared-error path's dense form: recover it from the reference definition
+        func standardise(_ z: Tensor) -> [[Double]] {
+            (0 ..< 4).map { j in
+                let col = (0 ..< 8).map { Double(z[$0 * 4 + j]) }
+                let m = col.reduce(0, +) / 8, v = col.map { ($0 - m) * ($0 - m) }.reduce(0, +) / 8
+                return col.map { ($0 - m) / (v + 1e-5).squareRoot() }
+            }
+        }
+        let a = standardise(za), b = standardise(zb)
+        var diag = 0.0, off = 0.0
+        for i in 0 ..< 4 { for j in 0 ..< 4 {
+            let c = (0 ..< 8).map { a[i][$0] * b[j][$0] }.reduce(0, +) / 8
+            if i == j { diag += exp(c / 0.2) } else { off += exp(max(c, 0) / 0.2) }
+        } }
+        XCTAssertEqual(value, -log(diag) + 0.5 * log(off), accuracy: 1e-4)
+    }
+
+    /// The check: Gram and dense forms agree to 1e-5 relative at N 256, D 16384 (the
+    /// dense form builds a 1 GiB matrix here; the Gram form never does).
+    func testGramAndDenseAgreeAtWidth16384() {
+        var rng = RandomGenerator(seed: 13)
+        let n = 256, d = 16384
+        let za = GradientCheck.random([n, d], rng: &rng), zb = GradientCheck.random([n, d], rng: &rng)
+        for i in 0 ..< za.count { zb[i] = 0.8 * za[i] + 0.2 * zb[i] }
+        var values: [Float] = []
+        var gradients: [Tensor] = []
+        for form in CrossCorrelationForm.allCases {
+            let ga = Tensor(shape: [0]), gb = Tensor(shape: [0])
+            values.append(BarlowTwinsLoss(offDiagonalWeight: 0.0051, scale: 0.1, form: form).loss(za, zb, gradA: ga, gradB: gb))
+            gradients.append(ga)
+        }
+        XCTAssertEqual(values[0], values[1], accuracy: 1e-5 * abs(values[1]))
+        var worst: Float = 0, scale: Float = 0
+        for i in 0 ..< gradients[0].count {
+            worst = max(worst, abs(gradients[0][i] - gradients[1][i])); scale = max(scale, abs(gradients[1][i]))
+        }
+        XCTAssertLessThan(worst / scale, 1e-4)
+    }
+
     func testIdenticalWhitenedViewsGiveZeroInvariance() {
         // Two identical views with decorrelated units: C = I, so the loss is 0 up to ε.
         let n = 4, d = 2

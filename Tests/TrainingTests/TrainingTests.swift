@@ -83,6 +83,49 @@ final class TrainingTests: XCTestCase {
         XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), "a,b\n1,2\n")
     }
 
+    func testAConfigurationTooLargeForMemoryIsRefusedBeforeTraining() {
+        var c = tinyConfiguration()
+        c.setProjectorWidth(16384)
+        c.memoryLimitBytes = 1 << 30
+        let estimate = MemoryEstimate(c, trainImages: 32, testImages: 16)
+        // 3 × (128·16384 + 2·16384²)·4 bytes of projector state alone: over 6 GiB
+        XCTAssertGreaterThan(estimate.totalBytes, 6 << 30)
+        XCTAssertThrowsError(try Training.train(c, train: syntheticImages(32, seed: 1), test: syntheticImages(16, seed: 2))) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains("needs about"), text)
+            XCTAssertTrue(text.contains("1.00 GiB are available"), text)
+        }
+    }
+
+    func testMemoryEstimateIsNotBelowWhatTheModelAllocates() {
+        // the parameters of the width-16 reference configuration, counted by the model itself
+        var rng = RandomGenerator(seed: 1)
+        let c = CellConfiguration()
+        let model = makeMethod(c, rng: &rng)
+        let parameterFloats = model.parameters.reduce(0) { $0 + $1.value.count }
+        let estimate = MemoryEstimate(c, trainImages: 20000, testImages: 10000)
+        XCTAssertGreaterThanOrEqual(estimate.parameterBytes, 3 * 4 * parameterFloats)
+        XCTAssertLessThan(estimate.parameterBytes, 4 * 4 * parameterFloats)
+    }
+
+    func testEveryMethodTrainsEndToEnd() throws {
+        for method in MethodName.allCases {
+            var c = CellConfiguration(method: method)
+            c.backboneWidth = 2; c.batchSize = 8; c.epochs = 1; c.trainImages = 16; c.knnNeighbours = 5
+            c.barlowTwins.projectorDimensions = [16, 16]
+            c.byol.projectorHiddenDimensions = 16; c.byol.predictorHiddenDimensions = 16; c.byol.projectionDimensions = 8
+            c.simclr.projectorHiddenDimensions = 16; c.simclr.projectionDimensions = 8
+            c.swav.projectorHiddenDimensions = 16; c.swav.projectionDimensions = 8; c.swav.prototypeCount = 12
+            c.swav.smallCrops = .init(count: 2, size: 16)
+            c.mocoV3.projectorHiddenDimensions = 16; c.mocoV3.predictorHiddenDimensions = 16; c.mocoV3.projectionDimensions = 8
+            let r = try Training.train(c, train: syntheticImages(16, seed: 3), test: syntheticImages(8, seed: 4))
+            XCTAssertEqual(r.status, .ok, "\(method)")
+            XCTAssertEqual(r.losses.count, 2, "\(method)")
+            XCTAssertFalse(r.knnTop1.isNaN, "\(method)")
+            XCTAssertFalse(r.linearTop1.isNaN, "\(method)")
+        }
+    }
+
     func testCSVQuoting() throws {
         let line = CSV.line(["plain", "a,b", "say \"hi\"", "two\nlines"])
         XCTAssertEqual(line, "plain,\"a,b\",\"say \"\"hi\"\"\",\"two\nlines\"\n")

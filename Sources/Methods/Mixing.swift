@@ -1,0 +1,129 @@
+import Foundation
+import Tensors
+
+/// The intra-batch mixing strategies of SDMP (Ren et al., CVPR 2022, §3.2).
+public enum MixStrategy: String, CaseIterable, Equatable {
+    case mixup, cutmix, resizemix
+}
+
+/// SDMP's mixing: which strategies a batch may draw from (uniformly, one per batch), and α of
+/// the Beta(α, α) that draws each sample's λ. The paper gives no α; ours is 1 (λ uniform), the
+/// official code's too, with λ kept in [0.1, 0.9] as there.
+public struct MixingConfiguration: Equatable {
+    public var strategies: [MixStrategy] = MixStrategy.allCases
+    public var alpha: Double = 1
+    public var lambdaRange: ClosedRange<Double> = 0.1 ... 0.9
+    public init(strategies: [MixStrategy] = MixStrategy.allCases) { self.strategies = strategies }
+}
+
+/// One batch's mixing: image i is mixed with image n−1−i (the reversed batch), with its own λ_i
+/// and, for CutMix and ResizeMix, its own box. λ_i is the share of image i in mixed image i.
+public struct MixPlan {
+    public struct Box: Equatable { public var top, left, height, width: Int }
+    public let strategy: MixStrategy
+    public let lambdas: [Float]
+    public let boxes: [Box]          // empty for Mixup
+    public let height: Int, width: Int
+
+    /// Draws a strategy for the batch and λ (and a box) per sample. For CutMix and ResizeMix the
+    /// box has sides √(1−λ)·H, √(1−λ)·W rounded to pixels, lies inside the image, and λ is
+    /// recomputed as 1 − box area/HW, so that the label matches the pixels exactly.
+    public static func draw(batch n: Int, height: Int, width: Int, configuration: MixingConfiguration,
+                            rng: inout RandomGenerator) -> MixPlan {
+        precondition(!configuration.strategies.isEmpty)
+        let strategy = configuration.strategies[rng.int(below: configuration.strategies.count)]
+        var lambdas: [Float] = [], boxes: [Box] = []
+        for _ in 0 ..< n {
+            let raw = sampleBeta(configuration.alpha, &rng)
+            let lambda = min(max(raw, configuration.lambdaRange.lowerBound), configuration.lambdaRange.upperBound)
+            if strategy == .mixup { lambdas.append(Float(lambda)); continue }
+            let side = (1 - lambda).squareRoot()
+            let h = min(height, max(1, Int((Double(height) * side).rounded()))), w = min(width, max(1, Int((Double(width) * side).rounded())))
+            let box = Box(top: rng.int(below: height - h + 1), left: rng.int(below: width - w + 1), height: h, width: w)
+            boxes.append(box)
+            lambdas.append(1 - Float(h * w) / Float(height * width))
+        }
+        return MixPlan(strategy: strategy, lambdas: lambdas, boxes: boxes, height: height, width: width)
+    }
+
+    /// Mixes a batch of images x ([n, H, W, C]) into `out`: image i with image n−1−i.
+    ///   Mixup:     m_i = λ_i·x_i + (1 − λ_i)·x_{n−1−i}
+    ///   CutMix:    m_i = x_i with the box of x_{n−1−i} (same place) pasted in
+    ///   ResizeMix: m_i = x_i with the whole x_{n−1−i}, resized to the box (bilinear), pasted in
+    public func apply(to x: Tensor, into out: Tensor) {
+        let n = x.shape[0], h = x.shape[1], w = x.shape[2], c = x.shape[3]
+        precondition(n == lambdas.count && h == height && w == width)
+        out.reshape(x.shape)
+        let image = h * w * c, src = x.data, dst = out.data
+        Parallel.forEach(n) { i in
+            let own = src + i * image, partner = src + (n - 1 - i) * image, m = dst + i * image
+            switch strategy {
+            case .mixup:
+                let l = lambdas[i]
+                for j in 0 ..< image { m[j] = l * own[j] + (1 - l) * partner[j] }
+            case .cutmix:
+                m.update(from: own, count: image)
+                let b = boxes[i]
+                for y in b.top ..< b.top + b.height {
+                    (m + (y * w + b.left) * c).update(from: partner + (y * w + b.left) * c, count: b.width * c)
+                }
+            case .resizemix:
+                m.update(from: own, count: image)
+                let b = boxes[i]
+                let sy = Float(h) / Float(b.height), sx = Float(w) / Float(b.width)
+                for y in 0 ..< b.height {
+                    let fy = max((Float(y) + 0.5) * sy - 0.5, 0)
+                    let y0 = min(Int(fy), h - 1), y1 = min(y0 + 1, h - 1), ly = fy - Float(y0)
+                    for xx in 0 ..< b.width {
+                        let fx = max((Float(xx) + 0.5) * sx - 0.5, 0)
+                        let x0 = min(Int(fx), w - 1), x1 = min(x0 + 1, w - 1), lx = fx - Float(x0)
+                        let d = m + ((b.top + y) * w + b.left + xx) * c
+                        for ch in 0 ..< c {
+                            let top = partner[(y0 * w + x0) * c + ch] * (1 - lx) + partner[(y0 * w + x1) * c + ch] * lx
+                            let bottom = partner[(y1 * w + x0) * c + ch] * (1 - lx) + partner[(y1 * w + x1) * c + ch] * lx
+                            d[ch] = top * (1 - ly) + bottom * ly
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The source loss's soft labels over the keys of the other view [n, n]: λ_i on key i and
+    /// 1 − λ_i on key n−1−i (SDMP Eq. 3). The middle image of an odd batch is mixed with itself: 1.
+    public func sourceTargets() -> Tensor {
+        let n = lambdas.count, t = Tensor(shape: [n, n])
+        for i in 0 ..< n { t[i * n + i] += lambdas[i]; t[i * n + n - 1 - i] += 1 - lambdas[i] }
+        return t
+    }
+
+    /// The mixing loss's soft labels over the mixed keys [n, n] (SDMP Eq. 4–5): with
+    /// λc_i = min(λ_i, 1 − λ_{n−1−i}) + min(1 − λ_i, λ_{n−1−i}), the share of content that mixed
+    /// images i and n−1−i have in common, 1/(1 + λc_i) on key i and λc_i/(1 + λc_i) on key n−1−i.
+    public func mixingTargets() -> Tensor {
+        let n = lambdas.count, t = Tensor(shape: [n, n])
+        for i in 0 ..< n {
+            let j = n - 1 - i
+            let common = min(lambdas[i], 1 - lambdas[j]) + min(1 - lambdas[i], lambdas[j])
+            t[i * n + i] += 1 / (1 + common)
+            t[i * n + j] += common / (1 + common)
+        }
+        return t
+    }
+}
+
+/// Beta(α, α) from two Gamma(α) draws (Marsaglia–Tsang; α < 1 through the boost U^(1/α)).
+func sampleBeta(_ alpha: Double, _ rng: inout RandomGenerator) -> Double {
+    func gamma(_ a: Double) -> Double {
+        if a < 1 { return gamma(a + 1) * pow(max(rng.nextDouble(), 1e-300), 1 / a) }
+        let d = a - 1.0 / 3.0, c = 1 / (9 * d).squareRoot()
+        while true {
+            let x = Double(rng.normal()), v0 = 1 + c * x
+            if v0 <= 0 { continue }
+            let v = v0 * v0 * v0, u = rng.nextDouble()
+            if u < 1 - 0.0331 * x * x * x * x || log(max(u, 1e-300)) < 0.5 * x * x + d * (1 - v + log(v)) { return d * v }
+        }
+    }
+    let a = gamma(alpha), b = gamma(alpha)
+    return a / (a + b)
+}

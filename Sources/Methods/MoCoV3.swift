@@ -1,0 +1,113 @@
+import NN
+import Tensors
+
+/// MoCo v3 (Chen, Xie & He, ICCV 2021) with a ResNet backbone: a query encoder with projector
+/// and predictor, a momentum key encoder (backbone + projector) following it by EMA, and a
+/// symmetrised InfoNCE with in-batch negatives: L = ctr(q_A, k_B) + ctr(q_B, k_A), each scaled
+/// by 2τ. CIFAR defaults from solo-learn (PAPERS.md): projector and predictor 4096 → 256,
+/// τ 0.2, momentum 0.99 → 1 by cosine.
+public struct MoCoV3Configuration: Equatable {
+    public var projectorHiddenDimensions = 4096
+    public var projectionDimensions = 256
+    public var predictorHiddenDimensions = 4096
+    public var temperature: Float = 0.2
+    public var baseMomentum: Float = 0.99
+    /// SDMP mixing on top of MoCo v3 (nil: plain MoCo v3).
+    public var mixing: MixingConfiguration? = nil
+    public init() {}
+}
+
+public final class MoCoV3: SelfSupervisedMethod {
+    public let configuration: MoCoV3Configuration
+    public let encoder: ResNet18
+    public let projector: Sequential, predictor: Sequential
+    public let keyEncoder: ResNet18, keyProjector: Sequential
+    public let objective: InfoNCELoss
+    /// The mixing of the last step (SDMP), for inspection.
+    public private(set) var lastMix: MixPlan?
+
+    private let queriesA = Tensor(shape: [0]), queriesB = Tensor(shape: [0]), keysA = Tensor(shape: [0]), keysB = Tensor(shape: [0])
+    private let mixedKeys = Tensor(shape: [0]), gradA = Tensor(shape: [0]), gradB = Tensor(shape: [0]), gradQueries = Tensor(shape: [0])
+    private let mixedViews = Tensor(shape: [0]), mixedKeyViews = Tensor(shape: [0]), partGrad = Tensor(shape: [0])
+    private let viewA = Tensor(shape: [0]), viewB = Tensor(shape: [0])
+
+    public init(configuration: MoCoV3Configuration = .init(), backboneWidth: Int, rng: inout RandomGenerator) {
+        self.configuration = configuration
+        let c = configuration
+        encoder = ResNet18(width: backboneWidth, bnGroups: 2, rng: &rng)
+        projector = multilayerPerceptron(dimensions: [encoder.featureDimensions, c.projectorHiddenDimensions, c.projectionDimensions],
+                                         bnGroups: 2, finalBias: true, rng: &rng)
+        predictor = multilayerPerceptron(dimensions: [c.projectionDimensions, c.predictorHiddenDimensions, c.projectionDimensions],
+                                         bnGroups: 2, finalBias: true, rng: &rng)
+        keyEncoder = ResNet18(width: backboneWidth, bnGroups: 2, rng: &rng)
+        keyProjector = multilayerPerceptron(dimensions: [encoder.featureDimensions, c.projectorHiddenDimensions, c.projectionDimensions],
+                                            bnGroups: 2, finalBias: true, rng: &rng)
+        objective = InfoNCELoss(temperature: c.temperature)
+        copyParameters(from: encoder.parameters + projector.parameters, to: keyParameters)
+    }
+
+    public var parameters: [Parameter] { encoder.parameters + projector.parameters + predictor.parameters }
+    public var keyParameters: [Parameter] { keyEncoder.parameters + keyProjector.parameters }
+
+    private func queries(_ x: Tensor) -> Tensor {
+        predictor.forward(projector.forward(encoder.forward(x, training: true), training: true), training: true)
+    }
+    private func keys(_ x: Tensor) -> Tensor {
+        keyProjector.forward(keyEncoder.forward(x, training: true), training: true)
+    }
+    private func backward(_ grad: Tensor) { _ = encoder.backward(projector.backward(predictor.backward(grad))) }
+
+    public func trainingStep(views: Tensor, smallCrops: Tensor?, context: StepContext) -> Float {
+        for p in parameters { p.grad.zero() }
+        let n = views.shape[0] / 2
+        guard let mixing = configuration.mixing, !mixing.strategies.isEmpty else {
+            // plain MoCo v3: queries of both views against the keys of the other
+            let q = queries(views)
+            queriesA.setRows(of: q, 0 ..< n); queriesB.setRows(of: q, n ..< 2 * n)
+            let k = keys(views)
+            keysA.setRows(of: k, 0 ..< n); keysB.setRows(of: k, n ..< 2 * n)
+            let loss = objective.loss(queries: queriesA, keys: keysB, gradient: gradA)
+                + objective.loss(queries: queriesB, keys: keysA, gradient: gradB)
+            gradQueries.reshape(q.shape)
+            gradQueries.placeRows(gradA, at: 0); gradQueries.placeRows(gradB, at: n)
+            backward(gradQueries)
+            lastMix = nil
+            return loss
+        }
+        // SDMP (Ren et al. 2022, §3): the mixed view A replaces view A on the query side.
+        var rng = RandomGenerator(seed: context.seed, stream: 0x5D3F, substream: UInt64(context.step))
+        let plan = MixPlan.draw(batch: n, height: views.shape[1], width: views.shape[2], configuration: mixing, rng: &rng)
+        lastMix = plan
+        viewA.setRows(of: views, 0 ..< n); viewB.setRows(of: views, n ..< 2 * n)
+        mixedViews.reshape(views.shape)
+        plan.apply(to: viewA, into: partGrad)                 // partGrad as scratch: mixed A
+        mixedViews.placeRows(partGrad, at: 0); mixedViews.placeRows(viewB, at: n)
+        // keys: A, B and B mixed the same way as A (forward only)
+        let k = keys(views)
+        keysA.setRows(of: k, 0 ..< n); keysB.setRows(of: k, n ..< 2 * n)
+        plan.apply(to: viewB, into: partGrad)
+        mixedKeyViews.reshape([n] + Array(views.shape.dropFirst()))
+        mixedKeyViews.placeRows(partGrad, at: 0)
+        keyEncoder.setBatchNormGroups(1); keyProjector.setBatchNormGroups(1)
+        mixedKeys.copy(from: keys(mixedKeyViews))
+        keyEncoder.setBatchNormGroups(2); keyProjector.setBatchNormGroups(2)
+        // queries: mixed A and B
+        let q = queries(mixedViews)
+        queriesA.setRows(of: q, 0 ..< n); queriesB.setRows(of: q, n ..< 2 * n)
+        // the MoCo v3 term of the view that stays, the source and the mixing losses of the mixed one
+        var loss = objective.loss(queries: queriesB, keys: keysA, gradient: gradB)
+        loss += objective.loss(queries: queriesA, keys: keysB, gradient: gradA, targets: plan.sourceTargets())
+        loss += objective.loss(queries: queriesA, keys: mixedKeys, gradient: partGrad, targets: plan.mixingTargets())
+        for i in 0 ..< gradA.count { gradA[i] += partGrad[i] }
+        gradQueries.reshape(q.shape)
+        gradQueries.placeRows(gradA, at: 0); gradQueries.placeRows(gradB, at: n)
+        backward(gradQueries)
+        return loss
+    }
+
+    /// The key encoder moves by EMA only, τ from `baseMomentum` to 1 by cosine.
+    public func afterOptimizerStep(context: StepContext) {
+        let tau = cosineMomentum(base: configuration.baseMomentum, progress: Double(context.step + 1) / Double(max(context.totalSteps, 1)))
+        exponentialMovingAverage(target: keyParameters, online: encoder.parameters + projector.parameters, momentum: tau)
+    }
+}

@@ -1,0 +1,37 @@
+import NN
+import Tensors
+
+/// SimCLR (Chen et al., ICML 2020): encoder and projection head, NT-Xent over the 2N views of a
+/// batch. CIFAR defaults from solo-learn (PAPERS.md): projector 2048 → 256, temperature 0.2.
+public struct SimCLRConfiguration: Equatable {
+    public var projectorHiddenDimensions = 2048
+    public var projectionDimensions = 256
+    public var temperature: Float = 0.2
+    public init() {}
+}
+
+public final class SimCLR: SelfSupervisedMethod {
+    public let configuration: SimCLRConfiguration
+    public let encoder: ResNet18
+    public let projector: Sequential
+    public let objective: NTXentLoss
+    private let gradEmbeddings = Tensor(shape: [0])
+
+    public init(configuration: SimCLRConfiguration = .init(), backboneWidth: Int, rng: inout RandomGenerator) {
+        self.configuration = configuration
+        encoder = ResNet18(width: backboneWidth, bnGroups: 2, rng: &rng)
+        projector = multilayerPerceptron(dimensions: [encoder.featureDimensions, configuration.projectorHiddenDimensions,
+                                                      configuration.projectionDimensions], bnGroups: 2, finalBias: true, rng: &rng)
+        objective = NTXentLoss(temperature: configuration.temperature)
+    }
+
+    public var parameters: [Parameter] { encoder.parameters + projector.parameters }
+
+    public func trainingStep(views: Tensor, smallCrops: Tensor?, context: StepContext) -> Float {
+        for p in parameters { p.grad.zero() }
+        let z = projector.forward(encoder.forward(views, training: true), training: true)
+        let loss = objective.loss(z, gradient: gradEmbeddings)
+        _ = encoder.backward(projector.backward(gradEmbeddings))
+        return loss
+    }
+}

@@ -1,0 +1,166 @@
+import NN
+import Tensors
+
+/// SwAV (Caron et al., NeurIPS 2020): embeddings are L2-normalised and scored against learnable
+/// prototypes (themselves L2-normalised every step); codes come from Sinkhorn–Knopp without
+/// gradient, and each view predicts the codes of the other view (swapped prediction, softmax
+/// at temperature τ). Multi-crop adds small crops that only predict. CIFAR defaults from
+/// solo-learn (PAPERS.md): projector 2048 → 128, 3000 prototypes, τ 0.1, ε 0.05, 3 iterations;
+/// prototypes frozen for the first epoch (the choice; solo-learn freezes two).
+public struct SwAVConfiguration: Equatable {
+    public var projectorHiddenDimensions = 2048
+    public var projectionDimensions = 128
+    public var prototypeCount = 3000
+    public var temperature: Float = 0.1
+    public var sinkhornEpsilon: Double = 0.05
+    public var sinkhornIterations = 3
+    public var freezePrototypesEpochs = 1
+    public var smallCrops = SmallCropPlan()
+    /// Embeddings of earlier batches kept to stabilise Sinkhorn with small batches (0: none).
+    public var queueLength = 0
+    public var queueStartEpoch = 0
+    public init() {}
+}
+
+public final class SwAV: SelfSupervisedMethod {
+    public let configuration: SwAVConfiguration
+    public let encoder: ResNet18
+    public let projector: Sequential
+    /// [K, D]: one prototype per row.
+    public let prototypes: Parameter
+    public var smallCrops: SmallCropPlan { configuration.smallCrops }
+    /// The codes of the last step, [2N, K] (view A rows, then view B), for inspection.
+    public private(set) var lastCodes = Tensor(shape: [0])
+
+    private let embeddings = Tensor(shape: [0]), inverseNorms = Tensor(shape: [0]), scores = Tensor(shape: [0])
+    private let gradScores = Tensor(shape: [0]), gradEmbeddings = Tensor(shape: [0]), gradZ = Tensor(shape: [0])
+    private let part = Tensor(shape: [0]), partGrad = Tensor(shape: [0])
+    private var queue: Tensor?          // [queueLength, D], newest first
+    private var queueFilled = 0
+
+    public init(configuration: SwAVConfiguration = .init(), backboneWidth: Int, rng: inout RandomGenerator) {
+        self.configuration = configuration
+        let c = configuration
+        encoder = ResNet18(width: backboneWidth, bnGroups: 2, rng: &rng)
+        projector = multilayerPerceptron(dimensions: [encoder.featureDimensions, c.projectorHiddenDimensions, c.projectionDimensions],
+                                         bnGroups: 2, finalBias: true, rng: &rng)
+        prototypes = Parameter(name: "swav.prototypes", shape: [c.prototypeCount, c.projectionDimensions], kind: .weight)
+        initialiseUniform(prototypes.value, fanIn: c.projectionDimensions, rng: &rng)
+        if c.queueLength > 0 { queue = Tensor(shape: [c.queueLength, c.projectionDimensions]) }
+    }
+
+    public var parameters: [Parameter] { encoder.parameters + projector.parameters + [prototypes] }
+
+    /// C ← C/‖C‖ row by row, in place (no gradient flows through the normalisation).
+    func normalizePrototypes() {
+        let k = configuration.prototypeCount, d = configuration.projectionDimensions, c = prototypes.value.data
+        for i in 0 ..< k {
+            var s: Float = 0
+            for j in 0 ..< d { s += c[i * d + j] * c[i * d + j] }
+            let inv = 1 / max(s.squareRoot(), 1e-12)
+            for j in 0 ..< d { c[i * d + j] *= inv }
+        }
+    }
+
+    /// Forward of the head: u = z/‖z‖, scores = u·Cᵀ.
+    private func score(_ z: Tensor) {
+        let n = z.rows, d = z.columns, k = configuration.prototypeCount
+        embeddings.reshape([n, d]); inverseNorms.reshape([n]); scores.reshape([n, k])
+        RowNormalization.forward(z.data, rows: n, columns: d, into: embeddings.data, inverseNorms: inverseNorms.data)
+        parallelGemm(transposeB: true, m: n, n: k, k: d, a: embeddings.data, lda: d, b: prototypes.value.data, ldb: d,
+                     c: scores.data, ldc: k)
+    }
+
+    /// Backward of the head from ∂L/∂scores: into the prototypes (unless frozen) and ∂L/∂z.
+    private func scoreBackward(frozen: Bool) -> Tensor {
+        let n = scores.rows, k = configuration.prototypeCount, d = configuration.projectionDimensions
+        if !frozen {   // ∂L/∂C += (∂L/∂scores)ᵀ·U
+            parallelGemm(transposeA: true, m: k, n: d, k: n, a: gradScores.data, lda: k, b: embeddings.data, ldb: d,
+                         beta: 1, c: prototypes.grad.data, ldc: d)
+        }
+        gradEmbeddings.reshape([n, d]); gradZ.reshape([n, d])
+        parallelGemm(m: n, n: d, k: k, a: gradScores.data, lda: k, b: prototypes.value.data, ldb: d, c: gradEmbeddings.data, ldc: d)
+        RowNormalization.backward(embeddings.data, gradEmbeddings.data, rows: n, columns: d, inverseNorms: inverseNorms.data,
+                                  into: gradZ.data)
+        return gradZ
+    }
+
+    /// Codes of one view's rows of `scores`, with the queue's scores appended for Sinkhorn when
+    /// the queue is in use (only the batch's own rows are kept).
+    private func codes(rows: Range<Int>, useQueue: Bool) -> Tensor {
+        let k = configuration.prototypeCount, d = configuration.projectionDimensions
+        let extra = useQueue ? queueFilled : 0
+        let input = Tensor(shape: [rows.count + extra, k])
+        input.data.update(from: scores.data + rows.lowerBound * k, count: rows.count * k)
+        if extra > 0, let q = queue {
+            gemm(transposeB: true, m: extra, n: k, k: d, a: q.data, lda: d, b: prototypes.value.data, ldb: d,
+                 c: input.data + rows.count * k, ldc: k)
+        }
+        let all = sinkhornCodes(scores: input, epsilon: configuration.sinkhornEpsilon, iterations: configuration.sinkhornIterations)
+        let own = Tensor(shape: [rows.count, k])
+        own.data.update(from: all.data, count: rows.count * k)
+        return own
+    }
+
+    public func trainingStep(views: Tensor, smallCrops crops: Tensor?, context: StepContext) -> Float {
+        let c = configuration, k = c.prototypeCount
+        for p in parameters { p.grad.zero() }
+        normalizePrototypes()
+        let frozen = context.epoch < c.freezePrototypesEpochs
+        let useQueue = queue != nil && context.epoch >= c.queueStartEpoch
+        let n = views.shape[0] / 2
+        let cropCount = crops == nil ? 0 : c.smallCrops.count
+        // every code is predicted by the other 1 + V views; the loss averages over them and over the two codes
+        let weight = 1 / Float((1 + cropCount) * 2)
+
+        // the two views
+        encoder.setBatchNormGroups(2); projector.setBatchNormGroups(2)
+        let z = projector.forward(encoder.forward(views, training: true), training: true)
+        score(z)
+        let codesA = codes(rows: 0 ..< n, useQueue: useQueue), codesB = codes(rows: n ..< 2 * n, useQueue: useQueue)
+        lastCodes.reshape([2 * n, k])
+        lastCodes.placeRows(codesA, at: 0); lastCodes.placeRows(codesB, at: n)
+        gradScores.reshape([2 * n, k])
+        var loss: Float = 0
+        // view B predicts the codes of view A, and view A those of view B
+        part.setRows(of: scores, n ..< 2 * n)
+        loss += swappedPredictionLoss(scores: part, codes: codesA, temperature: c.temperature, gradient: partGrad, weight: weight)
+        gradScores.placeRows(partGrad, at: n)
+        part.setRows(of: scores, 0 ..< n)
+        loss += swappedPredictionLoss(scores: part, codes: codesB, temperature: c.temperature, gradient: partGrad, weight: weight)
+        gradScores.placeRows(partGrad, at: 0)
+        if let q = queue { enqueue(q, rows: 2 * n) }
+        _ = encoder.backward(projector.backward(scoreBackward(frozen: frozen)))
+
+        // the small crops predict both codes; one pass over all of them, one batch-norm batch
+        if let crops = crops, cropCount > 0 {
+            encoder.setBatchNormGroups(1); projector.setBatchNormGroups(1)
+            let zc = projector.forward(encoder.forward(crops, training: true), training: true)
+            score(zc)
+            gradScores.reshape([cropCount * n, k])
+            for v in 0 ..< cropCount {
+                part.setRows(of: scores, v * n ..< (v + 1) * n)
+                let g = Tensor(shape: [n, k])
+                loss += swappedPredictionLoss(scores: part, codes: codesA, temperature: c.temperature, gradient: g, weight: weight)
+                loss += swappedPredictionLoss(scores: part, codes: codesB, temperature: c.temperature, gradient: partGrad, weight: weight)
+                for i in 0 ..< n * k { g[i] += partGrad[i] }
+                gradScores.placeRows(g, at: v * n)
+            }
+            _ = encoder.backward(projector.backward(scoreBackward(frozen: frozen)))
+            encoder.setBatchNormGroups(2); projector.setBatchNormGroups(2)
+        }
+        return loss
+    }
+
+    /// Pushes the normalised embeddings of the two views (the first `rows` of `embeddings`)
+    /// into the queue, dropping the oldest.
+    private func enqueue(_ q: Tensor, rows: Int) {
+        let length = q.rows, d = q.columns, keep = max(0, length - rows)
+        if keep > 0 { memmove(q.data + rows * d, q.data, keep * d * MemoryLayout<Float>.size) }
+        let fresh = min(rows, length)
+        q.data.update(from: embeddings.data, count: fresh * d)
+        queueFilled = min(length, queueFilled + rows)
+    }
+}
+
+import Foundation

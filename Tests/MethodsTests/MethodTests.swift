@@ -1,0 +1,68 @@
+import XCTest
+@testable import Methods
+import NN
+import Tensors
+
+final class MethodTests: XCTestCase {
+    override func setUp() { Parallel.configure(threads: 2) }
+
+    func context(_ step: Int, of total: Int) -> StepContext {
+        StepContext(step: step, totalSteps: total, epoch: 0, stepsPerEpoch: total, seed: 0)
+    }
+
+    func testBYOLTargetGetsNoGradientAndMovesByEMAOnly() {
+        var rng = RandomGenerator(seed: 1)
+        var config = BYOLConfiguration()
+        config.projectorHiddenDimensions = 16; config.projectionDimensions = 8; config.predictorHiddenDimensions = 16
+        let byol = BYOL(configuration: config, backboneWidth: 2, rng: &rng)
+        let online = byol.encoder.parameters + byol.projector.parameters
+        // starts as a copy
+        for (t, o) in zip(byol.targetParameters, online) { XCTAssertEqual(t.value.array, o.value.array) }
+        let views = GradientCheck.random([8, 8, 8, 3], rng: &rng)
+        _ = byol.trainingStep(views: views, context: context(0, of: 10))
+        for t in byol.targetParameters { XCTAssertTrue(t.grad.array.allSatisfy { $0 == 0 }, "\(t.name) received a gradient") }
+        XCTAssertTrue(byol.predictor.parameters.contains { p in p.grad.array.contains { $0 != 0 } })
+        // after an optimiser step on the online network, the target moves by exactly τ·t + (1 − τ)·o
+        let before = byol.targetParameters.map { $0.value.array }
+        SGD(momentum: 0).step(byol.parameters, learningRate: 0.1)
+        byol.afterOptimizerStep(context: context(4, of: 10))
+        let tau = cosineMomentum(base: 0.99, progress: 0.5)
+        for (k, t) in byol.targetParameters.enumerated() {
+            let o = online[k].value.array
+            for i in 0 ..< min(5, o.count) { XCTAssertEqual(t.value[i], tau * before[k][i] + (1 - tau) * o[i], accuracy: 1e-6) }
+        }
+        XCTAssertFalse(byol.parameters.contains { p in byol.targetParameters.contains { $0 === p } })
+    }
+
+    func testCosineMomentumRisesFromBaseToOne() {
+        XCTAssertEqual(cosineMomentum(base: 0.99, progress: 0), 0.99, accuracy: 1e-7)
+        XCTAssertEqual(cosineMomentum(base: 0.99, progress: 0.5), 0.995, accuracy: 1e-7)
+        XCTAssertEqual(cosineMomentum(base: 0.99, progress: 1), 1, accuracy: 1e-7)
+    }
+
+    func testEveryMethodLowersItsLossOnAFixedBatch() {
+        var rng = RandomGenerator(seed: 2)
+        var byolConfig = BYOLConfiguration()
+        byolConfig.projectorHiddenDimensions = 32; byolConfig.projectionDimensions = 16; byolConfig.predictorHiddenDimensions = 32
+        var simclrConfig = SimCLRConfiguration()
+        simclrConfig.projectorHiddenDimensions = 32; simclrConfig.projectionDimensions = 16
+        var btConfig = BarlowTwinsConfiguration(); btConfig.projectorDimensions = [32, 32, 32]
+        let methods: [SelfSupervisedMethod] = [
+            BarlowTwins(configuration: btConfig, backboneWidth: 4, rng: &rng),
+            BYOL(configuration: byolConfig, backboneWidth: 4, rng: &rng),
+            SimCLR(configuration: simclrConfig, backboneWidth: 4, rng: &rng),
+        ]
+        let views = GradientCheck.random([16, 16, 16, 3], rng: &rng)
+        for method in methods {
+            let optimizer = LARS(weightDecay: 0, trustCoefficient: 0.02)
+            let first = method.trainingStep(views: views, context: context(0, of: 12))
+            for s in 1 ... 10 {
+                optimizer.step(method.parameters, learningRate: 0.5)
+                method.afterOptimizerStep(context: context(s - 1, of: 12))
+                _ = method.trainingStep(views: views, context: context(s, of: 12))
+            }
+            let last = method.trainingStep(views: views, context: context(11, of: 12))
+            XCTAssertLessThan(last, first, "\(type(of: method)): loss \(first) → \(last)")
+        }
+    }
+}

@@ -1,0 +1,151 @@
+import XCTest
+@testable import Methods
+import NN
+import Tensors
+
+final class MixingTests: XCTestCase {
+    override func setUp() { Parallel.configure(threads: 2) }
+
+    /// Images whose every pixel holds the image's index: a mixed pixel tells where it came from.
+    func indexImages(_ n: Int, side: Int = 8) -> Tensor {
+        let t = Tensor(shape: [n, side, side, 3])
+        for i in 0 ..< n { for j in 0 ..< side * side * 3 { t[i * side * side * 3 + j] = Float(i) } }
+        return t
+    }
+
+    func plan(_ strategy: MixStrategy, n: Int, seed: UInt64) -> MixPlan {
+        var rng = RandomGenerator(seed: seed)
+        return MixPlan.draw(batch: n, height: 8, width: 8, configuration: MixingConfiguration(strategies: [strategy]), rng: &rng)
+    }
+
+    func testCutMixBoxAreaIsOneMinusLambdaAndPixelsAgree() {
+        for seed in 0 ..< 20 as Range<UInt64> {
+            let p = plan(.cutmix, n: 6, seed: seed)
+            let x = indexImages(6), m = Tensor(shape: [0])
+            p.apply(to: x, into: m)
+            for i in 0 ..< 6 {
+                let box = p.boxes[i]
+                XCTAssertEqual(Float(box.height * box.width) / 64, 1 - p.lambdas[i], accuracy: 1e-6)
+                // the share of pixels from image i equals λ_i
+                var own = 0
+                for j in 0 ..< 64 where m[i * 192 + j * 3] == Float(i) { own += 1 }
+                if i != 5 - i { XCTAssertEqual(Float(own) / 64, p.lambdas[i], accuracy: 1e-6) }
+                // and the pasted pixels come from the reversed image
+                let inside = m[i * 192 + (box.top * 8 + box.left) * 3]
+                XCTAssertEqual(inside, Float(5 - i))
+            }
+        }
+    }
+
+    func testMixupIsTheConvexCombination() {
+        let p = plan(.mixup, n: 4, seed: 1)
+        let x = indexImages(4), m = Tensor(shape: [0])
+        p.apply(to: x, into: m)
+        for i in 0 ..< 4 {
+            XCTAssertEqual(m[i * 192 + 17], p.lambdas[i] * Float(i) + (1 - p.lambdas[i]) * Float(3 - i), accuracy: 1e-5)
+            XCTAssertTrue(p.lambdas[i] >= 0.1 && p.lambdas[i] <= 0.9)
+        }
+    }
+
+    func testResizeMixPastesTheWholePartnerShrunk() {
+        // partner images with a left-right ramp: the pasted patch must show the whole ramp
+        let n = 2, x = Tensor(shape: [n, 8, 8, 1])
+        for i in 0 ..< n { for y in 0 ..< 8 { for xx in 0 ..< 8 { x[(i * 8 + y) * 8 + xx] = i == 0 ? 100 : Float(xx) } } }
+        let p = plan(.resizemix, n: n, seed: 3)
+        let m = Tensor(shape: [0])
+        p.apply(to: x, into: m)
+        let b = p.boxes[0]
+        XCTAssertEqual(Float(b.height * b.width) / 64, 1 - p.lambdas[0], accuracy: 1e-6)
+        let left = m[(b.top * 8 + b.left)], right = m[(b.top * 8 + b.left + b.width - 1)]
+        XCTAssertLessThan(left, 1.5); XCTAssertGreaterThan(right, 5.5)
+        // outside the box, image 0 is untouched
+        var outside = 0
+        for j in 0 ..< 64 where m[j] == 100 { outside += 1 }
+        XCTAssertEqual(outside, 64 - b.height * b.width)
+    }
+
+    func testSoftLabelsSumToOneAndMatchTheDefinitions() {
+        let p = MixPlan(strategy: .mixup, lambdas: [0.7, 0.2, 0.4, 0.9], boxes: [], height: 8, width: 8)
+        let source = p.sourceTargets(), mixing = p.mixingTargets()
+        for i in 0 ..< 4 {
+            XCTAssertEqual((0 ..< 4).map { source[i * 4 + $0] }.reduce(0, +), 1, accuracy: 1e-6)
+            XCTAssertEqual((0 ..< 4).map { mixing[i * 4 + $0] }.reduce(0, +), 1, accuracy: 1e-6)
+        }
+        XCTAssertEqual(source[0 * 4 + 0], 0.7, accuracy: 1e-6); XCTAssertEqual(source[0 * 4 + 3], 0.3, accuracy: 1e-6)
+        // λc_0 = min(0.7, 1 − 0.9) + min(0.3, 0.9) = 0.1 + 0.3 = 0.4
+        XCTAssertEqual(mixing[0 * 4 + 0], 1 / 1.4, accuracy: 1e-6); XCTAssertEqual(mixing[0 * 4 + 3], 0.4 / 1.4, accuracy: 1e-6)
+    }
+
+    func testBetaSamplerMoments() {
+        var rng = RandomGenerator(seed: 9)
+        for alpha in [0.5, 1.0, 2.0] {
+            let xs = (0 ..< 20000).map { _ in sampleBeta(alpha, &rng) }
+            let mean = xs.reduce(0, +) / 20000
+            let variance = xs.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 20000
+            XCTAssertEqual(mean, 0.5, accuracy: 0.01)
+            XCTAssertEqual(variance, 1 / (4 * (2 * alpha + 1)), accuracy: 0.01)   // Var Beta(α, α) = 1/(4(2α + 1))
+        }
+    }
+
+    func testMoCoAndSDMPKeysGetNoGradientAndMoveByEMA() {
+        var rng = RandomGenerator(seed: 5)
+        var config = MoCoV3Configuration()
+        config.projectorHiddenDimensions = 16; config.projectionDimensions = 8; config.predictorHiddenDimensions = 16
+        for mixing in [nil, MixingConfiguration()] as [MixingConfiguration?] {
+            config.mixing = mixing
+            let moco = MoCoV3(configuration: config, backboneWidth: 2, rng: &rng)
+            let views = GradientCheck.random([8, 8, 8, 3], rng: &rng)
+            let context = StepContext(step: 0, totalSteps: 4, epoch: 0, stepsPerEpoch: 4, seed: 1)
+            let loss = moco.trainingStep(views: views, context: context)
+            XCTAssertTrue(loss.isFinite)
+            for k in moco.keyParameters { XCTAssertTrue(k.grad.array.allSatisfy { $0 == 0 }, "\(k.name) received a gradient") }
+            XCTAssertEqual(mixing == nil, moco.lastMix == nil)
+            let before = moco.keyParameters.map { $0.value.array }
+            SGD(momentum: 0).step(moco.parameters, learningRate: 0.1)
+            moco.afterOptimizerStep(context: context)
+            let online = moco.encoder.parameters + moco.projector.parameters
+            let tau = cosineMomentum(base: 0.99, progress: 0.25)
+            for (k, t) in moco.keyParameters.enumerated() {
+                XCTAssertEqual(t.value[0], tau * before[k][0] + (1 - tau) * online[k].value[0], accuracy: 1e-6)
+            }
+        }
+    }
+
+    /// SDMP's whole query-side loss, along random directions of the query network, with the
+    /// ReLUs off so that no difference straddles a kink.
+    func testSDMPStepGradient() {
+        var rng = RandomGenerator(seed: 6)
+        var config = MoCoV3Configuration()
+        config.projectorHiddenDimensions = 8; config.projectionDimensions = 6; config.predictorHiddenDimensions = 8
+        config.mixing = MixingConfiguration(strategies: [.cutmix])
+        let sdmp = MoCoV3(configuration: config, backboneWidth: 2, rng: &rng)
+        for bn in sdmp.encoder.batchNorms + sdmp.keyEncoder.batchNorms { bn.fusedReLU = false }
+        for block in sdmp.encoder.residualBlocks + sdmp.keyEncoder.residualBlocks { block.outputReLU = false }
+        for case let bn as BatchNorm in sdmp.projector.layers + sdmp.predictor.layers + sdmp.keyProjector.layers { bn.fusedReLU = false }
+        let views = GradientCheck.random([8, 8, 8, 3], rng: &rng)
+        let context = StepContext(step: 3, totalSteps: 10, epoch: 0, stepsPerEpoch: 10, seed: 2)
+        _ = sdmp.trainingStep(views: views, context: context)
+        let params = sdmp.parameters
+        let grads = params.map { $0.grad.array }
+        let f = { Double(sdmp.trainingStep(views: views, context: context)) }
+        var worst = 0.0, largest = 0.0
+        var results: [(Double, Double)] = []
+        for (k, p) in params.enumerated() where k % 5 == 0 {
+            var v = [Float](repeating: 0, count: p.value.count)
+            var norm: Float = 0
+            for i in v.indices { v[i] = rng.normal(); norm += v[i] * v[i] }
+            let saved = p.value.array
+            var analytic = 0.0
+            for i in v.indices { v[i] /= norm.squareRoot(); analytic += Double(grads[k][i] * v[i]) }
+            for i in v.indices { p.value[i] = saved[i] + 1e-3 * v[i] }
+            let plus = f()
+            for i in v.indices { p.value[i] = saved[i] - 1e-3 * v[i] }
+            let minus = f()
+            for i in v.indices { p.value[i] = saved[i] }
+            let numeric = (plus - minus) / 2e-3
+            results.append((analytic, numeric)); largest = max(largest, abs(numeric))
+        }
+        for (a, n) in results { worst = max(worst, abs(a - n) / max(largest, 1e-3)) }
+        XCTAssertLessThan(worst, 2e-2)
+    }
+}
