@@ -40,3 +40,45 @@ public func cosineMomentum(base: Float, progress: Double) -> Float {
 }
 
 import Foundation
+
+/// The networks BYOL and MoCo v3 share: an online encoder → projector → predictor, and a
+/// momentum target (encoder → projector) that starts as a copy of the online ones, gets no
+/// gradient and moves by EMA with τ rising from `baseMomentum` to 1 by cosine. All MLPs are
+/// Linear-BN-ReLU-Linear (final bias), each view's statistics apart (two groups).
+final class OnlineAndMomentumNetworks {
+    let encoder: ResNet18, projector: Sequential, predictor: Sequential
+    let targetEncoder: ResNet18, targetProjector: Sequential
+    let baseMomentum: Float
+
+    init(backboneWidth: Int, projectorHidden: Int, projection: Int, predictorHidden: Int, baseMomentum: Float,
+         rng: inout RandomGenerator) {
+        self.baseMomentum = baseMomentum
+        encoder = ResNet18(width: backboneWidth, bnGroups: 2, rng: &rng)
+        let projectorDimensions = [encoder.featureDimensions, projectorHidden, projection]
+        projector = multilayerPerceptron(dimensions: projectorDimensions, bnGroups: 2, finalBias: true, rng: &rng)
+        predictor = multilayerPerceptron(dimensions: [projection, predictorHidden, projection], bnGroups: 2, finalBias: true, rng: &rng)
+        targetEncoder = ResNet18(width: backboneWidth, bnGroups: 2, rng: &rng)
+        targetProjector = multilayerPerceptron(dimensions: projectorDimensions, bnGroups: 2, finalBias: true, rng: &rng)
+        copyParameters(from: encoder.parameters + projector.parameters, to: targetParameters)
+    }
+
+    var onlineParameters: [Parameter] { encoder.parameters + projector.parameters + predictor.parameters }
+    var targetParameters: [Parameter] { targetEncoder.parameters + targetProjector.parameters }
+
+    /// predictor(projector(encoder(x))), ready for `backward`.
+    func predictions(_ x: Tensor) -> Tensor {
+        predictor.forward(projector.forward(encoder.forward(x, training: true), training: true), training: true)
+    }
+    /// targetProjector(targetEncoder(x)): forward only, never a backward pass.
+    func targets(_ x: Tensor) -> Tensor {
+        targetProjector.forward(targetEncoder.forward(x, training: true), training: true)
+    }
+    func backward(_ gradPredictions: Tensor) {
+        _ = encoder.backward(projector.backward(predictor.backward(gradPredictions)))
+    }
+    /// θ_target ← τ·θ_target + (1 − τ)·θ_online after step `context.step`.
+    func updateTarget(_ context: StepContext) {
+        let tau = cosineMomentum(base: baseMomentum, progress: Double(context.step + 1) / Double(max(context.totalSteps, 1)))
+        exponentialMovingAverage(target: targetParameters, online: encoder.parameters + projector.parameters, momentum: tau)
+    }
+}

@@ -19,9 +19,7 @@ public struct MoCoV3Configuration: Equatable {
 
 public final class MoCoV3: SelfSupervisedMethod {
     public let configuration: MoCoV3Configuration
-    public let encoder: ResNet18
-    public let projector: Sequential, predictor: Sequential
-    public let keyEncoder: ResNet18, keyProjector: Sequential
+    let networks: OnlineAndMomentumNetworks
     public let objective: InfoNCELoss
     /// The mixing of the last step (SDMP), for inspection.
     public private(set) var lastMix: MixPlan?
@@ -34,28 +32,23 @@ public final class MoCoV3: SelfSupervisedMethod {
     public init(configuration: MoCoV3Configuration = .init(), backboneWidth: Int, rng: inout RandomGenerator) {
         self.configuration = configuration
         let c = configuration
-        encoder = ResNet18(width: backboneWidth, bnGroups: 2, rng: &rng)
-        projector = multilayerPerceptron(dimensions: [encoder.featureDimensions, c.projectorHiddenDimensions, c.projectionDimensions],
-                                         bnGroups: 2, finalBias: true, rng: &rng)
-        predictor = multilayerPerceptron(dimensions: [c.projectionDimensions, c.predictorHiddenDimensions, c.projectionDimensions],
-                                         bnGroups: 2, finalBias: true, rng: &rng)
-        keyEncoder = ResNet18(width: backboneWidth, bnGroups: 2, rng: &rng)
-        keyProjector = multilayerPerceptron(dimensions: [encoder.featureDimensions, c.projectorHiddenDimensions, c.projectionDimensions],
-                                            bnGroups: 2, finalBias: true, rng: &rng)
+        networks = OnlineAndMomentumNetworks(backboneWidth: backboneWidth, projectorHidden: c.projectorHiddenDimensions,
+                                             projection: c.projectionDimensions, predictorHidden: c.predictorHiddenDimensions,
+                                             baseMomentum: c.baseMomentum, rng: &rng)
         objective = InfoNCELoss(temperature: c.temperature)
-        copyParameters(from: encoder.parameters + projector.parameters, to: keyParameters)
     }
 
-    public var parameters: [Parameter] { encoder.parameters + projector.parameters + predictor.parameters }
-    public var keyParameters: [Parameter] { keyEncoder.parameters + keyProjector.parameters }
+    public var encoder: ResNet18 { networks.encoder }
+    public var projector: Sequential { networks.projector }
+    public var predictor: Sequential { networks.predictor }
+    public var keyEncoder: ResNet18 { networks.targetEncoder }
+    public var keyProjector: Sequential { networks.targetProjector }
+    public var parameters: [Parameter] { networks.onlineParameters }
+    public var keyParameters: [Parameter] { networks.targetParameters }
 
-    private func queries(_ x: Tensor) -> Tensor {
-        predictor.forward(projector.forward(encoder.forward(x, training: true), training: true), training: true)
-    }
-    private func keys(_ x: Tensor) -> Tensor {
-        keyProjector.forward(keyEncoder.forward(x, training: true), training: true)
-    }
-    private func backward(_ grad: Tensor) { _ = encoder.backward(projector.backward(predictor.backward(grad))) }
+    private func queries(_ x: Tensor) -> Tensor { networks.predictions(x) }
+    private func keys(_ x: Tensor) -> Tensor { networks.targets(x) }
+    private func backward(_ grad: Tensor) { networks.backward(grad) }
 
     public func trainingStep(views: Tensor, smallCrops: Tensor?, context: StepContext) -> Float {
         for p in parameters { p.grad.zero() }
@@ -106,8 +99,5 @@ public final class MoCoV3: SelfSupervisedMethod {
     }
 
     /// The key encoder moves by EMA only, τ from `baseMomentum` to 1 by cosine.
-    public func afterOptimizerStep(context: StepContext) {
-        let tau = cosineMomentum(base: configuration.baseMomentum, progress: Double(context.step + 1) / Double(max(context.totalSteps, 1)))
-        exponentialMovingAverage(target: keyParameters, online: encoder.parameters + projector.parameters, momentum: tau)
-    }
+    public func afterOptimizerStep(context: StepContext) { networks.updateTarget(context) }
 }

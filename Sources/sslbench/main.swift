@@ -46,6 +46,7 @@ Options of `train` (defaults: the CIFAR Barlow Twins recipe of solo-learn, scale
   --data DIR             CIFAR-10 binary folder (else $SSLBENCH_CIFAR10, then
                          data/cifar-10-batches-bin, then ../shared/data/cifar-10-batches-bin)
   --out FILE             also append the cell's row to this CSV file
+  --loss-curve FILE      write the loss of every step to FILE (step,epoch,loss)
 
 The last line of `train` is knn_top1=<percent> (weighted kNN, k 200, T 0.1, cosine, on
 frozen backbone features, training images as memory bank, test images as queries); before
@@ -94,7 +95,7 @@ func formatDuration(_ s: Double) -> String {
 func runTrain(_ args: ArraySlice<String>) throws {
     let flags = try Flags(args, valued: ["method", "width", "projector", "batch-size", "epochs", "train-images", "test-images",
                                          "seed", "lr", "weight-decay", "lambda", "loss-scale", "loss-form", "warmup-epochs",
-                                         "threads", "data", "out", "temperature", "small-crops", "mixing", "variant", "projector-depth"],
+                                         "threads", "data", "out", "temperature", "small-crops", "mixing", "variant", "projector-depth", "loss-curve"],
                           switches: ["no-initial-eval", "no-linear-probe"])
     var method = MethodName.barlowTwins
     if let m = flags.values["method"] {
@@ -196,6 +197,14 @@ func runTrain(_ args: ArraySlice<String>) throws {
         print("diverged: the loss became \(result.finalLoss) at step \(step)")
     }
     print(String(format: "training: %.1f s, %.1f images/s; total %.1f s", result.trainingSeconds, result.imagesPerSecond, result.totalSeconds))
+    if let path = flags.values["loss-curve"] {
+        let stepsPerEpoch = max(1, result.trainImages / c.batchSize)
+        var text = "step,epoch,loss\n"
+        for (i, loss) in result.losses.enumerated() { text += "\(i),\(i / stepsPerEpoch + 1),\(loss)\n" }
+        do { try text.write(toFile: path, atomically: true, encoding: .utf8) }
+        catch { throw UsageError(description: "cannot write the loss curve to \(path): \(error.localizedDescription)") }
+        print("loss curve written to \(path)")
+    }
     if let out = flags.values["out"] {
         try CSV.appendRow(CellRow.fields(c, result), header: CellRow.header, to: out)
         print("row appended to \(out)")
