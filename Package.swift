@@ -21,7 +21,7 @@ let package = Package(
         .target(name: "Methods", dependencies: ["NN", "Datasets"], swiftSettings: numeric),
         .target(name: "Eval", dependencies: ["NN", "Datasets"], swiftSettings: numeric),
         .target(name: "Training", dependencies: ["NN", "Datasets", "Methods", "Eval"], swiftSettings: numeric),
-        .target(name: "Report", dependencies: ["Training"]),
+        .target(name: "Report", dependencies: ["Training", "CPNG"]),
         .target(name: "Experiments", dependencies: ["Training"], path: "Experiments"),
         .executableTarget(name: "sslbench", dependencies: ["Training", "Report", "Experiments", "Tensors", "Methods", "Datasets"], swiftSettings: numeric),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
