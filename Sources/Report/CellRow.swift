@@ -13,8 +13,7 @@ public enum CellRow {
     ]
 
     public static func fields(_ c: CellConfiguration, _ r: CellResult) -> [String] {
-        let status: String
-        switch r.status { case .ok: status = "ok"; case .diverged(let step): status = "diverged at step \(step)" }
+        let status = Self.status(r)
         return [
             c.method.rawValue, "\(c.backboneWidth)", c.projectorDescription,
             "\(c.batchSize)", "\(c.epochs)", "\(r.trainImages)", "\(r.testImages)", "\(c.seed)",
@@ -26,6 +25,12 @@ public enum CellRow {
             String(format: "%.1f", r.totalSeconds), status,
             "\(Parallel.threads)", MachineInfo.cpuModel, blasCoreName, MachineInfo.commit,
         ]
+    }
+
+    /// `ok`, `diverged` (with the step), or `failed: why`.
+    public static func status(_ r: CellResult) -> String {
+        if let why = r.failure { return "failed: \(why)" }
+        switch r.status { case .ok: return "ok"; case .diverged(let step): return "diverged at step \(step)" }
     }
 
     static func format(_ x: Double) -> String { x.isNaN ? "" : String(format: "%.2f", x) }

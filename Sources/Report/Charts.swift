@@ -17,8 +17,12 @@ public struct ChartPanel {
     public var title: String, xLabel: String, yLabel: String
     public var logX: Bool
     public var series: [ChartSeries]
-    public init(title: String, xLabel: String, yLabel: String, logX: Bool, series: [ChartSeries]) {
+    /// For a categorical axis: the category names; series points then have x = the category's
+    /// index, and the panel draws grouped bars instead of lines.
+    public var categories: [String]?
+    public init(title: String, xLabel: String, yLabel: String, logX: Bool, series: [ChartSeries], categories: [String]? = nil) {
         self.title = title; self.xLabel = xLabel; self.yLabel = yLabel; self.logX = logX; self.series = series
+        self.categories = categories
     }
 }
 
@@ -56,14 +60,16 @@ public enum ChartRenderer {
         canvas.text(panel.title, x: left + max(4, (width - BitmapFont.width(of: panel.title)) / 2), y: top + 4)
         let points = panel.series.flatMap { $0.points }
         let xs = points.map { panel.logX ? log10(max($0.x, 1e-300)) : $0.x }
-        var yLow = points.map { $0.y - $0.spread }.min() ?? 0, yHigh = points.map { $0.y + $0.spread }.max() ?? 1
+        let bars = panel.categories != nil
+        var yLow = bars ? 0 : (points.map { $0.y - $0.spread }.min() ?? 0), yHigh = points.map { $0.y + $0.spread }.max() ?? 1
         if yHigh - yLow < 1e-9 { yLow -= 1; yHigh += 1 }
         let pad = (yHigh - yLow) * 0.08
-        yLow -= pad; yHigh += pad
+        if !bars { yLow -= pad }
+        yHigh += pad
         var xLow = xs.min() ?? 0, xHigh = xs.max() ?? 1
+        if let categories = panel.categories { xLow = -0.5; xHigh = Double(categories.count) - 0.5 }
         if xHigh - xLow < 1e-9 { xLow -= 1; xHigh += 1 }
-        let xPad = (xHigh - xLow) * 0.05
-        xLow -= xPad; xHigh += xPad
+        if !bars { let xPad = (xHigh - xLow) * 0.05; xLow -= xPad; xHigh += xPad }
         func px(_ x: Double) -> Double {
             let v = panel.logX ? log10(max(x, 1e-300)) : x
             return Double(plotLeft) + (v - xLow) / (xHigh - xLow) * Double(plotRight - plotLeft)
@@ -76,24 +82,45 @@ public enum ChartRenderer {
             let label = tickLabel(t)
             canvas.text(label, x: plotLeft - 6 - BitmapFont.width(of: label), y: Int(y) - 3)
         }
-        // x ticks: the data's own x values on a log axis, round numbers otherwise
-        let xTicks = panel.logX ? Array(Set(points.map { $0.x })).sorted() : niceTicks(xLow, xHigh)
-        var lastLabelEnd = Int.min
+        // x ticks: category names, the data's own x values on a log axis, round numbers otherwise
+        let xTicks = panel.categories != nil ? (0 ..< panel.categories!.count).map(Double.init)
+            : (panel.logX ? Array(Set(points.map { $0.x })).sorted() : niceTicks(xLow, xHigh))
+        var lastLabelEnd = Int.min, row = 0
         for t in xTicks {
             let x = px(t)
             canvas.line(x, Double(plotBottom), x, Double(plotBottom + 4), .black)
-            let label = tickLabel(t), w = BitmapFont.width(of: label), start = Int(x) - w / 2
-            if start > lastLabelEnd + 3 { canvas.text(label, x: start, y: plotBottom + 8); lastLabelEnd = start + w }
+            let label = panel.categories.map { $0[Int(t)] } ?? tickLabel(t), w = BitmapFont.width(of: label)
+            let start = Int(x) - w / 2
+            // category names that would overlap go to a second row
+            row = (bars && start <= lastLabelEnd + 3) ? 1 - row : 0
+            if bars || start > lastLabelEnd + 3 { canvas.text(label, x: start, y: plotBottom + 8 + 9 * row); lastLabelEnd = start + w }
         }
         // axes
         canvas.line(Double(plotLeft), Double(plotTop), Double(plotLeft), Double(plotBottom), .black)
         canvas.line(Double(plotLeft), Double(plotBottom), Double(plotRight), Double(plotBottom), .black)
-        canvas.text(panel.xLabel, x: plotLeft + (plotRight - plotLeft - BitmapFont.width(of: panel.xLabel)) / 2, y: plotBottom + 22)
+        canvas.text(panel.xLabel, x: plotLeft + (plotRight - plotLeft - BitmapFont.width(of: panel.xLabel)) / 2, y: plotBottom + 26)
         canvas.text(panel.yLabel, x: left + 6, y: plotBottom - (plotBottom - plotTop - BitmapFont.width(of: panel.yLabel)) / 2, vertical: true)
         // series
         for (k, s) in panel.series.enumerated() {
             let color = Canvas.Color.palette[k % Canvas.Color.palette.count]
             let sorted = s.points.sorted { $0.x < $1.x }
+            if bars {
+                // grouped bars: series k takes the k-th slot of each category
+                let slot = 0.8 / Double(panel.series.count)
+                for p in sorted {
+                    let center = p.x - 0.4 + slot * (Double(k) + 0.5)
+                    let x0 = px(center - slot * 0.45), x1 = px(center + slot * 0.45)
+                    let top = py(p.y)
+                    canvas.fillRect(x: Int(x0), y: Int(top), width: max(1, Int(x1 - x0)), height: max(0, plotBottom - Int(top)), color)
+                    if p.spread > 0 {
+                        canvas.line(px(center), py(p.y - p.spread), px(center), py(p.y + p.spread), .black)
+                    }
+                }
+                let lx = left + 12 + (k % 3) * ((width - 24) / 3), ly = plotBottom + 44 + (k / 3) * 14
+                canvas.fillRect(x: lx, y: ly, width: 14, height: 7, color)
+                canvas.text(s.name, x: lx + 22, y: ly)
+                continue
+            }
             for (a, b) in zip(sorted, sorted.dropFirst()) {
                 canvas.line(px(a.x), py(a.y), px(b.x), py(b.y), color, thickness: 2, dash: s.dashed ? 6 : 0)
             }
@@ -106,7 +133,7 @@ public enum ChartRenderer {
                 }
             }
             // legend below the axis label
-            let lx = left + 12 + (k % 3) * ((width - 24) / 3), ly = plotBottom + 40 + (k / 3) * 14
+            let lx = left + 12 + (k % 3) * ((width - 24) / 3), ly = plotBottom + 44 + (k / 3) * 14
             canvas.line(Double(lx), Double(ly + 3), Double(lx + 18), Double(ly + 3), color, thickness: 2, dash: s.dashed ? 6 : 0)
             canvas.text(s.name, x: lx + 22, y: ly)
         }

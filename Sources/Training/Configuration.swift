@@ -169,6 +169,8 @@ public struct CellResult {
     public var trainingSeconds: Double = 0
     public var imagesPerSecond: Double = 0
     public var totalSeconds: Double = 0
+    /// Why the cell could not run (a configuration error, memory), when it could not.
+    public var failure: String? = nil
     public var trainImages = 0, testImages = 0
     public init() {}
 }

@@ -4,6 +4,8 @@ import Report
 import Tensors
 import Training
 import Methods
+import Experiments
+import Runner
 
 BLASKernel.ensureWidest()
 
@@ -12,6 +14,12 @@ sslbench: self-supervised learning ablations on CIFAR, on the CPU.
 
 Usage:
   sslbench train [options]     train one cell and print its kNN top-1
+  sslbench list                the ablation tables, their axes and scales
+  sslbench run TABLE [--scale smoke|ci|cpu|paper] [--seeds N] [--shard I/N] [--results DIR] [--data DIR] [--threads T]
+                               run a table's cells that Results/TABLE.csv lacks, appending each row
+                               as it finishes, and redraw Results/TABLE.png (default scale: smoke)
+  sslbench plot TABLE [--scale S] [--results DIR]   redraw the figure from the CSV
+  sslbench merge OUT.csv IN.csv...                  join shard CSVs (each cell once)
   sslbench info                the CPU, thread count and BLAS kernel in use
   sslbench help                this text
 
@@ -217,11 +225,49 @@ func runTrain(_ args: ArraySlice<String>) throws {
 
 func CrossCorrelationFormName(_ s: String) -> CrossCorrelationForm? { CrossCorrelationForm(rawValue: s) }
 
+func tableCommand(_ args: ArraySlice<String>, run: Bool) throws {
+    guard let name = args.first, !name.hasPrefix("--") else { throw UsageError(description: "which table? (sslbench list)") }
+    let table = try Tables.named(name)
+    let flags = try Flags(args.dropFirst(), valued: ["scale", "seeds", "shard", "results", "data", "threads"], switches: [])
+    let scaleName = flags.values["scale"] ?? "smoke"
+    guard let scale = Scale(rawValue: scaleName) else {
+        throw UsageError(description: "unknown scale '\(scaleName)'; known: \(Scale.allCases.map(\.rawValue).joined(separator: ", "))")
+    }
+    var runner = TableRunner()
+    if let r = flags.values["results"] { runner.resultsDirectory = r }
+    if let s = try flags.int("seeds") {
+        guard s >= 1 else { throw UsageError(description: "--seeds must be 1 or more, got \(s)") }
+        runner.seeds = s
+    }
+    if let s = flags.values["shard"] { runner.shard = try Shard(parsing: s) }
+    if let t = try flags.int("threads") {
+        guard t > 0 else { throw UsageError(description: "--threads must be a positive integer, got \(t)") }
+        Parallel.configure(threads: t)
+    }
+    guard run else { try runner.drawFigure(table, scale: scale); print("redrew \(runner.csvPath(table).replacingOccurrences(of: ".csv", with: ".png"))"); return }
+    _ = try table.cells(scale: scale)   // an undeclared scale fails before the data is read
+    let data = try CIFAR.loadCIFAR10(folder: try CIFAR.locateCIFAR10(explicit: flags.values["data"]))
+    try runner.run(table, scale: scale, train: data.train, test: data.test) { print($0); fflush(stdout) }
+}
+
+
 Parallel.configure()
 let arguments = CommandLine.arguments
 do {
     switch arguments.count > 1 ? arguments[1] : "help" {
     case "train": try runTrain(arguments.dropFirst(2))
+    case "run": try tableCommand(arguments.dropFirst(2), run: true)
+    case "plot": try tableCommand(arguments.dropFirst(2), run: false)
+    case "list":
+        for t in Tables.all {
+            let scales = Scale.allCases.filter { t.points[$0] != nil }.map(\.rawValue).joined(separator: ", ")
+            print("\(t.name): \(t.title); axis \(t.axisName); \(t.entries.map(\.label).joined(separator: ", ")); scales \(scales)")
+        }
+    case "merge":
+        let files = Array(arguments.dropFirst(2))
+        guard files.count >= 2 else { throw UsageError(description: "sslbench merge OUT.csv IN.csv...") }
+        let count = try mergeResults(Array(files.dropFirst()), into: files[0])
+        print("\(count) rows in \(files[0])")
     case "info":
         print("cpu: \(MachineInfo.cpuModel)\nthreads: \(Parallel.threads)\nblas kernel: \(blasCoreName)")
     case "help", "--help", "-h": print(usage)

@@ -1,0 +1,186 @@
+import Foundation
+import Datasets
+import Experiments
+import Report
+import Tensors
+import Training
+
+/// The row of a table cell: which table, variant and axis point it is, the paper's number
+/// beside it, then everything `CellRow` records (method, budget, accuracies, protocol, machine).
+public enum TableRow {
+    public static let header = ["table", "variant", "axis", "value", "paper_value_of_axis", "scale", "paper_top1", "paper_source"]
+        + CellRow.header
+
+    public static func fields(_ cell: TableCell, table: AblationTable, result: CellResult) -> [String] {
+        [cell.table, cell.entry.variant.isEmpty ? cell.entry.label : cell.entry.variant, table.axisName, cell.point.value.description,
+         cell.point.paperValue?.description ?? "", cell.scale.rawValue,
+         cell.paper.map { String($0.top1) } ?? "", cell.paper?.sourceText ?? ""]
+            + CellRow.fields(cell.configuration, result)
+    }
+
+    /// What identifies a cell in a CSV: a re-run skips the rows whose key is already there.
+    static func key(table: String, label: String, method: String, value: String, scale: String, seed: String) -> String {
+        [table, label, method, value, scale, seed].joined(separator: "\u{1F}")
+    }
+    static func key(_ cell: TableCell, seed: UInt64) -> String {
+        key(table: cell.table, label: cell.entry.variant.isEmpty ? cell.entry.label : cell.entry.variant,
+            method: cell.configuration.method.rawValue, value: cell.point.value.description, scale: cell.scale.rawValue, seed: "\(seed)")
+    }
+    static func key(row: [String: String]) -> String {
+        key(table: row["table"] ?? "", label: row["variant"] ?? "", method: row["method"] ?? "", value: row["value"] ?? "",
+            scale: row["scale"] ?? "", seed: row["seed"] ?? "")
+    }
+}
+
+public enum RunnerError: Error, CustomStringConvertible {
+    case invalidResults(path: String, reason: String)
+    case badShard(String)
+    public var description: String {
+        switch self {
+        case .invalidResults(let path, let reason): return "\(path): \(reason); fix or move the file (nothing was changed)"
+        case .badShard(let s): return "invalid shard \(s): expected I/N with 1 ≤ I ≤ N"
+        }
+    }
+}
+
+/// A shard I/N of a table: cells I−1, I−1+N, I−1+2N, … of its list.
+public struct Shard: Equatable {
+    public let index: Int, count: Int
+    public init(parsing text: String) throws {
+        let parts = text.split(separator: "/")
+        guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]), n >= 1, i >= 1, i <= n else { throw RunnerError.badShard(text) }
+        index = i; count = n
+    }
+}
+
+/// Reads a results CSV into rows keyed by column name; checks its header.
+public func readResults(_ path: String) throws -> [[String: String]] {
+    guard FileManager.default.fileExists(atPath: path) else { return [] }
+    let text: String
+    do { text = try String(contentsOfFile: path, encoding: .utf8) }
+    catch { throw RunnerError.invalidResults(path: path, reason: "cannot read it (\(error.localizedDescription))") }
+    let rows: [[String]]
+    do { rows = try CSV.parse(text) } catch { throw RunnerError.invalidResults(path: path, reason: "\(error)") }
+    guard let header = rows.first else { return [] }
+    guard header == TableRow.header else {
+        throw RunnerError.invalidResults(path: path, reason: "its header is not the harness's (\(header.prefix(4).joined(separator: ","))…)")
+    }
+    return try rows.dropFirst().enumerated().map { i, row in
+        guard row.count == header.count else {
+            throw RunnerError.invalidResults(path: path, reason: "row \(i + 2) has \(row.count) fields, the header \(header.count)")
+        }
+        return Dictionary(uniqueKeysWithValues: zip(header, row))
+    }
+}
+
+/// Expands a table into cells, runs the ones its CSV lacks through the shared kernel, appends
+/// each row the moment it is done, and redraws the figure.
+public struct TableRunner {
+    public var resultsDirectory = "Results"
+    public var seeds = 1
+    public var shard: Shard? = nil
+    public init() {}
+
+    public func csvPath(_ table: AblationTable) -> String {
+        let suffix = shard.map { ".shard-\($0.index)-of-\($0.count)" } ?? ""
+        return "\(resultsDirectory)/\(table.name)\(suffix).csv"
+    }
+
+    /// The (cell, seed) pairs of this table at `scale` that this shard owns, in order.
+    public func plan(_ table: AblationTable, scale: Scale) throws -> [(cell: TableCell, seed: UInt64)] {
+        var all: [(TableCell, UInt64)] = []
+        for seed in 0 ..< max(seeds, 1) {
+            for cell in try table.cells(scale: scale) { all.append((cell.withSeed(UInt64(seed)), UInt64(seed))) }
+        }
+        guard let s = shard else { return all }
+        return all.enumerated().filter { $0.offset % s.count == s.index - 1 }.map { $0.element }
+    }
+
+    public func run(_ table: AblationTable, scale: Scale, train: LabeledImages, test: LabeledImages,
+                    log: (String) -> Void) throws {
+        try FileManager.default.createDirectory(atPath: resultsDirectory, withIntermediateDirectories: true)
+        let path = csvPath(table)
+        let existing = Set(try readResults(path).map(TableRow.key(row:)))
+        let cells = try plan(table, scale: scale)
+        let todo = cells.filter { !existing.contains(TableRow.key($0.cell, seed: $0.seed)) }
+        log("\(table.title) — \(table.name) at scale \(scale.rawValue): \(cells.count) cells, \(cells.count - todo.count) already in \(path), \(todo.count) to run")
+        for (cell, seed) in todo {
+            log("  \(cell.entry.label) \(cell.entry.variant) \(table.axisName) \(cell.point.value) seed \(seed)")
+        }
+        let clock = ContinuousClock(), started = clock.now
+        for (k, item) in todo.enumerated() {
+            let (cell, seed) = item
+            let name = "\(cell.entry.label), \(table.axisName) \(cell.point.value), seed \(seed)"
+            log("[\(k + 1)/\(todo.count)] \(name)")
+            var result: CellResult
+            do {
+                result = try Training.train(cell.configuration, train: train, test: test) { event in
+                    if case .epochFinished(let epoch, let epochs, let loss, let rate, _) = event {
+                        log(String(format: "    epoch %d/%d  loss %.4f  %.1f images/s", epoch, epochs, loss, rate))
+                    }
+                }
+            } catch {
+                log("    failed: \(error)")
+                result = CellResult(); result.failure = "\(error)"
+            }
+            try CSV.appendRow(TableRow.fields(cell, table: table, result: result), header: TableRow.header, to: path)
+            let elapsed = Double((clock.now - started).components.seconds)
+            let eta = elapsed / Double(k + 1) * Double(todo.count - k - 1)
+            log(String(format: "    kNN top-1 %.2f%%, linear %.2f%%, status %@; table ETA %.0f s", result.knnTop1, result.linearTop1,
+                       CellRow.status(result), eta))
+            try drawFigure(table, scale: scale)
+        }
+    }
+
+    /// Redraws Results/<table>.png from the CSV: ours (mean ± spread over seeds) beside the paper's.
+    public func drawFigure(_ table: AblationTable, scale: Scale) throws {
+        let rows = try readResults(csvPath(table)).filter { $0["scale"] == scale.rawValue && $0["status"] == "ok" }
+        let axis = try table.points[scale].map { $0 } ?? table.cells(scale: scale).map(\.point)
+        let categories = table.numericAxis ? nil : axis.map { $0.value.description }
+        var ours: [ChartSeries] = [], paper: [ChartSeries] = []
+        for entry in table.entries {
+            let label = entry.variant.isEmpty ? entry.label : entry.variant
+            var points: [(x: Double, y: Double, spread: Double)] = []
+            var paperPoints: [(x: Double, y: Double, spread: Double)] = []
+            for (i, point) in axis.enumerated() {
+                let x = table.numericAxis ? point.value.number! : Double(i)
+                let values = rows.filter { ($0["variant"] ?? "") == label && $0["value"] == point.value.description }
+                    .compactMap { Double($0["knn_top1"] ?? "") }
+                if !values.isEmpty {
+                    let mean = values.reduce(0, +) / Double(values.count)
+                    let spread = values.count > 1 ? (values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(values.count - 1)).squareRoot() : 0
+                    points.append((x, mean, spread))
+                }
+                if let pv = point.paperValue, let p = entry.paper[pv] {
+                    paperPoints.append((table.numericAxis ? pv.number! : Double(i), p.top1, 0))
+                }
+            }
+            if !points.isEmpty { ours.append(ChartSeries(name: entry.label, points: points)) }
+            if !paperPoints.isEmpty {
+                let approximate = entry.paper.values.contains { $0.approximate }
+                paper.append(ChartSeries(name: entry.label + (approximate ? " (approx.)" : ""), points: paperPoints, dashed: true))
+            }
+        }
+        let oursPanel = ChartPanel(title: "ours: \(scale.rawValue) scale, kNN top-1 (mean, sd over seeds)", xLabel: table.axisName,
+                                   yLabel: "kNN top-1 (%)", logX: table.numericAxis, series: ours, categories: categories)
+        let paperPanel = ChartPanel(title: "paper: \(table.paperSetting)", xLabel: table.axisName, yLabel: "top-1 (%)",
+                                    logX: table.numericAxis, series: paper, categories: categories)
+        let canvas = ChartRenderer.render(title: table.title, panels: ours.isEmpty && paper.isEmpty ? [oursPanel] : [oursPanel, paperPanel])
+        try PNGFile.write(canvas, to: csvPath(table).replacingOccurrences(of: ".csv", with: ".png"))
+    }
+}
+
+/// Joins shard CSVs into one: rows in the order of the files, a cell present twice kept once.
+public func mergeResults(_ inputs: [String], into output: String) throws -> Int {
+    var seen = Set<String>(), rows: [[String: String]] = []
+    for path in inputs {
+        for row in try readResults(path) where seen.insert(TableRow.key(row: row)).inserted { rows.append(row) }
+    }
+    for row in try readResults(output) where seen.insert(TableRow.key(row: row)).inserted { rows.insert(row, at: 0) }
+    var text = CSV.line(TableRow.header)
+    for row in rows { text += CSV.line(TableRow.header.map { row[$0] ?? "" }) }
+    let tmp = output + ".tmp-\(getpid())"
+    try text.write(toFile: tmp, atomically: false, encoding: .utf8)
+    guard rename(tmp, output) == 0 else { throw CSVError.io("cannot replace \(output)") }
+    return rows.count
+}

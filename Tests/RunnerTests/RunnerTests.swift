@@ -1,0 +1,103 @@
+import XCTest
+@testable import Runner
+import Datasets
+import Experiments
+import Report
+import Tensors
+import Training
+
+final class RunnerTests: XCTestCase {
+    var directory: String!
+    override func setUpWithError() throws {
+        Parallel.configure(threads: 2)
+        directory = NSTemporaryDirectory() + "sslbench-runner-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+    override func tearDown() { try? FileManager.default.removeItem(atPath: directory) }
+
+    /// The smoke scale's 512 + 512 images: real CIFAR-10 when it is next to the project,
+    /// random images otherwise.
+    lazy var data: (train: LabeledImages, test: LabeledImages) = {
+        if let folder = try? CIFAR.locateCIFAR10(), let d = try? CIFAR.loadCIFAR10(folder: folder) {
+            return (d.train.prefix(512), d.test.prefix(512))
+        }
+        var rng = RandomGenerator(seed: 1)
+        func images(_ n: Int) -> LabeledImages {
+            LabeledImages(pixels: (0 ..< n * 3072).map { _ in UInt8(rng.int(below: 256)) }, labels: (0 ..< n).map { Int32($0 % 10) }, classCount: 10)
+        }
+        return (images(512), images(512))
+    }()
+
+    func runner(shard: String? = nil) throws -> TableRunner {
+        var r = TableRunner()
+        r.resultsDirectory = directory
+        if let s = shard { r.shard = try Shard(parsing: s) }
+        return r
+    }
+
+    /// Every table at the smoke scale: a CSV that parses with one ok row per cell, and a PNG
+    /// that libpng reads back.
+    func testEveryTableRunsAtSmokeScale() throws {
+        for table in Tables.all {
+            let r = try runner()
+            try r.run(table, scale: .smoke, train: data.train, test: data.test) { _ in }
+            let rows = try readResults(r.csvPath(table))
+            XCTAssertEqual(rows.count, try table.cells(scale: .smoke).count, table.name)
+            XCTAssertTrue(rows.allSatisfy { $0["status"] == "ok" }, "\(table.name): \(rows.map { $0["status"] ?? "" })")
+            XCTAssertTrue(rows.allSatisfy { Double($0["knn_top1"] ?? "") != nil }, table.name)
+            let png = try PNGFile.read(r.csvPath(table).replacingOccurrences(of: ".csv", with: ".png"))
+            XCTAssertGreaterThan(png.width, 100, table.name)
+        }
+    }
+
+    func testARerunSkipsFinishedCellsAndDuplicatesNone() throws {
+        let table = Tables.lambda, r = try runner()
+        // as if a run had been killed after its first cell: keep only the first row
+        try r.run(table, scale: .smoke, train: data.train, test: data.test) { _ in }
+        let full = try String(contentsOfFile: r.csvPath(table), encoding: .utf8)
+        let lines = full.split(separator: "\n", omittingEmptySubsequences: false)
+        try (lines.prefix(2).joined(separator: "\n") + "\n").write(toFile: r.csvPath(table), atomically: true, encoding: .utf8)
+        var log: [String] = []
+        try r.run(table, scale: .smoke, train: data.train, test: data.test) { log.append($0) }
+        XCTAssertTrue(log[0].contains("1 already in"), log[0])
+        let rows = try readResults(r.csvPath(table))
+        XCTAssertEqual(rows.map { $0["value"]! }, ["0.001", "0.0051", "0.05"])
+        // same configuration and seed: the same numbers as the uninterrupted run
+        let before = try CSV.parse(full).dropFirst().map { Array($0.prefix(25)) }
+        let after = try CSV.parse(String(contentsOfFile: r.csvPath(table), encoding: .utf8)).dropFirst().map { Array($0.prefix(25)) }
+        XCTAssertEqual(before, after)
+    }
+
+    func testTwoShardsAndAMergeGiveTheRowsOfOneProcess() throws {
+        let table = Tables.asymmetry
+        let whole = try runner()
+        try whole.run(table, scale: .smoke, train: data.train, test: data.test) { _ in }
+        for s in ["1/2", "2/2"] { try runner(shard: s).run(table, scale: .smoke, train: data.train, test: data.test) { _ in } }
+        let merged = directory + "/merged.csv"
+        let count = try mergeResults([try runner(shard: "1/2").csvPath(table), try runner(shard: "2/2").csvPath(table)], into: merged)
+        XCTAssertEqual(count, 4)
+        func keyed(_ path: String) throws -> [String: [String]] {
+            var d: [String: [String]] = [:]
+            for row in try readResults(path) { d[row["value"]!] = ["knn_top1", "linear_top1", "final_loss", "seed"].map { row[$0]! } }
+            return d
+        }
+        XCTAssertEqual(try keyed(merged), try keyed(whole.csvPath(table)))
+    }
+
+    func testABadShardAnUnknownTableAndAnUndeclaredScale() {
+        XCTAssertThrowsError(try Shard(parsing: "3/2")) { XCTAssertTrue("\($0)".contains("3/2")) }
+        XCTAssertThrowsError(try Shard(parsing: "0/2"))
+        XCTAssertThrowsError(try Tables.named("batch")) { XCTAssertTrue("\($0)".contains("batchsize")) }
+        XCTAssertThrowsError(try Tables.batchSize.cells(scale: .ci)) { XCTAssertTrue("\($0)".contains("no 'ci' scale")) }
+    }
+
+    func testAHandEditedResultsFileIsRefusedAndLeftAlone() throws {
+        let r = try runner(), table = Tables.lambda
+        let broken = "table,variant\nlambda,\"unterminated\n"
+        try broken.write(toFile: r.csvPath(table), atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try r.run(table, scale: .smoke, train: data.train, test: data.test) { _ in }) {
+            XCTAssertTrue("\($0)".contains("nothing was changed"), "\($0)")
+        }
+        XCTAssertEqual(try String(contentsOfFile: r.csvPath(table), encoding: .utf8), broken)
+    }
+}
