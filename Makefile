@@ -4,7 +4,13 @@ BIN := .build/release/sslbench
 CIFAR_URL := https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz
 CIFAR_MD5 := c32a1d4ab5d03f1284b67883e8d87530
 
-.PHONY: build test data train-reference clean help
+.PHONY: build test data train-reference clean help results \
+	ablation-batchsize ablation-projector ablation-lambda ablation-normalization ablation-asymmetry ablation-mixing ablation-methods
+
+# Scale of the ablation targets. Only `smoke` (and `paper`, for a large machine) are declared
+# so far; the `cpu` recipe is calibrated in the ablation-tables issue.
+SCALE ?= smoke
+SEEDS ?= 1
 
 help:
 	@echo "make build             release build of .build/release/sslbench"
@@ -12,6 +18,9 @@ help:
 	@echo "make data              download the official CIFAR-10 binary archive into data/"
 	@echo "make train-reference   Barlow Twins, width 16, 10 epochs on 20000 images, seeds 0 1 2"
 	@echo "                       (rows in Results/train-reference.csv; about 25 minutes a seed on 2 cores)"
+	@echo "make ablation-NAME     run a table (batchsize, projector, lambda, normalization, asymmetry, mixing,"
+	@echo "                       methods) at SCALE=$(SCALE) with SEEDS=$(SEEDS): Results/<table>.csv and .png"
+	@echo "make results           every table"
 
 build:
 	$(SWIFT) build -c release
@@ -41,3 +50,19 @@ train-reference: build
 
 clean:
 	rm -rf .build
+
+ablation-batchsize: build
+	$(BIN) run batchsize --scale $(SCALE) --seeds $(SEEDS)
+ablation-projector: build
+	$(BIN) run projector --scale $(SCALE) --seeds $(SEEDS)
+ablation-lambda: build
+	$(BIN) run lambda --scale $(SCALE) --seeds $(SEEDS)
+ablation-normalization: build
+	$(BIN) run loss-normalization --scale $(SCALE) --seeds $(SEEDS)
+ablation-asymmetry: build
+	$(BIN) run asymmetry --scale $(SCALE) --seeds $(SEEDS)
+ablation-mixing: build
+	$(BIN) run mixing --scale $(SCALE) --seeds $(SEEDS)
+ablation-methods: build
+	$(BIN) run methods --scale $(SCALE) --seeds $(SEEDS)
+results: ablation-batchsize ablation-projector ablation-lambda ablation-normalization ablation-asymmetry ablation-mixing ablation-methods

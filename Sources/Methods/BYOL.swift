@@ -35,6 +35,7 @@ public final class BYOL: SelfSupervisedMethod {
     public var projector: Sequential { networks.projector }
     public var predictor: Sequential { networks.predictor }
     public var parameters: [Parameter] { networks.onlineParameters }
+    public var extraStateTensors: [Tensor] { networks.extraStateTensors }
     public var targetParameters: [Parameter] { networks.targetParameters }
 
     /// L = ℓ(p_A, sg(t_B)) + ℓ(p_B, sg(t_A)) with ℓ the normalised MSE (BYOL Eq. 2–3).

@@ -83,6 +83,8 @@ public final class BarlowTwins: SelfSupervisedMethod {
         objective.objective = c.objective
     }
 
+    public var extraStateTensors: [Tensor] { runningStatistics(encoder.batchNorms + projector.batchNorms + (predictor?.batchNorms ?? [])) }
+
     public var parameters: [Parameter] { encoder.parameters + projector.parameters + (predictor?.parameters ?? []) }
 
     /// One step on `views` ([2N, 32, 32, 3]: the first N images are view A of the batch, the

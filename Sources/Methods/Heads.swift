@@ -64,6 +64,11 @@ final class OnlineAndMomentumNetworks {
 
     var onlineParameters: [Parameter] { encoder.parameters + projector.parameters + predictor.parameters }
     var targetParameters: [Parameter] { targetEncoder.parameters + targetProjector.parameters }
+    /// Running statistics of every network and the target's weights.
+    var extraStateTensors: [Tensor] {
+        runningStatistics(encoder.batchNorms + projector.batchNorms + predictor.batchNorms + targetEncoder.batchNorms
+                          + targetProjector.batchNorms) + targetParameters.map(\.value)
+    }
 
     /// predictor(projector(encoder(x))), ready for `backward`.
     func predictions(_ x: Tensor) -> Tensor {

@@ -28,10 +28,15 @@ public protocol SelfSupervisedMethod: AnyObject {
     func trainingStep(views: Tensor, smallCrops: Tensor?, context: StepContext) -> Float
     /// Called after the optimiser step (an EMA target moves here).
     func afterOptimizerStep(context: StepContext)
+    /// Everything besides `parameters` and the optimiser that a resumed run needs to continue
+    /// exactly: batch-norm running statistics, a momentum target, a queue.
+    var extraStateTensors: [Tensor] { get }
 }
 
 public extension SelfSupervisedMethod {
     func afterOptimizerStep(context: StepContext) {}
+    /// The running statistics of the encoder's batch norms; methods with more add theirs.
+    var extraStateTensors: [Tensor] { runningStatistics(encoder.batchNorms) }
     var smallCrops: SmallCropPlan { SmallCropPlan() }
     func trainingStep(views: Tensor, context: StepContext) -> Float { trainingStep(views: views, smallCrops: nil, context: context) }
 }
@@ -42,4 +47,12 @@ public struct SmallCropPlan: Equatable {
     public var count = 0, size = 16
     public var scaleLow: Float = 0.05, scaleHigh: Float = 0.14
     public init(count: Int = 0, size: Int = 16) { self.count = count; self.size = size }
+}
+
+/// The running mean and variance of each batch norm, in order.
+public func runningStatistics(_ norms: [BatchNorm]) -> [Tensor] { norms.flatMap { [$0.runningMean, $0.runningVariance] } }
+
+extension Sequential {
+    /// The batch norms of the sequence, in order.
+    public var batchNorms: [BatchNorm] { layers.compactMap { $0 as? BatchNorm } }
 }

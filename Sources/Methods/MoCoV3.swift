@@ -44,6 +44,7 @@ public final class MoCoV3: SelfSupervisedMethod {
     public var keyEncoder: ResNet18 { networks.targetEncoder }
     public var keyProjector: Sequential { networks.targetProjector }
     public var parameters: [Parameter] { networks.onlineParameters }
+    public var extraStateTensors: [Tensor] { networks.extraStateTensors }
     public var keyParameters: [Parameter] { networks.targetParameters }
 
     private func queries(_ x: Tensor) -> Tensor { networks.predictions(x) }

@@ -25,6 +25,8 @@ public final class SimCLR: SelfSupervisedMethod {
         objective = NTXentLoss(temperature: configuration.temperature)
     }
 
+    public var extraStateTensors: [Tensor] { runningStatistics(encoder.batchNorms + projector.batchNorms) }
+
     public var parameters: [Parameter] { encoder.parameters + projector.parameters }
 
     public func trainingStep(views: Tensor, smallCrops: Tensor?, context: StepContext) -> Float {

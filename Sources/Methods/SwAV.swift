@@ -36,7 +36,12 @@ public final class SwAV: SelfSupervisedMethod {
     private let gradScores = Tensor(shape: [0]), gradEmbeddings = Tensor(shape: [0]), gradZ = Tensor(shape: [0])
     private let part = Tensor(shape: [0]), partGrad = Tensor(shape: [0])
     private var queue: Tensor?          // [queueLength, D], newest first
-    private var queueFilled = 0
+    /// Rows of the queue in use, kept in a tensor so that a checkpoint saves it with the rest.
+    private let queueFillTensor = Tensor(shape: [1])
+    private var queueFilled: Int {
+        get { Int(queueFillTensor[0]) }
+        set { queueFillTensor[0] = Float(newValue) }
+    }
 
     public init(configuration: SwAVConfiguration = .init(), backboneWidth: Int, rng: inout RandomGenerator) {
         self.configuration = configuration
@@ -50,6 +55,10 @@ public final class SwAV: SelfSupervisedMethod {
     }
 
     public var parameters: [Parameter] { encoder.parameters + projector.parameters + [prototypes] }
+    /// Running statistics, and the queue with its fill count.
+    public var extraStateTensors: [Tensor] {
+        runningStatistics(encoder.batchNorms + projector.batchNorms) + (queue.map { [$0, queueFillTensor] } ?? [])
+    }
 
     /// C ← C/‖C‖ row by row, in place (no gradient flows through the normalisation).
     func normalizePrototypes() {

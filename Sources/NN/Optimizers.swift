@@ -4,6 +4,15 @@ import Tensors
 /// An optimiser updates parameters from their accumulated gradients.
 public protocol Optimizer: AnyObject {
     func step(_ parameters: [Parameter], learningRate: Float)
+    /// The optimiser's state for `parameters`, in their order (created as zeros when absent),
+    /// for a checkpoint to save and restore in place.
+    func stateTensors(for parameters: [Parameter]) -> [Tensor]
+    /// Steps taken, where the update depends on it (AdamW's bias correction); settable on resume.
+    var stepsTaken: Int { get set }
+}
+
+public extension Optimizer {
+    var stepsTaken: Int { get { 0 } set {} }
 }
 
 /// Per-parameter state buffers, created on first use.
@@ -34,6 +43,7 @@ public final class SGD: Optimizer {
     public let momentum: Float, weightDecay: Float
     private let store = StateStore()
     public init(momentum: Float = 0.9, weightDecay: Float = 0) { self.momentum = momentum; self.weightDecay = weightDecay }
+    public func stateTensors(for parameters: [Parameter]) -> [Tensor] { parameters.flatMap { store.buffers(for: $0, count: 1) } }
     public func step(_ parameters: [Parameter], learningRate lr: Float) {
         for p in parameters {
             let v = store.buffers(for: p, count: 1)[0].data, w = p.value.data, g = p.grad.data
@@ -57,6 +67,7 @@ public final class LARS: Optimizer {
         self.momentum = momentum; self.weightDecay = weightDecay
         self.trustCoefficient = trustCoefficient; self.clipTrustRatio = clipTrustRatio
     }
+    public func stateTensors(for parameters: [Parameter]) -> [Tensor] { parameters.flatMap { store.buffers(for: $0, count: 1) } }
     public func step(_ parameters: [Parameter], learningRate lr: Float) {
         for p in parameters {
             let v = store.buffers(for: p, count: 1)[0].data, w = p.value.data, g = p.grad.data
@@ -94,6 +105,8 @@ public final class AdamW: Optimizer {
     public let beta1: Float, beta2: Float, epsilon: Float, weightDecay: Float
     private var stepCount = 0
     private let store = StateStore()
+    public var stepsTaken: Int { get { stepCount } set { stepCount = newValue } }
+    public func stateTensors(for parameters: [Parameter]) -> [Tensor] { parameters.flatMap { store.buffers(for: $0, count: 2) } }
     public init(beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8, weightDecay: Float = 0.01) {
         self.beta1 = beta1; self.beta2 = beta2; self.epsilon = epsilon; self.weightDecay = weightDecay
     }

@@ -30,7 +30,11 @@ public enum CellRow {
     /// `ok`, `diverged` (with the step), or `failed: why`.
     public static func status(_ r: CellResult) -> String {
         if let why = r.failure { return "failed: \(why)" }
-        switch r.status { case .ok: return "ok"; case .diverged(let step): return "diverged at step \(step)" }
+        switch r.status {
+        case .ok: return "ok"
+        case .diverged(let step): return "diverged at step \(step)"
+        case .interrupted(let epoch): return "interrupted after epoch \(epoch)"
+        }
     }
 
     static func format(_ x: Double) -> String { x.isNaN ? "" : String(format: "%.2f", x) }

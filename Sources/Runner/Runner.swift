@@ -113,8 +113,14 @@ public struct TableRunner {
             let name = "\(cell.entry.label), \(table.axisName) \(cell.point.value), seed \(seed)"
             log("[\(k + 1)/\(todo.count)] \(name)")
             var result: CellResult
+            // every cell keeps a checkpoint after each epoch: a killed table resumes mid-cell
+            let checkpoints = "\(resultsDirectory)/.checkpoints"
+            try FileManager.default.createDirectory(atPath: checkpoints, withIntermediateDirectories: true)
+            var configuration = cell.configuration
+            configuration.checkpointPath = "\(checkpoints)/\(table.name)-\(fnv1a(TableRow.key(cell, seed: seed))).ckpt"
             do {
-                result = try Training.train(cell.configuration, train: train, test: test) { event in
+                result = try Training.train(configuration, train: train, test: test) { event in
+                    if case .resumed(let epoch, _) = event { log("    resumed after epoch \(epoch)") }
                     if case .epochFinished(let epoch, let epochs, let loss, let rate, _) = event {
                         log(String(format: "    epoch %d/%d  loss %.4f  %.1f images/s", epoch, epochs, loss, rate))
                     }
@@ -168,6 +174,13 @@ public struct TableRunner {
         let canvas = ChartRenderer.render(title: table.title, panels: ours.isEmpty && paper.isEmpty ? [oursPanel] : [oursPanel, paperPanel])
         try PNGFile.write(canvas, to: csvPath(table).replacingOccurrences(of: ".csv", with: ".png"))
     }
+}
+
+/// A stable 64-bit FNV-1a hash, in hex: checkpoint file names from cell keys.
+func fnv1a(_ s: String) -> String {
+    var h: UInt64 = 0xCBF2_9CE4_8422_2325
+    for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+    return String(h, radix: 16)
 }
 
 /// Joins shard CSVs into one: rows in the order of the files, a cell present twice kept once.

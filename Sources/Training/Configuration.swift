@@ -55,6 +55,9 @@ public struct CellConfiguration: Equatable {
     public var knnNeighbours: Int = 200
     public var knnTemperature: Float = 0.1
     public var evaluateAtInitialisation = true
+    /// Where to keep the cell's checkpoint (written after every epoch, removed when the cell
+    /// ends; an existing one of the same configuration is resumed). nil: no checkpoint.
+    public var checkpointPath: String? = nil
     /// Refuse configurations whose estimated memory exceeds this (nil: the machine's available memory).
     public var memoryLimitBytes: Int? = nil
     /// Also train a linear probe on the frozen features after the last epoch.
@@ -100,6 +103,14 @@ public struct CellConfiguration: Equatable {
         simclr.projectionDimensions = d
         swav.projectionDimensions = d
         mocoV3.projectionDimensions = d
+    }
+
+    /// What a checkpoint must match: the configuration without the fields that do not change
+    /// training (evaluation switches, memory limit, checkpoint path).
+    public var trainingFingerprint: String {
+        var c = self
+        c.checkpointPath = nil; c.memoryLimitBytes = nil; c.evaluateAtInitialisation = true; c.linearProbe = true
+        return String(describing: c)
     }
 
     /// The peak learning rate: base × batch / 256.
@@ -157,7 +168,7 @@ public struct CellConfiguration: Equatable {
 
 /// What one cell produced.
 public struct CellResult {
-    public enum Status: Equatable { case ok, diverged(step: Int) }
+    public enum Status: Equatable { case ok, diverged(step: Int), interrupted(afterEpoch: Int) }
     public var status: Status = .ok
     public var knnTop1: Double = .nan
     public var knnTop1AtInitialisation: Double = .nan

@@ -10,13 +10,17 @@ public enum TrainingEvent {
     case evaluated(stage: String, knnTop1: Double, seconds: Double)
     case linearProbe(top1: Double, seconds: Double)
     case memory(MemoryEstimate)
+    case resumed(epoch: Int, path: String)
     case step(epoch: Int, epochs: Int, step: Int, stepsPerEpoch: Int, loss: Float, imagesPerSecond: Double, etaSeconds: Double)
     case epochFinished(epoch: Int, epochs: Int, loss: Float, imagesPerSecond: Double, etaSeconds: Double)
 }
 
 /// The shared training kernel: one cell, from data to kNN accuracy. `data` is the training and
 /// test set (already loaded); the configuration picks the subset.
+/// `stopAfterEpoch`, asked after every epoch's checkpoint, lets a caller interrupt the cell as
+/// a kill would (the tests use it).
 public func train(_ config: CellConfiguration, train fullTrain: LabeledImages, test fullTest: LabeledImages,
+                  stopAfterEpoch: (Int) -> Bool = { _ in false },
                   progress: (TrainingEvent) -> Void = { _ in }) throws -> CellResult {
     try config.validate(availableTrainImages: fullTrain.count)
     let clock = ContinuousClock(), started = clock.now
@@ -53,8 +57,6 @@ public func train(_ config: CellConfiguration, train fullTrain: LabeledImages, t
         progress(.linearProbe(top1: linearTop1, seconds: (clock.now - t1).seconds))
         return (top1, linearTop1)
     }
-    if config.evaluateAtInitialisation { result.knnTop1AtInitialisation = evaluate("initialisation").knn }
-
     let optimizer: Optimizer
     switch config.optimizer {
     case .lars: optimizer = LARS(momentum: config.momentum, weightDecay: config.weightDecay,
@@ -75,9 +77,22 @@ public func train(_ config: CellConfiguration, train fullTrain: LabeledImages, t
     var orderRng = RandomGenerator(seed: config.seed, stream: 0x5EED)
     var trainingSeconds = 0.0
     var step = 0
+    var firstEpoch = 0
+    let stateTensors = parameters.map(\.value) + optimizer.stateTensors(for: parameters) + model.extraStateTensors
+    if let path = config.checkpointPath, FileManager.default.fileExists(atPath: path) {
+        let saved = try Checkpoint.read(path, fingerprint: config.trainingFingerprint, into: stateTensors)
+        firstEpoch = saved.completedEpochs; step = firstEpoch * stepsPerEpoch
+        optimizer.stepsTaken = saved.optimizerSteps
+        trainingSeconds = saved.trainingSeconds; result.losses = saved.losses
+        result.knnTop1AtInitialisation = saved.knnAtInitialisation
+        progress(.resumed(epoch: firstEpoch, path: path))
+    } else if config.evaluateAtInitialisation {
+        result.knnTop1AtInitialisation = evaluate("initialisation").knn
+    }
     result.losses.reserveCapacity(totalSteps)
     training: for epoch in 0 ..< config.epochs {
-        let order = orderRng.permutation(trainSet.count)
+        let order = orderRng.permutation(trainSet.count)   // drawn for skipped epochs too: the same order after a resume
+        if epoch < firstEpoch { continue }
         var epochLoss: Float = 0
         for s in 0 ..< stepsPerEpoch {
             let t0 = clock.now
@@ -112,13 +127,21 @@ public func train(_ config: CellConfiguration, train fullTrain: LabeledImages, t
         let eta = Double((totalSteps - step) * batch) / max(rate, 1e-9)
         progress(.epochFinished(epoch: epoch + 1, epochs: config.epochs, loss: epochLoss, imagesPerSecond: rate, etaSeconds: eta))
         result.finalLoss = epochLoss
+        if let path = config.checkpointPath, epoch + 1 < config.epochs {
+            try Checkpoint(fingerprint: config.trainingFingerprint, completedEpochs: epoch + 1, optimizerSteps: optimizer.stepsTaken,
+                           trainingSeconds: trainingSeconds, knnAtInitialisation: result.knnTop1AtInitialisation,
+                           losses: result.losses).write(tensors: stateTensors, to: path)
+            if stopAfterEpoch(epoch + 1) { result.status = .interrupted(afterEpoch: epoch + 1); break training }
+        }
     }
     result.trainingSeconds = trainingSeconds
     result.imagesPerSecond = Double(step * batch) / max(trainingSeconds, 1e-9)
+    if case .interrupted = result.status { return result }
     if result.status == .ok {
         let final = evaluate("final", linear: config.linearProbe)
         result.knnTop1 = final.knn; result.linearTop1 = final.linear
     }
+    if let path = config.checkpointPath { try? FileManager.default.removeItem(atPath: path) }
     result.totalSeconds = (clock.now - started).seconds
     return result
 }

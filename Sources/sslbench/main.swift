@@ -55,6 +55,8 @@ Options of `train` (defaults: the CIFAR Barlow Twins recipe of solo-learn, scale
                          data/cifar-10-batches-bin, then ../shared/data/cifar-10-batches-bin)
   --out FILE             also append the cell's row to this CSV file
   --loss-curve FILE      write the loss of every step to FILE (step,epoch,loss)
+  --checkpoint FILE      keep the cell's state in FILE after every epoch; a killed run started
+                         again with the same options resumes from it (removed at the end)
 
 The last line of `train` is knn_top1=<percent> (weighted kNN, k 200, T 0.1, cosine, on
 frozen backbone features, training images as memory bank, test images as queries); before
@@ -103,7 +105,7 @@ func formatDuration(_ s: Double) -> String {
 func runTrain(_ args: ArraySlice<String>) throws {
     let flags = try Flags(args, valued: ["method", "width", "projector", "batch-size", "epochs", "train-images", "test-images",
                                          "seed", "lr", "weight-decay", "lambda", "loss-scale", "loss-form", "warmup-epochs",
-                                         "threads", "data", "out", "temperature", "small-crops", "mixing", "variant", "projector-depth", "loss-curve"],
+                                         "threads", "data", "out", "temperature", "small-crops", "mixing", "variant", "projector-depth", "loss-curve", "checkpoint"],
                           switches: ["no-initial-eval", "no-linear-probe"])
     var method = MethodName.barlowTwins
     if let m = flags.values["method"] {
@@ -168,6 +170,7 @@ func runTrain(_ args: ArraySlice<String>) throws {
     }
     if flags.switches.contains("no-initial-eval") { c.evaluateAtInitialisation = false }
     if flags.switches.contains("no-linear-probe") { c.linearProbe = false }
+    c.checkpointPath = flags.values["checkpoint"]
     if let t = try flags.int("threads") {
         guard t > 0 else { throw UsageError(description: "--threads must be a positive integer, got \(t)") }
         Parallel.configure(threads: t)
@@ -189,6 +192,8 @@ func runTrain(_ args: ArraySlice<String>) throws {
             print(String(format: "kNN top-1 at %@: %.2f%% (%.0f s)", stage, top1, seconds))
         case .memory(let estimate):
             print("memory needed: \(estimate)")
+        case .resumed(let epoch, let path):
+            print("resumed from \(path) after epoch \(epoch)")
         case .linearProbe(let top1, let seconds):
             print(String(format: "linear probe top-1: %.2f%% (%.0f s)", top1, seconds))
         case .step(let epoch, let epochs, let step, let steps, let loss, let rate, let eta):

@@ -133,3 +133,56 @@ final class TrainingTests: XCTestCase {
         XCTAssertThrowsError(try CSV.parse("a,\"b\n"))
     }
 }
+
+final class CheckpointTests: XCTestCase {
+    override func setUp() { Parallel.configure(threads: 2) }
+
+    func images(_ n: Int, seed: UInt64) -> LabeledImages {
+        var rng = RandomGenerator(seed: seed)
+        return LabeledImages(pixels: (0 ..< n * 3072).map { _ in UInt8(rng.int(below: 256)) }, labels: (0 ..< n).map { Int32($0 % 10) }, classCount: 10)
+    }
+
+    /// Killed after epoch 1 of 3 and started again, every method ends with the numbers of an
+    /// uninterrupted run with the same seed: the same loss at every step and the same accuracy.
+    func testAKilledCellResumesToTheSameNumbers() throws {
+        let train = images(32, seed: 1), test = images(16, seed: 2)
+        for method in [MethodName.barlowTwins, .byol, .swav, .sdmp] {
+            var c = CellConfiguration(method: method)
+            c.backboneWidth = 2; c.batchSize = 8; c.epochs = 3; c.trainImages = 32; c.knnNeighbours = 5
+            c.barlowTwins.projectorDimensions = [16, 16]
+            c.byol.projectorHiddenDimensions = 16; c.byol.predictorHiddenDimensions = 16; c.byol.projectionDimensions = 8
+            c.swav.projectorHiddenDimensions = 16; c.swav.projectionDimensions = 8; c.swav.prototypeCount = 12; c.swav.queueLength = 16
+            c.mocoV3.projectorHiddenDimensions = 16; c.mocoV3.predictorHiddenDimensions = 16; c.mocoV3.projectionDimensions = 8
+            c.optimizer = method == .byol ? .adamw : .lars
+            let whole = try Training.train(c, train: train, test: test)
+            let path = NSTemporaryDirectory() + "sslbench-\(UUID().uuidString).ckpt"
+            c.checkpointPath = path
+            let first = try Training.train(c, train: train, test: test, stopAfterEpoch: { $0 == 1 })
+            XCTAssertEqual(first.status, .interrupted(afterEpoch: 1))
+            XCTAssertTrue(FileManager.default.fileExists(atPath: path))
+            var resumedAt = -1
+            let second = try Training.train(c, train: train, test: test) { if case .resumed(let e, _) = $0 { resumedAt = e } }
+            XCTAssertEqual(resumedAt, 1, "\(method)")
+            XCTAssertEqual(second.losses, whole.losses, "\(method)")
+            XCTAssertEqual(second.knnTop1, whole.knnTop1, "\(method)")
+            XCTAssertEqual(second.linearTop1, whole.linearTop1, "\(method)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: path), "the checkpoint is removed when the cell ends")
+        }
+    }
+
+    func testACheckpointOfAnotherConfigurationOrATruncatedOneIsRefused() throws {
+        let train = images(32, seed: 1), test = images(16, seed: 2)
+        var c = CellConfiguration()
+        c.backboneWidth = 2; c.batchSize = 8; c.epochs = 2; c.trainImages = 32; c.knnNeighbours = 5
+        c.barlowTwins.projectorDimensions = [16, 16]
+        let path = NSTemporaryDirectory() + "sslbench-\(UUID().uuidString).ckpt"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        c.checkpointPath = path
+        _ = try Training.train(c, train: train, test: test, stopAfterEpoch: { _ in true })
+        var other = c; other.seed = 9
+        XCTAssertThrowsError(try Training.train(other, train: train, test: test)) { XCTAssertTrue("\($0)".contains("another configuration")) }
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: path))
+        XCTAssertThrowsError(try Training.train(c, train: train, test: test)) { XCTAssertTrue("\($0)".contains("truncated")) }
+    }
+}
