@@ -4,8 +4,7 @@ BIN := .build/release/sslbench
 CIFAR_URL := https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz
 CIFAR_MD5 := c32a1d4ab5d03f1284b67883e8d87530
 
-.PHONY: build test data train-reference clean help results \
-	ablation-batchsize ablation-projector ablation-lambda ablation-normalization ablation-asymmetry ablation-mixing ablation-methods
+.PHONY: build test data train-reference clean help results
 
 # Scale of the ablation targets. Only `smoke` (and `paper`, for a large machine) are declared
 # so far; the `cpu` recipe is calibrated in the ablation-tables issue.
@@ -51,18 +50,9 @@ train-reference: build
 clean:
 	rm -rf .build
 
-ablation-batchsize: build
-	$(BIN) run batchsize --scale $(SCALE) --seeds $(SEEDS)
-ablation-projector: build
-	$(BIN) run projector --scale $(SCALE) --seeds $(SEEDS)
-ablation-lambda: build
-	$(BIN) run lambda --scale $(SCALE) --seeds $(SEEDS)
-ablation-normalization: build
-	$(BIN) run loss-normalization --scale $(SCALE) --seeds $(SEEDS)
-ablation-asymmetry: build
-	$(BIN) run asymmetry --scale $(SCALE) --seeds $(SEEDS)
-ablation-mixing: build
-	$(BIN) run mixing --scale $(SCALE) --seeds $(SEEDS)
-ablation-methods: build
-	$(BIN) run methods --scale $(SCALE) --seeds $(SEEDS)
-results: ablation-batchsize ablation-projector ablation-lambda ablation-normalization ablation-asymmetry ablation-mixing ablation-methods
+# make ablation-NAME runs table NAME (ablation-normalization runs loss-normalization).
+ABLATIONS := batchsize projector lambda normalization asymmetry mixing methods
+table_normalization := loss-normalization
+ablation-%: build
+	$(BIN) run $(or $(table_$*),$*) --scale $(SCALE) --seeds $(SEEDS)
+results: $(addprefix ablation-,$(ABLATIONS))
