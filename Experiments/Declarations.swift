@@ -66,31 +66,27 @@ public enum Tables {
             configure: { c, value, _ in c.barlowTwins.offDiagonalWeight = Float(value.number!) })
     }()
 
-    public static let lossNormalization: AblationTable = {
-        let variants: [(BarlowTwinsVariant, Double)] = [
-            (.baseline, 71.4), (.invarianceOnly, 57.3), (.redundancyOnly, 0.1), (.featureNormalization, 69.8),
-            (.noProjectorBN, 71.2), (.noProjectorBNNoNormalization, 53.4), (.crossEntropy, 63.3)]
+    /// A Barlow Twins table whose axis is a list of variants with the paper's exact numbers.
+    static func variantTable(name: String, title: String, source: String,
+                             variants: [(BarlowTwinsVariant, Double)]) -> AblationTable {
         var paper: [AxisValue: PaperResult] = [:]
-        for (v, top1) in variants { paper[.name(v.rawValue)] = PaperResult(top1, approximate: false, source: "Barlow Twins Table 5") }
+        for (v, top1) in variants { paper[.name(v.rawValue)] = PaperResult(top1, approximate: false, source: source) }
+        let axis = namedPoints(variants.map { $0.0.rawValue })
         return AblationTable(
-            name: "loss-normalization", title: "Barlow Twins Table 5: loss function and normalisation", paperSetting: btSetting,
-            axisName: "variant", numericAxis: false,
+            name: name, title: title, paperSetting: btSetting, axisName: "variant", numericAxis: false,
             entries: [TableEntry(method: .barlowTwins, label: "Barlow Twins", paper: paper)],
-            points: [.smoke: namedPoints(variants.map { $0.0.rawValue }), .paper: namedPoints(variants.map { $0.0.rawValue })],
+            points: [.smoke: axis, .paper: axis],
             configure: { c, value, _ in BarlowTwinsVariant(rawValue: value.description)!.apply(to: &c.barlowTwins) })
-    }()
+    }
 
-    public static let asymmetry: AblationTable = {
-        let variants: [(BarlowTwinsVariant, Double)] = [(.baseline, 71.4), (.stopGradient, 70.5), (.predictor, 70.2), (.predictorAndStopGradient, 61.3)]
-        var paper: [AxisValue: PaperResult] = [:]
-        for (v, top1) in variants { paper[.name(v.rawValue)] = PaperResult(top1, approximate: false, source: "Barlow Twins Table 6") }
-        return AblationTable(
-            name: "asymmetry", title: "Barlow Twins Table 6: extra asymmetry", paperSetting: btSetting,
-            axisName: "variant", numericAxis: false,
-            entries: [TableEntry(method: .barlowTwins, label: "Barlow Twins", paper: paper)],
-            points: [.smoke: namedPoints(variants.map { $0.0.rawValue }), .paper: namedPoints(variants.map { $0.0.rawValue })],
-            configure: { c, value, _ in BarlowTwinsVariant(rawValue: value.description)!.apply(to: &c.barlowTwins) })
-    }()
+    public static let lossNormalization = variantTable(
+        name: "loss-normalization", title: "Barlow Twins Table 5: loss function and normalisation", source: "Barlow Twins Table 5",
+        variants: [(.baseline, 71.4), (.invarianceOnly, 57.3), (.redundancyOnly, 0.1), (.featureNormalization, 69.8),
+                   (.noProjectorBN, 71.2), (.noProjectorBNNoNormalization, 53.4), (.crossEntropy, 63.3)])
+
+    public static let asymmetry = variantTable(
+        name: "asymmetry", title: "Barlow Twins Table 6: extra asymmetry", source: "Barlow Twins Table 6",
+        variants: [(.baseline, 71.4), (.stopGradient, 70.5), (.predictor, 70.2), (.predictorAndStopGradient, 61.3)])
 
     public static let mixing: AblationTable = {
         let strategies = ["none", "mixup", "cutmix", "resizemix", "all"]

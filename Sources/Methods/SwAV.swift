@@ -34,7 +34,7 @@ public final class SwAV: SelfSupervisedMethod {
 
     private let embeddings = Tensor(shape: [0]), inverseNorms = Tensor(shape: [0]), scores = Tensor(shape: [0])
     private let gradScores = Tensor(shape: [0]), gradEmbeddings = Tensor(shape: [0]), gradZ = Tensor(shape: [0])
-    private let part = Tensor(shape: [0]), partGrad = Tensor(shape: [0])
+    private let part = Tensor(shape: [0]), partGrad = Tensor(shape: [0]), cropGrad = Tensor(shape: [0])
     private var queue: Tensor?          // [queueLength, D], newest first
     /// Rows of the queue in use, kept in a tensor so that a checkpoint saves it with the rest.
     private let queueFillTensor = Tensor(shape: [1])
@@ -149,11 +149,10 @@ public final class SwAV: SelfSupervisedMethod {
             gradScores.reshape([cropCount * n, k])
             for v in 0 ..< cropCount {
                 part.setRows(of: scores, v * n ..< (v + 1) * n)
-                let g = Tensor(shape: [n, k])
-                loss += swappedPredictionLoss(scores: part, codes: codesA, temperature: c.temperature, gradient: g, weight: weight)
+                loss += swappedPredictionLoss(scores: part, codes: codesA, temperature: c.temperature, gradient: cropGrad, weight: weight)
                 loss += swappedPredictionLoss(scores: part, codes: codesB, temperature: c.temperature, gradient: partGrad, weight: weight)
-                for i in 0 ..< n * k { g[i] += partGrad[i] }
-                gradScores.placeRows(g, at: v * n)
+                for i in 0 ..< n * k { cropGrad[i] += partGrad[i] }
+                gradScores.placeRows(cropGrad, at: v * n)
             }
             _ = encoder.backward(projector.backward(scoreBackward(frozen: frozen)))
             encoder.setBatchNormGroups(2); projector.setBatchNormGroups(2)
