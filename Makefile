@@ -4,7 +4,7 @@ BIN := .build/release/sslbench
 CIFAR_URL := https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz
 CIFAR_MD5 := c32a1d4ab5d03f1284b67883e8d87530
 
-.PHONY: build test data train-reference clean help results
+.PHONY: build test data train-reference clean help results regress regress-update
 
 # Scale of the ablation targets. Only `smoke` (and `paper`, for a large machine) are declared
 # so far; the `cpu` recipe is calibrated in the ablation-tables issue.
@@ -20,6 +20,9 @@ help:
 	@echo "make ablation-NAME     run a table (batchsize, projector, lambda, normalization, asymmetry, mixing,"
 	@echo "                       methods) at SCALE=$(SCALE) with SEEDS=$(SEEDS): Results/<table>.csv and .png"
 	@echo "make results           every table"
+	@echo "make regress           the accuracy regression: every method at the ci scale against"
+	@echo "                       Results/regression/baseline.csv (SABOTAGE=negate-gradients shows it failing)"
+	@echo "make regress-update    rerun the baseline (4 seeds) and rewrite Results/regression/baseline.csv"
 
 build:
 	$(SWIFT) build -c release
@@ -56,3 +59,10 @@ table_normalization := loss-normalization
 ablation-%: build
 	$(BIN) run $(or $(table_$*),$*) --scale $(SCALE) --seeds $(SEEDS)
 results: $(addprefix ablation-,$(ABLATIONS))
+
+# The accuracy regression (CI runs it): `methods` at the ci scale, seed 0, against the baseline.
+SABOTAGE ?=
+regress: build
+	$(BIN) regress $(if $(SABOTAGE),--sabotage $(SABOTAGE))
+regress-update: build
+	$(BIN) regress --update --seeds 4

@@ -115,7 +115,15 @@ public enum Scales {
             c.swav.projectorHiddenDimensions = 256; c.swav.projectionDimensions = 64; c.swav.prototypeCount = 100
             c.mocoV3.projectorHiddenDimensions = 256; c.mocoV3.predictorHiddenDimensions = 256; c.mocoV3.projectionDimensions = 64
             c.evaluateAtInitialisation = false
-        case .ci, .cpu:
+        case .ci:
+            // `make regress`: every method in about a minute on 2 cores (Results/regression/README.md)
+            c.backboneWidth = 8; c.trainImages = 4096; c.testImages = 2048; c.epochs = 6; c.batchSize = 128
+            c.setProjectorWidth(512)
+            c.byol.projectorHiddenDimensions = 512; c.byol.predictorHiddenDimensions = 512; c.byol.projectionDimensions = 128
+            c.simclr.projectorHiddenDimensions = 512; c.simclr.projectionDimensions = 128
+            c.swav.projectorHiddenDimensions = 512; c.swav.projectionDimensions = 128; c.swav.prototypeCount = 300
+            c.mocoV3.projectorHiddenDimensions = 512; c.mocoV3.predictorHiddenDimensions = 512; c.mocoV3.projectionDimensions = 128
+        case .cpu:
             break   // the reference recipe: width 16, 20000 images, 10 epochs, batch 256
         case .paper:
             c.backboneWidth = 64; c.trainImages = nil; c.epochs = 1000

@@ -17,6 +17,9 @@ public struct StepContext {
 public protocol SelfSupervisedMethod: AnyObject {
     /// The backbone that evaluation freezes (kNN, linear probe).
     var encoder: ResNet18 { get }
+    /// The head that maps backbone features to the embedding the loss sees (the online
+    /// branch's projector); the health figures read its output.
+    var projector: Sequential { get }
     /// What the optimiser updates (a momentum target is not in it).
     var parameters: [Parameter] { get }
     /// Extra small crops per image that the method wants beside the two views (SwAV's

@@ -108,3 +108,8 @@ public final class Linear: Layer {
         return gradInput
     }
 }
+
+extension Sequential {
+    /// The output width of the last linear layer (0 when there is none).
+    public var outputDimensions: Int { layers.reversed().compactMap { ($0 as? Linear)?.outputDimensions }.first ?? 0 }
+}

@@ -6,21 +6,22 @@ import Training
 /// protocol, the budget, the machine and the code.
 public enum CellRow {
     public static let header = [
-        "method", "backbone_width", "projector", "batch_size", "epochs", "train_images", "test_images", "seed",
+        "method", "backbone_width", "projector", "projector_width", "batch_size", "epochs", "train_images", "test_images", "seed",
         "learning_rate", "lambda", "loss_scale", "knn_top1_init", "knn_top1", "knn_k", "knn_temperature", "knn_distance", "linear_top1", "linear_protocol",
-        "evaluated_at", "final_loss", "training_seconds", "images_per_second", "total_seconds", "status",
+        "embedding_std", "rankme", "evaluated_at", "final_loss", "training_seconds", "images_per_second", "seconds", "status",
         "threads", "cpu", "blas_core", "commit",
     ]
 
     public static func fields(_ c: CellConfiguration, _ r: CellResult) -> [String] {
         let status = Self.status(r)
         return [
-            c.method.rawValue, "\(c.backboneWidth)", c.projectorDescription,
+            c.method.rawValue, "\(c.backboneWidth)", c.projectorDescription, "\(c.projectorWidth)",
             "\(c.batchSize)", "\(c.epochs)", "\(r.trainImages)", "\(r.testImages)", "\(c.seed)",
             "\(c.learningRate)", "\(c.barlowTwins.offDiagonalWeight)", "\(c.barlowTwins.lossScale)",
             format(r.knnTop1AtInitialisation), format(r.knnTop1), "\(c.knnNeighbours)", "\(c.knnTemperature)", "cosine",
             format(r.linearTop1), r.linearTop1.isNaN ? "" : "logistic regression on standardised features, SGD 100 epochs, lr 0.1 cosine, wd 1e-4",
-            "last epoch", r.finalLoss.isFinite ? String(format: "%.5f", r.finalLoss) : "\(r.finalLoss)",
+            r.health.embeddingStandardDeviation.isNaN ? "" : String(format: "%.5f", r.health.embeddingStandardDeviation),
+            format(r.health.rankMe), "last epoch", r.finalLoss.isFinite ? String(format: "%.5f", r.finalLoss) : "\(r.finalLoss)",
             String(format: "%.1f", r.trainingSeconds), String(format: "%.1f", r.imagesPerSecond),
             String(format: "%.1f", r.totalSeconds), status,
             "\(Parallel.threads)", MachineInfo.cpuModel, blasCoreName, MachineInfo.commit,

@@ -79,6 +79,8 @@ public struct TableRunner {
     public var resultsDirectory = "Results"
     public var seeds = 1
     public var shard: Shard? = nil
+    /// A deliberate fault in every cell (the regression's sabotage run, the tests).
+    public var faultInjection: FaultInjection? = nil
     public init() {}
 
     public func csvPath(_ table: AblationTable) -> String {
@@ -117,6 +119,7 @@ public struct TableRunner {
             let checkpoints = "\(resultsDirectory)/.checkpoints"
             try FileManager.default.createDirectory(atPath: checkpoints, withIntermediateDirectories: true)
             var configuration = cell.configuration
+            configuration.faultInjection = faultInjection
             configuration.checkpointPath = "\(checkpoints)/\(table.name)-\(fnv1a(TableRow.key(cell, seed: seed))).ckpt"
             do {
                 result = try Training.train(configuration, train: train, test: test) { event in
@@ -132,8 +135,9 @@ public struct TableRunner {
             try CSV.appendRow(TableRow.fields(cell, table: table, result: result), header: TableRow.header, to: path)
             let elapsed = Double((clock.now - started).components.seconds)
             let eta = elapsed / Double(k + 1) * Double(todo.count - k - 1)
-            log(String(format: "    kNN top-1 %.2f%%, linear %.2f%%, status %@; table ETA %.0f s", result.knnTop1, result.linearTop1,
-                       CellRow.status(result), eta))
+            let initial = result.knnTop1AtInitialisation.isNaN ? "" : String(format: " (at initialisation %.2f%%)", result.knnTop1AtInitialisation)
+            log(String(format: "    kNN top-1 %.2f%%%@, linear %.2f%%, %@, status %@; table ETA %@",
+                       result.knnTop1, initial, result.linearTop1, result.health.summary, CellRow.status(result), formatDuration(eta)))
             try drawFigure(table, scale: scale)
         }
     }
@@ -174,6 +178,15 @@ public struct TableRunner {
         let canvas = ChartRenderer.render(title: table.title, panels: ours.isEmpty && paper.isEmpty ? [oursPanel] : [oursPanel, paperPanel])
         try PNGFile.write(canvas, to: csvPath(table).replacingOccurrences(of: ".csv", with: ".png"))
     }
+}
+
+/// "1h05m", "12m30s", "40s".
+public func formatDuration(_ seconds: Double) -> String {
+    guard seconds.isFinite else { return "?" }
+    let s = Int(seconds.rounded())
+    if s >= 3600 { return String(format: "%dh%02dm", s / 3600, (s % 3600) / 60) }
+    if s >= 60 { return String(format: "%dm%02ds", s / 60, s % 60) }
+    return "\(s)s"
 }
 
 /// A stable 64-bit FNV-1a hash, in hex: checkpoint file names from cell keys.

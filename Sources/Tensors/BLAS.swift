@@ -39,3 +39,20 @@ public var blasCoreName: String {
     guard let name = openblas_get_corename() else { return "unknown" }
     return String(cString: name)
 }
+
+/// The eigenvalues, in ascending order, of the symmetric n×n matrix `matrix` (row-major; only
+/// its lower triangle is read), by LAPACK's `dsyev` in double precision.
+public func symmetricEigenvalues(_ matrix: [Double], n: Int) -> [Double] {
+    precondition(matrix.count == n * n && n > 0)
+    var a = matrix, w = [Double](repeating: 0, count: n)
+    var size = Int32(n), info: Int32 = 0, lwork: Int32 = -1, query = 0.0
+    let jobz: CChar = 0x4E, uplo: CChar = 0x55   // "N": eigenvalues only; "U" in column-major = lower triangle in row-major
+    withUnsafePointer(to: jobz) { j in withUnsafePointer(to: uplo) { u in
+        dsyev_(j, u, &size, &a, &size, &w, &query, &lwork, &info, 1, 1)
+        lwork = Int32(query)
+        var work = [Double](repeating: 0, count: max(Int(lwork), 1))
+        dsyev_(j, u, &size, &a, &size, &w, &work, &lwork, &info, 1, 1)
+    } }
+    precondition(info == 0, "dsyev failed with info \(info)")
+    return w
+}

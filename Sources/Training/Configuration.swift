@@ -23,6 +23,29 @@ public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
 
 /// Everything one training cell needs: method, network, loss, optimiser and schedule,
 /// augmentation, data and budget, seed. One call of `train` runs one of these.
+/// Deliberate faults that prove the harness notices them.
+public enum FaultInjection: Equatable, CustomStringConvertible {
+    /// Every parameter gradient has its sign flipped before the optimiser step: a sign error in
+    /// a loss gradient, the kind of bug the accuracy regression must catch.
+    case negatedGradients
+    /// The loss reads NaN from this step on: a run that diverges mid-cell.
+    case nanLossFromStep(Int)
+
+    public init?(parsing text: String) {
+        if text == "negate-gradients" { self = .negatedGradients; return }
+        if text.hasPrefix("nan-loss-at-"), let step = Int(text.dropFirst("nan-loss-at-".count)), step >= 0 {
+            self = .nanLossFromStep(step); return
+        }
+        return nil
+    }
+    public var description: String {
+        switch self {
+        case .negatedGradients: return "negate-gradients"
+        case .nanLossFromStep(let s): return "nan-loss-at-\(s)"
+        }
+    }
+}
+
 public struct CellConfiguration: Equatable {
     public var method: MethodName = .barlowTwins
     /// ResNet-18 width multiplier (64 = the standard network).
@@ -62,6 +85,9 @@ public struct CellConfiguration: Equatable {
     public var memoryLimitBytes: Int? = nil
     /// Also train a linear probe on the frozen features after the last epoch.
     public var linearProbe = true
+    /// A deliberate fault, for the tests and the regression check's sabotage run; nil in
+    /// every real run.
+    public var faultInjection: FaultInjection? = nil
 
     public init() {}
 
@@ -92,6 +118,17 @@ public struct CellConfiguration: Equatable {
         case .simclr: return "\(simclr.projectorHiddenDimensions)-\(simclr.projectionDimensions)"
         case .swav: return "\(swav.projectorHiddenDimensions)-\(swav.projectionDimensions)"
         case .mocoV3, .sdmp: return "\(mocoV3.projectorHiddenDimensions)-\(mocoV3.projectionDimensions)"
+        }
+    }
+
+    /// The projector's output width D (the axis of the width ablation).
+    public var projectorWidth: Int {
+        switch method {
+        case .barlowTwins: return barlowTwins.projectorDimensions.last ?? 0
+        case .byol: return byol.projectionDimensions
+        case .simclr: return simclr.projectionDimensions
+        case .swav: return swav.projectionDimensions
+        case .mocoV3, .sdmp: return mocoV3.projectionDimensions
         }
     }
 
@@ -174,6 +211,8 @@ public struct CellResult {
     public var knnTop1AtInitialisation: Double = .nan
     public var linearTop1: Double = .nan
     public var finalLoss: Float = .nan
+    /// The collapse figures at the final evaluation.
+    public var health = Health()
     /// The loss of every step, in order.
     public var losses: [Float] = []
     /// Training time only (augmentation included, evaluation excluded).

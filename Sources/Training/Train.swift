@@ -7,7 +7,7 @@ import Tensors
 
 /// Progress reports from `train`, for a command line or a runner to print.
 public enum TrainingEvent {
-    case evaluated(stage: String, knnTop1: Double, seconds: Double)
+    case evaluated(stage: String, knnTop1: Double, health: Health, seconds: Double)
     case linearProbe(top1: Double, seconds: Double)
     case memory(MemoryEstimate)
     case resumed(epoch: Int, path: String)
@@ -38,8 +38,9 @@ public func train(_ config: CellConfiguration, train fullTrain: LabeledImages, t
     let model = makeMethod(config, rng: &rng)
     let parameters = model.parameters
 
-    /// kNN top-1 (and the linear probe's, when asked) on frozen features of the current encoder.
-    func evaluate(_ stage: String, linear: Bool = false) -> (knn: Double, linear: Double) {
+    /// kNN top-1 (and the linear probe's, when asked) on frozen features of the current encoder,
+    /// and the health figures on the test set.
+    func evaluate(_ stage: String, linear: Bool = false) -> (knn: Double, linear: Double, health: Health) {
         let t0 = clock.now
         let trainRaw = extractFeatures(encoder: model.encoder, images: trainSet, recipe: config.augmentationA, l2Normalize: false)
         let testRaw = extractFeatures(encoder: model.encoder, images: testSet, recipe: config.augmentationA, l2Normalize: false)
@@ -47,15 +48,19 @@ public func train(_ config: CellConfiguration, train fullTrain: LabeledImages, t
                                        queryFeatures: l2Normalized(testRaw), queryLabels: testSet.labels,
                                        classCount: trainSet.classCount, neighbours: config.knnNeighbours,
                                        temperature: config.knnTemperature)
-        progress(.evaluated(stage: stage, knnTop1: top1, seconds: (clock.now - t0).seconds))
-        guard linear else { return (top1, .nan) }
+        let health = Health(embeddingStandardDeviation: normalizedEmbeddingStandardDeviation(
+                                projectorEmbeddings(model.projector, features: testRaw)),
+                            rankMe: rankMe(testRaw), featureDimensions: testRaw.columns,
+                            embeddingDimensions: model.projector.outputDimensions)
+        progress(.evaluated(stage: stage, knnTop1: top1, health: health, seconds: (clock.now - t0).seconds))
+        guard linear else { return (top1, .nan, health) }
         let t1 = clock.now
         var probe = LinearProbe()
         probe.seed = config.seed
         let linearTop1 = probe.accuracy(trainFeatures: trainRaw, trainLabels: trainSet.labels, testFeatures: testRaw,
                                         testLabels: testSet.labels, classCount: trainSet.classCount)
         progress(.linearProbe(top1: linearTop1, seconds: (clock.now - t1).seconds))
-        return (top1, linearTop1)
+        return (top1, linearTop1, health)
     }
     let optimizer: Optimizer
     switch config.optimizer {
@@ -106,7 +111,13 @@ public func train(_ config: CellConfiguration, train fullTrain: LabeledImages, t
                                  into: crops, offset: v * batch, outputSize: cropPlan.size)
                 }
             }
-            let loss = model.trainingStep(views: views, smallCrops: crops, context: context)
+            var loss = model.trainingStep(views: views, smallCrops: crops, context: context)
+            switch config.faultInjection {
+            case .negatedGradients?:
+                for p in parameters { let g = p.grad.data; for i in 0 ..< p.grad.count { g[i] = -g[i] } }
+            case .nanLossFromStep(let first)? where step >= first: loss = .nan
+            default: break
+            }
             result.losses.append(loss)
             guard loss.isFinite else {
                 result.status = .diverged(step: step)
@@ -139,7 +150,7 @@ public func train(_ config: CellConfiguration, train fullTrain: LabeledImages, t
     if case .interrupted = result.status { return result }
     if result.status == .ok {
         let final = evaluate("final", linear: config.linearProbe)
-        result.knnTop1 = final.knn; result.linearTop1 = final.linear
+        result.knnTop1 = final.knn; result.linearTop1 = final.linear; result.health = final.health
     }
     if let path = config.checkpointPath { try? FileManager.default.removeItem(atPath: path) }
     result.totalSeconds = (clock.now - started).seconds
@@ -159,6 +170,25 @@ func makeMethod(_ c: CellConfiguration, rng: inout RandomGenerator) -> SelfSuper
     case .sdmp:
         var m = c.mocoV3; m.mixing = c.mixing
         return MoCoV3(configuration: m, backboneWidth: c.backboneWidth, rng: &rng)
+    }
+}
+
+/// Collapse figures of an evaluated network (see `normalizedEmbeddingStandardDeviation` and
+/// `rankMe`): the standard deviation of its L2-normalised embeddings (about 1/√D when healthy,
+/// 0 when collapsed) and the effective rank of its backbone features on the test set.
+public struct Health: Equatable {
+    public var embeddingStandardDeviation: Double = .nan
+    public var rankMe: Double = .nan
+    public var featureDimensions = 0, embeddingDimensions = 0
+    public init() {}
+    public init(embeddingStandardDeviation: Double, rankMe: Double, featureDimensions: Int, embeddingDimensions: Int) {
+        self.embeddingStandardDeviation = embeddingStandardDeviation; self.rankMe = rankMe
+        self.featureDimensions = featureDimensions; self.embeddingDimensions = embeddingDimensions
+    }
+    /// For a progress line: "embedding std 0.0213 (healthy ≈ 0.0221), RankMe 97.3 of 128".
+    public var summary: String {
+        String(format: "embedding std %.4f (1/√D %.4f), RankMe %.1f of %d", embeddingStandardDeviation,
+               1 / Double(max(embeddingDimensions, 1)).squareRoot(), rankMe, featureDimensions)
     }
 }
 

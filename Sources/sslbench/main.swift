@@ -20,6 +20,12 @@ Usage:
                                as it finishes, and redraw Results/TABLE.png (default scale: smoke)
   sslbench plot TABLE [--scale S] [--results DIR]   redraw the figure from the CSV
   sslbench merge OUT.csv IN.csv...                  join shard CSVs (each cell once)
+  sslbench regress [--update] [--seeds N] [--sabotage FAULT] [--data DIR] [--threads T]
+                               the accuracy regression: the `methods` table at the `ci` scale,
+                               seed 0, against Results/regression/baseline.csv; exits 1 when a
+                               method falls below its tolerance. --update reruns the baseline
+                               (N seeds, 4 by default). --sabotage negate-gradients flips every
+                               gradient's sign, to see the check fail.
   sslbench info                the CPU, thread count and BLAS kernel in use
   sslbench help                this text
 
@@ -95,11 +101,6 @@ struct Flags {
         guard let f = Float(v), f.isFinite else { throw UsageError(description: "--\(name) expects a number, got '\(v)'") }
         return f
     }
-}
-
-func formatDuration(_ s: Double) -> String {
-    let t = Int(s.rounded())
-    return t >= 3600 ? String(format: "%dh%02dm", t / 3600, (t % 3600) / 60) : String(format: "%dm%02ds", t / 60, t % 60)
 }
 
 func runTrain(_ args: ArraySlice<String>) throws {
@@ -188,8 +189,8 @@ func runTrain(_ args: ArraySlice<String>) throws {
     var lastPrint = Date.distantPast
     let result = try train(c, train: data.train, test: data.test) { event in
         switch event {
-        case .evaluated(let stage, let top1, let seconds):
-            print(String(format: "kNN top-1 at %@: %.2f%% (%.0f s)", stage, top1, seconds))
+        case .evaluated(let stage, let top1, let health, let seconds):
+            print(String(format: "kNN top-1 at %@: %.2f%% (%.0f s); %@", stage, top1, seconds, health.summary))
         case .memory(let estimate):
             print("memory needed: \(estimate)")
         case .resumed(let epoch, let path):
@@ -224,6 +225,8 @@ func runTrain(_ args: ArraySlice<String>) throws {
     }
     if !result.linearTop1.isNaN { print(String(format: "linear_top1=%.2f", result.linearTop1)) }
     print(String(format: "knn_top1_init=%.2f", result.knnTop1AtInitialisation))
+    print(String(format: "embedding_std=%.5f", result.health.embeddingStandardDeviation))
+    print(String(format: "rankme=%.2f", result.health.rankMe))
     print(String(format: "knn_top1=%.2f", result.knnTop1))
     if case .diverged = result.status { exit(3) }
 }
@@ -255,6 +258,59 @@ func tableCommand(_ args: ArraySlice<String>, run: Bool) throws {
     try runner.run(table, scale: scale, train: data.train, test: data.test) { print($0); fflush(stdout) }
 }
 
+func regressCommand(_ args: ArraySlice<String>) throws {
+    let flags = try Flags(args, valued: ["seeds", "sabotage", "data", "threads", "directory"], switches: ["update"])
+    let directory = flags.values["directory"] ?? "Results/regression"
+    let baselinePath = "\(directory)/baseline.csv"
+    let update = flags.switches.contains("update")
+    var runner = TableRunner()
+    runner.seeds = update ? 4 : 1
+    if let s = try flags.int("seeds") {
+        guard s >= (update ? Regression.minimumBaselineSeeds : 1) else {
+            throw UsageError(description: "--seeds must be at least \(update ? Regression.minimumBaselineSeeds : 1), got \(s)")
+        }
+        runner.seeds = s
+    }
+    if let f = flags.values["sabotage"] {
+        guard let fault = FaultInjection(parsing: f) else {
+            throw UsageError(description: "--sabotage: unknown fault '\(f)'; known: negate-gradients, nan-loss-at-STEP")
+        }
+        runner.faultInjection = fault
+    }
+    if let t = try flags.int("threads") {
+        guard t > 0 else { throw UsageError(description: "--threads must be a positive integer, got \(t)") }
+        Parallel.configure(threads: t)
+    }
+    let table = Tables.methods
+    runner.resultsDirectory = update ? "\(directory)/update" : "\(directory)/latest"
+    let baseline = update ? [] : try readResults(baselinePath)
+    if !update && baseline.isEmpty { throw Regression.Failure.noBaseline(path: baselinePath) }
+    if !update { try? FileManager.default.removeItem(atPath: runner.csvPath(table)) }   // a fresh run of this code
+    let data = try CIFAR.loadCIFAR10(folder: try CIFAR.locateCIFAR10(explicit: flags.values["data"]))
+    try runner.run(table, scale: .ci, train: data.train, test: data.test) { print($0); fflush(stdout) }
+    if update {
+        for ext in ["csv", "png"] {
+            let from = runner.csvPath(table).replacingOccurrences(of: ".csv", with: ".\(ext)")
+            let to = baselinePath.replacingOccurrences(of: ".csv", with: ".\(ext)")
+            try? FileManager.default.removeItem(atPath: to)
+            try FileManager.default.moveItem(atPath: from, toPath: to)
+        }
+        try? FileManager.default.removeItem(atPath: runner.resultsDirectory)
+        print("baseline written to \(baselinePath); the tolerances it gives:")
+    }
+    let baselineRows = update ? try readResults(baselinePath) : baseline
+    let newRows = update ? baselineRows.filter { $0["seed"] == "0" } : try readResults(runner.csvPath(table))
+    let checks = try Regression.compare(new: newRows, baseline: baselineRows, baselinePath: baselinePath)
+    for check in checks { print(check) }
+    let failed = checks.filter { !$0.passed }
+    if update { return }
+    if failed.isEmpty {
+        print("regression: every method within its tolerance of \(baselinePath)")
+    } else {
+        print("regression FAILED: \(failed.map(\.method).joined(separator: ", ")) below the baseline by more than the tolerance")
+        exit(1)
+    }
+}
 
 Parallel.configure()
 let arguments = CommandLine.arguments
@@ -268,6 +324,7 @@ do {
             let scales = Scale.allCases.filter { t.points[$0] != nil }.map(\.rawValue).joined(separator: ", ")
             print("\(t.name): \(t.title); axis \(t.axisName); \(t.entries.map(\.label).joined(separator: ", ")); scales \(scales)")
         }
+    case "regress": try regressCommand(arguments.dropFirst(2))
     case "merge":
         let files = Array(arguments.dropFirst(2))
         guard files.count >= 2 else { throw UsageError(description: "sslbench merge OUT.csv IN.csv...") }

@@ -1,0 +1,122 @@
+import XCTest
+@testable import Runner
+import Datasets
+import Experiments
+import Report
+import Tensors
+import Training
+
+final class RegressionTests: XCTestCase {
+    var directory: String!
+    override func setUpWithError() throws {
+        Parallel.configure(threads: 2)
+        directory = NSTemporaryDirectory() + "sslbench-regress-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+    override func tearDown() { try? FileManager.default.removeItem(atPath: directory) }
+
+    func row(_ method: String, _ knn: Double?, seed: Int = 0, status: String = "ok") -> [String: String] {
+        ["method": method, "knn_top1": knn.map { String($0) } ?? "", "seed": "\(seed)", "status": status]
+    }
+
+    /// The tolerance is three sample standard deviations of the baseline's seeds, at least one
+    /// point; a value just inside passes, just outside fails.
+    func testTheToleranceIsThreeStandardDeviationsOfTheSeeds() throws {
+        let baseline = [row("byol", 40, seed: 0), row("byol", 41, seed: 1), row("byol", 42, seed: 2), row("byol", 41, seed: 3),
+                        row("simclr", 50, seed: 0), row("simclr", 50.1, seed: 1), row("simclr", 50.2, seed: 2)]
+        let sd = (2.0 / 3.0).squareRoot()   // byol: mean 41, squared deviations 1+0+1+0 over 3
+        var checks = try Regression.compare(new: [row("byol", 41 - 3 * sd + 0.01), row("simclr", 49.05)], baseline: baseline, baselinePath: "b.csv")
+        XCTAssertEqual(checks[0].tolerance, 3 * sd, accuracy: 1e-9)
+        XCTAssertTrue(checks[0].passed, "\(checks[0])")
+        XCTAssertEqual(checks[1].tolerance, 1.0, accuracy: 1e-12)   // sd 0.1: the one-point floor
+        XCTAssertFalse(checks[1].passed, "\(checks[1])")
+        checks = try Regression.compare(new: [row("byol", 41 - 3 * sd - 0.01)], baseline: baseline, baselinePath: "b.csv")
+        XCTAssertFalse(checks[0].passed)
+        XCTAssertTrue("\(checks[0])".contains("FAIL byol"), "\(checks[0])")
+        // a cell that diverged fails whatever the baseline
+        checks = try Regression.compare(new: [row("byol", nil, status: "diverged at step 3")], baseline: baseline, baselinePath: "b.csv")
+        XCTAssertFalse(checks[0].passed)
+        XCTAssertTrue("\(checks[0])".contains("diverged"), "\(checks[0])")
+    }
+
+    func testAMissingOrThinBaselineIsAnErrorThatSaysWhatToRun() {
+        XCTAssertThrowsError(try Regression.compare(new: [row("byol", 40)], baseline: [], baselinePath: "b.csv")) {
+            XCTAssertTrue("\($0)".contains("make regress-update"), "\($0)")
+        }
+        XCTAssertThrowsError(try Regression.compare(new: [row("swav", 40)], baseline: [row("byol", 40)], baselinePath: "b.csv")) {
+            XCTAssertTrue("\($0)".contains("swav"), "\($0)")
+        }
+        XCTAssertThrowsError(try Regression.compare(new: [row("byol", 40)], baseline: [row("byol", 40), row("byol", 41, seed: 1)],
+                                                    baselinePath: "b.csv")) {
+            XCTAssertTrue("\($0)".contains("at least 3"), "\($0)")
+        }
+    }
+
+    /// The committed baseline, next to this file's package.
+    var committedBaseline: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Results/regression/baseline.csv").path
+    }
+
+    /// The sabotage: the Barlow Twins cell of `make regress` with every gradient's sign flipped
+    /// (a sign error in the loss gradient) trains away from its objective, and the regression
+    /// check against the committed baseline fails for it. `make regress SABOTAGE=negate-gradients`
+    /// shows the same for every method.
+    func testASignFlippedGradientFailsTheRegression() throws {
+        guard let folder = try? CIFAR.locateCIFAR10(), let data = try? CIFAR.loadCIFAR10(folder: folder) else {
+            throw XCTSkip("CIFAR-10 is not next to the project")
+        }
+        let baseline = try readResults(committedBaseline)
+        XCTAssertFalse(baseline.isEmpty, "no committed baseline at \(committedBaseline)")
+        guard let cell = try Tables.methods.cells(scale: .ci).first(where: { $0.configuration.method == .barlowTwins }) else {
+            return XCTFail("the methods table has no Barlow Twins cell at the ci scale")
+        }
+        var sabotaged = cell.configuration
+        sabotaged.faultInjection = .negatedGradients
+        let result = try train(sabotaged, train: data.train, test: data.test)
+        let newRow = Dictionary(uniqueKeysWithValues: zip(TableRow.header, TableRow.fields(cell, table: Tables.methods, result: result)))
+        let check = try Regression.compare(new: [newRow], baseline: baseline, baselinePath: committedBaseline)[0]
+        XCTAssertFalse(check.passed, "the sabotaged run passed: \(check)")
+        print("sabotaged: \(check)")
+    }
+
+    /// Same configuration, seed and threads: the same CSV row in every column but the timings.
+    func testTheSameCellTwiceGivesTheSameRowButForTheTimings() throws {
+        guard let folder = try? CIFAR.locateCIFAR10(), let data = try? CIFAR.loadCIFAR10(folder: folder) else {
+            throw XCTSkip("CIFAR-10 is not next to the project")
+        }
+        let train = data.train.prefix(512), test = data.test.prefix(512)
+        var rows: [[String: String]] = []
+        for run in 0 ..< 2 {
+            var r = TableRunner(); r.resultsDirectory = directory + "/run\(run)"
+            try r.run(Tables.asymmetry, scale: .smoke, train: train, test: test) { _ in }
+            rows += try readResults(r.csvPath(Tables.asymmetry))
+        }
+        let cells = try Tables.asymmetry.cells(scale: .smoke).count
+        XCTAssertEqual(rows.count, 2 * cells)
+        let timings: Set<String> = ["training_seconds", "images_per_second", "seconds"]
+        for (a, b) in zip(rows.prefix(cells), rows.suffix(cells)) {
+            for column in TableRow.header where !timings.contains(column) {
+                XCTAssertEqual(a[column], b[column], column)
+            }
+            XCTAssertNotEqual(a["knn_top1"], "")
+        }
+    }
+
+    /// A loss that turns NaN mid-cell: the row says `diverged at step N`, and the table goes on
+    /// to its next cells.
+    func testADivergingCellIsRecordedAndTheTableContinues() throws {
+        guard let folder = try? CIFAR.locateCIFAR10(), let data = try? CIFAR.loadCIFAR10(folder: folder) else {
+            throw XCTSkip("CIFAR-10 is not next to the project")
+        }
+        var r = TableRunner(); r.resultsDirectory = directory
+        r.faultInjection = .nanLossFromStep(3)
+        var log: [String] = []
+        try r.run(Tables.lambda, scale: .smoke, train: data.train.prefix(512), test: data.test.prefix(512)) { log.append($0) }
+        let rows = try readResults(r.csvPath(Tables.lambda))
+        XCTAssertEqual(rows.count, 3)
+        XCTAssertEqual(rows.map { $0["status"]! }, Array(repeating: "diverged at step 3", count: 3))
+        XCTAssertTrue(rows.allSatisfy { $0["knn_top1"] == "" && $0["final_loss"] == "nan" }, "\(rows.map { $0["final_loss"] ?? "" })")
+        XCTAssertTrue(log.contains { $0.contains("[3/3]") })
+    }
+}
