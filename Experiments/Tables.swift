@@ -72,6 +72,8 @@ public struct AblationTable {
     public let points: [Scale: [AxisPoint]]
     /// Sets the axis value and the entry's method and variant on a base configuration.
     let configure: (inout CellConfiguration, AxisValue, TableEntry) -> Void
+    /// The paper's claims that this table tests (Results/README.md decides each).
+    public var claims: [Claim] = []
 
     public func cells(scale: Scale) throws -> [TableCell] {
         guard let axis = points[scale] else {
@@ -117,12 +119,12 @@ public enum Scales {
             c.evaluateAtInitialisation = false
         case .ci:
             // `make regress`: every method in about a minute on 2 cores (Results/regression/README.md)
-            c.backboneWidth = 8; c.trainImages = 4096; c.testImages = 2048; c.epochs = 6; c.batchSize = 128
-            c.setProjectorWidth(512)
-            c.byol.projectorHiddenDimensions = 512; c.byol.predictorHiddenDimensions = 512; c.byol.projectionDimensions = 128
-            c.simclr.projectorHiddenDimensions = 512; c.simclr.projectionDimensions = 128
-            c.swav.projectorHiddenDimensions = 512; c.swav.projectionDimensions = 128; c.swav.prototypeCount = 300
-            c.mocoV3.projectorHiddenDimensions = 512; c.mocoV3.predictorHiddenDimensions = 512; c.mocoV3.projectionDimensions = 128
+            c.backboneWidth = 8; c.trainImages = 4096; c.testImages = 2048; c.epochs = 6; c.batchSize = 64
+            c.setProjectorWidth(1024)
+            c.byol.projectorHiddenDimensions = 1024; c.byol.predictorHiddenDimensions = 1024; c.byol.projectionDimensions = 128
+            c.simclr.projectorHiddenDimensions = 1024; c.simclr.projectionDimensions = 128
+            c.swav.projectorHiddenDimensions = 1024; c.swav.projectionDimensions = 128; c.swav.prototypeCount = 100
+            c.mocoV3.projectorHiddenDimensions = 1024; c.mocoV3.predictorHiddenDimensions = 1024; c.mocoV3.projectionDimensions = 128
         case .cpu:
             break   // the reference recipe: width 16, 20000 images, 10 epochs, batch 256
         case .paper:

@@ -20,6 +20,8 @@ Usage:
                                as it finishes, and redraw Results/TABLE.png (default scale: smoke)
   sslbench plot TABLE [--scale S] [--results DIR]   redraw the figure from the CSV
   sslbench merge OUT.csv IN.csv...                  join shard CSVs (each cell once)
+  sslbench report [--scale S] [--results DIR]       regenerate Results/README.md from the CSVs:
+                               each table beside the paper's, and which of its claims hold (default scale: cpu)
   sslbench regress [--update] [--seeds N] [--sabotage FAULT] [--data DIR] [--threads T]
                                the accuracy regression: the `methods` table at the `ci` scale,
                                seed 0, against Results/regression/baseline.csv; exits 1 when a
@@ -325,6 +327,14 @@ do {
             print("\(t.name): \(t.title); axis \(t.axisName); \(t.entries.map(\.label).joined(separator: ", ")); scales \(scales)")
         }
     case "regress": try regressCommand(arguments.dropFirst(2))
+    case "report":
+        let flags = try Flags(arguments.dropFirst(2), valued: ["scale", "results"], switches: [])
+        let scaleName = flags.values["scale"] ?? "cpu"
+        guard let scale = Scale(rawValue: scaleName) else { throw UsageError(description: "unknown scale '\(scaleName)'") }
+        let directory = flags.values["results"] ?? "Results"
+        let text = try ResultsReport.markdown(tables: Tables.all, scale: scale, directory: directory)
+        try text.write(toFile: "\(directory)/README.md", atomically: true, encoding: .utf8)
+        print("wrote \(directory)/README.md")
     case "merge":
         let files = Array(arguments.dropFirst(2))
         guard files.count >= 2 else { throw UsageError(description: "sslbench merge OUT.csv IN.csv...") }
