@@ -15,9 +15,10 @@ sslbench: self-supervised learning ablations on CIFAR, on the CPU.
 Usage:
   sslbench train [options]     train one cell and print its kNN top-1
   sslbench list                the ablation tables, their axes and scales
-  sslbench run TABLE [--scale smoke|ci|cpu|paper] [--seeds N] [--shard I/N] [--results DIR] [--data DIR] [--threads T]
+  sslbench run TABLE [--scale smoke|ci|cpu|paper] [--seeds N] [--shard I/N] [--results DIR] [--data DIR] [--threads T] [--dry-run]
                                run a table's cells that Results/TABLE.csv lacks, appending each row
-                               as it finishes, and redraw Results/TABLE.png (default scale: smoke)
+                               as it finishes, and redraw Results/TABLE.png (default scale: smoke);
+                               it prints the cells and an estimated time first (--dry-run: only that)
   sslbench plot TABLE [--scale S] [--results DIR]   redraw the figure from the CSV
   sslbench merge OUT.csv IN.csv...                  join shard CSVs (each cell once)
   sslbench report [--scale S] [--results DIR]       regenerate Results/README.md from the CSVs:
@@ -238,7 +239,7 @@ func CrossCorrelationFormName(_ s: String) -> CrossCorrelationForm? { CrossCorre
 func tableCommand(_ args: ArraySlice<String>, run: Bool) throws {
     guard let name = args.first, !name.hasPrefix("--") else { throw UsageError(description: "which table? (sslbench list)") }
     let table = try Tables.named(name)
-    let flags = try Flags(args.dropFirst(), valued: ["scale", "seeds", "shard", "results", "data", "threads"], switches: [])
+    let flags = try Flags(args.dropFirst(), valued: ["scale", "seeds", "shard", "results", "data", "threads"], switches: ["dry-run"])
     let scaleName = flags.values["scale"] ?? "smoke"
     guard let scale = Scale(rawValue: scaleName) else {
         throw UsageError(description: "unknown scale '\(scaleName)'; known: \(Scale.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -250,6 +251,7 @@ func tableCommand(_ args: ArraySlice<String>, run: Bool) throws {
         runner.seeds = s
     }
     if let s = flags.values["shard"] { runner.shard = try Shard(parsing: s) }
+    runner.dryRun = flags.switches.contains("dry-run")
     if let t = try flags.int("threads") {
         guard t > 0 else { throw UsageError(description: "--threads must be a positive integer, got \(t)") }
         Parallel.configure(threads: t)

@@ -186,3 +186,19 @@ final class CheckpointTests: XCTestCase {
         XCTAssertThrowsError(try Training.train(c, train: train, test: test)) { XCTAssertTrue("\($0)".contains("truncated")) }
     }
 }
+
+final class TimeEstimateTests: XCTestCase {
+    /// The benchmarked Barlow Twins step costs about 0.52 GFLOP per image at width 16 and 6.8 at
+    /// width 64 (two views, forward and backward, projector 2048-2048-2048: the speed issue's figures).
+    func testTheBarlowTwinsStepCostsWhatTheSpeedIssueStates() {
+        var c = CellConfiguration(method: .barlowTwins)
+        c.backboneWidth = 16
+        XCTAssertEqual(TimeEstimate(c, trainImages: 20000, testImages: 10000).trainingFLOPsPerImage / 1e9, 0.52, accuracy: 0.01)
+        c.backboneWidth = 64
+        XCTAssertEqual(TimeEstimate(c, trainImages: 20000, testImages: 10000).trainingFLOPsPerImage / 1e9, 6.8, accuracy: 0.1)
+        // a momentum target adds a forward of both views: BYOL costs more than SimCLR at the same heads
+        let byol = TimeEstimate(CellConfiguration(method: .byol), trainImages: 20000, testImages: 10000)
+        let simclr = TimeEstimate(CellConfiguration(method: .simclr), trainImages: 20000, testImages: 10000)
+        XCTAssertGreaterThan(byol.trainingFLOPs, 1.3 * simclr.trainingFLOPs)
+    }
+}
