@@ -1,10 +1,11 @@
 # sslbench: self-supervised learning ablations on CIFAR, on the CPU.
-SWIFT ?= swift
+# Swift from PATH, else the toolchain at /opt/swift.
+SWIFT ?= $(shell command -v swift 2>/dev/null || ls /opt/swift/usr/bin/swift 2>/dev/null || echo swift)
 BIN := .build/release/sslbench
 CIFAR_URL := https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz
 CIFAR_MD5 := c32a1d4ab5d03f1284b67883e8d87530
 
-.PHONY: build test data train-reference clean help results regress regress-update
+.PHONY: build test data train-reference clean help results regress regress-update setup find-data
 
 # Scale of the ablation targets. Only `smoke` (and `paper`, for a large machine) are declared
 # so far; the `cpu` recipe is calibrated in the ablation-tables issue.
@@ -24,11 +25,28 @@ help:
 	@echo "                       Results/regression/baseline.csv (SABOTAGE=negate-gradients shows it failing)"
 	@echo "make regress-update    rerun the baseline (4 seeds) and rewrite Results/regression/baseline.csv"
 
-build:
+build: setup
 	$(SWIFT) build -c release
 
+# The system libraries: installed when run as root on Debian/Ubuntu, named otherwise.
+setup:
+	@if ! command -v $(SWIFT) >/dev/null 2>&1; then \
+	  echo "Swift is missing: install a Swift 5.9+ toolchain (https://www.swift.org/install) or set SWIFT=/path/to/swift"; exit 1; fi
+	@if ! pkg-config --exists openblas libpng 2>/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update && apt-get install -y libopenblas-dev libpng-dev pkg-config; \
+	  else \
+	    echo "missing system libraries: run  sudo apt-get install -y libopenblas-dev libpng-dev pkg-config"; exit 1; \
+	  fi; \
+	fi
+
+# CIFAR-10: $$SSLBENCH_CIFAR10, data/, ../shared/data, else the download of `make data`.
+find-data:
+	@if [ -n "$$SSLBENCH_CIFAR10" ] || [ -f data/cifar-10-batches-bin/test_batch.bin ] || \
+	   [ -f ../shared/data/cifar-10-batches-bin/test_batch.bin ]; then :; else $(MAKE) --no-print-directory data; fi
+
 # XCTest only: without --disable-swift-testing the last line is Swift Testing's "0 tests".
-test:
+test: setup
 	$(SWIFT) test -c release --disable-swift-testing
 
 data:
@@ -56,13 +74,14 @@ clean:
 # make ablation-NAME runs table NAME (ablation-normalization runs loss-normalization).
 ABLATIONS := batchsize projector lambda normalization asymmetry mixing methods
 table_normalization := loss-normalization
-ablation-%: build
+ablation-%: build find-data
 	$(BIN) run $(or $(table_$*),$*) --scale $(SCALE) --seeds $(SEEDS)
 results: $(addprefix ablation-,$(ABLATIONS))
+	$(BIN) report --scale $(SCALE)
 
 # The accuracy regression (CI runs it): `methods` at the ci scale, seed 0, against the baseline.
 SABOTAGE ?=
-regress: build
+regress: build find-data
 	$(BIN) regress $(if $(SABOTAGE),--sabotage $(SABOTAGE))
-regress-update: build
+regress-update: build find-data
 	$(BIN) regress --update --seeds 4

@@ -12,6 +12,16 @@ public enum MethodName: String, CaseIterable {
     case sdmp
 }
 
+extension MethodName {
+    /// The method called `name` on the command line, or an error that lists the known ones.
+    public init(named name: String) throws {
+        guard let method = MethodName(rawValue: name) else {
+            throw ConfigurationError(field: "method", value: "'\(name)'", reason: "unknown; known: \(MethodName.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        self = method
+    }
+}
+
 public enum OptimizerName: String, CaseIterable { case lars, sgd, adamw }
 
 /// A value out of range in a configuration, named by its field.

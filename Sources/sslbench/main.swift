@@ -112,12 +112,7 @@ func runTrain(_ args: ArraySlice<String>) throws {
                                          "threads", "data", "out", "temperature", "small-crops", "mixing", "variant", "projector-depth", "loss-curve", "checkpoint"],
                           switches: ["no-initial-eval", "no-linear-probe"])
     var method = MethodName.barlowTwins
-    if let m = flags.values["method"] {
-        guard let known = MethodName(rawValue: m) else {
-            throw UsageError(description: "unknown method '\(m)'; known: \(MethodName.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        method = known
-    }
+    if let m = flags.values["method"] { method = try MethodName(named: m) }
     var c = CellConfiguration(method: method)
     if let v = try flags.int("width") { c.backboneWidth = v }
     if let p = flags.values["projector"] {

@@ -48,6 +48,10 @@ final class TrainingTests: XCTestCase {
         XCTAssertEqual(message { $0.barlowTwins.projectorDimensions = [16, 0] }, "invalid projector [16, 0]: every layer width must be a positive integer")
         XCTAssertEqual(message { $0.epochs = 0 }, "invalid epochs 0: must be a positive integer")
         XCTAssertEqual(message { _ in }, "accepted")
+        XCTAssertThrowsError(try MethodName(named: "barlow")) {
+            XCTAssertEqual("\($0)", "invalid method 'barlow': unknown; known: barlow-twins, byol, simclr, swav, moco-v3, sdmp")
+        }
+        XCTAssertEqual(try MethodName(named: "moco-v3"), .mocoV3)
     }
 
     func testTrainRefusesABatchLargerThanTheData() {
