@@ -5,7 +5,7 @@ BIN := .build/release/sslbench
 CIFAR_URL := https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz
 CIFAR_MD5 := c32a1d4ab5d03f1284b67883e8d87530
 
-.PHONY: build test data train-reference clean help results regress regress-update setup find-data
+.PHONY: bench bench-pytorch build test data train-reference clean help results regress regress-update setup find-data
 
 # Scale of the ablation targets. Only `smoke` (and `paper`, for a large machine) are declared
 # so far; the `cpu` recipe is calibrated in the ablation-tables issue.
@@ -21,6 +21,8 @@ help:
 	@echo "make ablation-NAME     run a table (batchsize, projector, lambda, normalization, asymmetry, mixing,"
 	@echo "                       methods) at SCALE=$(SCALE) with SEEDS=$(SEEDS): Results/<table>.csv and .png"
 	@echo "make results           every table"
+	@echo "make bench             time the step, the pipeline, the loss and sgemm: Results/bench.csv"
+	@echo "make bench-pytorch     our step against Benchmarks/torch_step.py (PYTHON=... with torch): the ratio"
 	@echo "make regress           the accuracy regression: every method at the ci scale against"
 	@echo "                       Results/regression/baseline.csv (SABOTAGE=negate-gradients shows it failing)"
 	@echo "make regress-update    rerun the baseline (4 seeds) and rewrite Results/regression/baseline.csv"
@@ -85,3 +87,10 @@ regress: build find-data
 	$(BIN) regress $(if $(SABOTAGE),--sabotage $(SABOTAGE))
 regress-update: build find-data
 	$(BIN) regress --update --seeds 4
+
+# Speed: medians after a warm-up, appended to Results/bench.csv with the commit, CPU and BLAS kernel.
+PYTHON ?= python3
+bench: build
+	$(BIN) bench
+bench-pytorch: build
+	$(BIN) bench --pytorch --python $(PYTHON)

@@ -24,13 +24,15 @@ let package = Package(
         .target(name: "Report", dependencies: ["Training", "CPNG"]),
         .target(name: "Experiments", dependencies: ["Training", "Methods"], path: "Experiments"),
         .target(name: "Runner", dependencies: ["Experiments", "Training", "Report", "Datasets"]),
-        .executableTarget(name: "sslbench", dependencies: ["Training", "Report", "Experiments", "Runner", "Tensors", "Methods", "Datasets"], swiftSettings: numeric),
+        .target(name: "Bench", dependencies: ["Training", "Methods", "NN", "Datasets", "Report", "Tensors"], swiftSettings: numeric),
+        .executableTarget(name: "sslbench", dependencies: ["Training", "Report", "Experiments", "Runner", "Bench", "Tensors", "Methods", "Datasets"], swiftSettings: numeric),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "NNTests", dependencies: ["NN"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
         .testTarget(name: "MethodsTests", dependencies: ["Methods"]),
         .testTarget(name: "EvalTests", dependencies: ["Eval"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Report"]),
+        .testTarget(name: "BenchTests", dependencies: ["Bench", "Tensors"]),
         .testTarget(name: "RunnerTests", dependencies: ["Runner", "Experiments", "Training", "Report", "Datasets"]),
     ]
 )

@@ -6,6 +6,7 @@ import Training
 import Methods
 import Experiments
 import Runner
+import Bench
 
 BLASKernel.ensureWidest()
 
@@ -29,6 +30,13 @@ Usage:
                                method falls below its tolerance. --update reruns the baseline
                                (N seeds, 4 by default). --sabotage negate-gradients flips every
                                gradient's sign, to see the check fail.
+  sslbench bench [--quick] [--threads T] [--out FILE]
+                               time the training step (widths 16 and 64, at T threads and at 1), the data
+                               pipeline, the Barlow Twins loss (Gram and dense, D 2048 and 16384) and sgemm;
+                               medians after a warm-up, appended to Results/bench.csv (--quick: width 16 only)
+  sslbench bench --pytorch [--python PY]
+                               the step against Benchmarks/torch_step.py (PyTorch, channels-last), run
+                               alternately, widths 16 and 64: both rates and their ratio to Results/bench.csv
   sslbench info                the CPU, thread count and BLAS kernel in use
   sslbench help                this text
 
@@ -311,6 +319,81 @@ func regressCommand(_ args: ArraySlice<String>) throws {
     }
 }
 
+func benchCommand(_ args: ArraySlice<String>) throws {
+    let flags = try Flags(args, valued: ["out", "python", "threads", "rounds"], switches: ["pytorch", "quick"])
+    if let t = try flags.int("threads") {
+        guard t > 0 else { throw UsageError(description: "--threads must be a positive integer, got \(t)") }
+        Parallel.configure(threads: t)
+    }
+    let threads = Parallel.threads
+    let out = flags.values["out"] ?? "Results/bench.csv"
+    let quick = flags.switches.contains("quick")
+    let widths = quick ? [16] : [16, 64]
+    // check the peer before spending minutes on our side
+    let peer = flags.switches.contains("pytorch")
+        ? try PyTorchPeer(python: flags.values["python"] ?? ProcessInfo.processInfo.environment["PYTHON"] ?? "python3") : nil
+    let coretype = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"].map { " (OPENBLAS_CORETYPE=\($0))" } ?? ""
+    print("sslbench bench: \(MachineInfo.cpuModel), \(threads) threads, OpenBLAS kernel \(blasCoreName)\(coretype), commit \(MachineInfo.commit)")
+    print("every figure is the median of its repetitions after a warm-up; rows appended to \(out)")
+    fflush(stdout)
+    func record(_ m: BenchMeasurement) throws {
+        print(m.line); fflush(stdout)
+        try CSV.appendRow(m.fields, header: BenchMeasurement.header, to: out)
+    }
+    let sgemm = Bench.sgemm()
+    try record(sgemm)
+    if let peer = peer {
+        let rounds = try flags.int("rounds") ?? 3
+        for width in widths {
+            let steps = width >= 64 ? 2 : 5
+            var ours: [BenchMeasurement] = [], theirs: [Double] = [], description = ""
+            for round in 1 ... max(rounds, 1) {
+                let m = Bench.trainingStep(width: width, repetitions: steps, sgemmRate: sgemm.rate)
+                let t = try peer.imagesPerSecond(width: width, batch: 256, threads: threads, steps: steps)
+                ours.append(m); theirs.append(t.rate); description = t.description
+                print(String(format: "  width %d round %d: ours %.1f images/s, PyTorch %.1f images/s", width, round, m.rate, t.rate)); fflush(stdout)
+            }
+            func median(_ v: [Double]) -> Double { let s = v.sorted(); return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2 }
+            var mine = ours[0]
+            mine.rate = median(ours.map(\.rate)); mine.medianSeconds = 256 / mine.rate
+            mine.gigaflopsPerSecond = median(ours.map(\.gigaflopsPerSecond)); mine.fractionOfSGEMM = mine.gigaflopsPerSecond / sgemm.rate
+            mine.repetitions = rounds; mine.detail += ", median of \(rounds) rounds alternating with PyTorch"
+            try record(mine)
+            let torchRate = median(theirs)
+            var torch = BenchMeasurement(benchmark: "training-step-pytorch", detail: "Benchmarks/torch_step.py, width \(width), batch 256, channels-last; \(description)",
+                                         threads: threads, repetitions: rounds, medianSeconds: 256 / torchRate, rate: torchRate, unit: "images/s")
+            torch.gigaflopsPerSecond = mine.gigaflopsPerSecond / mine.rate * torchRate
+            torch.fractionOfSGEMM = torch.gigaflopsPerSecond / sgemm.rate
+            try record(torch)
+            try record(BenchMeasurement(benchmark: "ratio-ours-to-pytorch", detail: "training step, width \(width)", threads: threads,
+                                        repetitions: rounds, medianSeconds: .nan, rate: mine.rate / torchRate, unit: "x"))
+        }
+        return
+    }
+    for width in widths {
+        let repetitions = width >= 64 ? 3 : 7
+        try record(Bench.trainingStep(width: width, repetitions: repetitions, sgemmRate: sgemm.rate))
+        if threads > 1 {
+            Parallel.configure(threads: 1)
+            try record(Bench.trainingStep(width: width, repetitions: repetitions, sgemmRate: sgemm.rate))
+            Parallel.configure(threads: threads)
+        }
+    }
+    let images: LabeledImages
+    if let folder = try? CIFAR.locateCIFAR10(), let data = try? CIFAR.loadCIFAR10(folder: folder) { images = data.train.prefix(256) }
+    else {
+        var rng = RandomGenerator(seed: 1)
+        images = LabeledImages(pixels: (0 ..< 256 * 3072).map { _ in UInt8(rng.int(below: 256)) }, labels: Array(repeating: 0, count: 256), classCount: 10)
+    }
+    try record(Bench.dataPipeline(images: images))
+    for d in quick ? [2048] : [2048, 16384] {
+        let pair = Bench.barlowTwinsLoss(d: d, repetitions: d > 4096 ? 3 : 9)
+        for m in pair { try record(m) }
+        try record(BenchMeasurement(benchmark: "barlow-twins-loss-speedup", detail: "dense time / Gram time, N 256, D \(d)", threads: threads,
+                                    repetitions: pair[0].repetitions, medianSeconds: .nan, rate: pair[1].medianSeconds / pair[0].medianSeconds, unit: "x"))
+    }
+}
+
 Parallel.configure()
 let arguments = CommandLine.arguments
 do {
@@ -324,6 +407,7 @@ do {
             print("\(t.name): \(t.title); axis \(t.axisName); \(t.entries.map(\.label).joined(separator: ", ")); scales \(scales)")
         }
     case "regress": try regressCommand(arguments.dropFirst(2))
+    case "bench": try benchCommand(arguments.dropFirst(2))
     case "report":
         let flags = try Flags(arguments.dropFirst(2), valued: ["scale", "results"], switches: [])
         let scaleName = flags.values["scale"] ?? "cpu"

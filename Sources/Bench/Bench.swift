@@ -1,0 +1,193 @@
+import Foundation
+import Datasets
+import Methods
+import NN
+import Report
+import Tensors
+import Training
+
+/// One measured figure of `sslbench bench`: the median of several timed repetitions after a
+/// warm-up, as a rate and, where the arithmetic is known, as GFLOP/s and a fraction of the
+/// sgemm rate measured in the same run.
+public struct BenchMeasurement {
+    public var benchmark: String, detail: String
+    public var threads: Int, repetitions: Int
+    public var medianSeconds: Double
+    /// Work units per second (images for the step and the pipeline, evaluations for the loss).
+    public var rate: Double, unit: String
+    public var gigaflopsPerSecond: Double = .nan
+    public var fractionOfSGEMM: Double = .nan
+
+    public init(benchmark: String, detail: String, threads: Int, repetitions: Int, medianSeconds: Double, rate: Double, unit: String,
+                gigaflopsPerSecond: Double = .nan, fractionOfSGEMM: Double = .nan) {
+        self.benchmark = benchmark; self.detail = detail; self.threads = threads; self.repetitions = repetitions
+        self.medianSeconds = medianSeconds; self.rate = rate; self.unit = unit
+        self.gigaflopsPerSecond = gigaflopsPerSecond; self.fractionOfSGEMM = fractionOfSGEMM
+    }
+
+    public static let header = ["date", "commit", "cpu", "blas_core", "threads", "benchmark", "detail", "repetitions",
+                                "median_seconds", "rate", "unit", "gflops_per_second", "fraction_of_sgemm"]
+    public var fields: [String] {
+        let date = ISO8601DateFormatter().string(from: Date())
+        func f(_ x: Double, _ digits: Int) -> String { x.isNaN ? "" : String(format: "%.\(digits)f", x) }
+        return [date, MachineInfo.commit, MachineInfo.cpuModel, blasCoreName, "\(threads)", benchmark, detail, "\(repetitions)",
+                f(medianSeconds, 5), f(rate, 2), unit, f(gigaflopsPerSecond, 1), f(fractionOfSGEMM, 3)]
+    }
+    public var line: String {
+        var s = String(format: "%-22@ %-44@ %d thr  median %9.4f s  %10.2f %@", benchmark as NSString, detail as NSString,
+                       threads, medianSeconds, rate, unit)
+        if !gigaflopsPerSecond.isNaN { s += String(format: "  %6.1f GFLOP/s", gigaflopsPerSecond) }
+        if !fractionOfSGEMM.isNaN { s += String(format: "  %4.0f%% of sgemm", 100 * fractionOfSGEMM) }
+        return s
+    }
+}
+
+public enum Bench {
+    /// The median wall time of `repetitions` calls of `body` after `warmup` untimed ones.
+    public static func median(warmup: Int = 1, repetitions: Int, _ body: () -> Void) -> Double {
+        for _ in 0 ..< warmup { body() }
+        let clock = ContinuousClock()
+        var times: [Double] = []
+        for _ in 0 ..< max(repetitions, 1) {
+            let t0 = clock.now
+            body()
+            let d = (clock.now - t0).components
+            times.append(Double(d.seconds) + Double(d.attoseconds) * 1e-18)
+        }
+        times.sort()
+        return times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
+    }
+
+    /// C = A·B with M = N = K = `size`, split over the threads the way the step splits its products.
+    public static func sgemm(size n: Int = 1024, repetitions: Int = 9) -> BenchMeasurement {
+        var rng = RandomGenerator(seed: 1)
+        let a = Tensor(shape: [n, n], values: (0 ..< n * n).map { _ in rng.normal() })
+        let b = Tensor(shape: [n, n], values: (0 ..< n * n).map { _ in rng.normal() })
+        let c = Tensor(shape: [n, n])
+        let seconds = median(warmup: 2, repetitions: repetitions) {
+            parallelGemm(m: n, n: n, k: n, a: a.data, lda: n, b: b.data, ldb: n, c: c.data, ldc: n)
+        }
+        let gflops = 2 * Double(n * n * n) / seconds / 1e9
+        return BenchMeasurement(benchmark: "sgemm", detail: "M=N=K=\(n), row blocks per thread", threads: Parallel.threads,
+                                repetitions: repetitions, medianSeconds: seconds, rate: gflops, unit: "GFLOP/s",
+                                gigaflopsPerSecond: gflops, fractionOfSGEMM: 1)
+    }
+
+    /// The training step of the speed issue: two views of `batch` random images through ResNet-18
+    /// (CIFAR stem) at `width`, projector 2048-2048-2048, Barlow Twins loss (Gram form), backward,
+    /// SGD with momentum. No allocation happens inside the timed steps after the warm-up.
+    public static func trainingStep(width: Int, batch: Int = 256, projector: Int = 2048, repetitions: Int,
+                                    sgemmRate: Double) -> BenchMeasurement {
+        var rng = RandomGenerator(seed: 7)
+        var configuration = BarlowTwinsConfiguration()
+        configuration.projectorDimensions = [projector, projector, projector]
+        let model = BarlowTwins(configuration: configuration, backboneWidth: width, rng: &rng)
+        let optimizer = SGD(momentum: 0.9, weightDecay: 1e-4)
+        let views = Tensor(shape: [2 * batch, 32, 32, 3], values: (0 ..< 2 * batch * 3072).map { _ in rng.normal() })
+        let parameters = model.parameters
+        var step = 0
+        let seconds = median(warmup: 1, repetitions: repetitions) {
+            let context = StepContext(step: step, totalSteps: 1000, epoch: 0, stepsPerEpoch: 1000, seed: 0)
+            _ = model.trainingStep(views: views, smallCrops: nil, context: context)
+            optimizer.step(parameters, learningRate: 0.01)
+            step += 1
+        }
+        var cell = CellConfiguration(method: .barlowTwins)
+        cell.backboneWidth = width; cell.batchSize = batch; cell.barlowTwins = configuration
+        let flopsPerImage = TimeEstimate(cell, trainImages: batch, testImages: 0).trainingFLOPsPerImage
+        let rate = Double(batch) / seconds
+        let gflops = rate * flopsPerImage / 1e9
+        return BenchMeasurement(benchmark: "training-step", detail: "Barlow Twins, width \(width), batch \(batch), projector \(projector)",
+                                threads: Parallel.threads, repetitions: repetitions, medianSeconds: seconds, rate: rate,
+                                unit: "images/s", gigaflopsPerSecond: gflops, fractionOfSGEMM: gflops / sgemmRate)
+    }
+
+    /// The data pipeline alone: both augmented views of `batch` images (the Barlow Twins recipe).
+    public static func dataPipeline(images: LabeledImages, batch: Int = 256, repetitions: Int = 9) -> BenchMeasurement {
+        let views = Tensor(shape: [2 * batch, 32, 32, 3])
+        let indices = Array(0 ..< min(batch, images.count))
+        var step = 0
+        let seconds = median(warmup: 1, repetitions: repetitions) {
+            augmentBatch(images, indices: indices[...], recipe: .barlowTwinsCIFAR(view: 0), seed: 0, step: step, view: 0, into: views, offset: 0)
+            augmentBatch(images, indices: indices[...], recipe: .barlowTwinsCIFAR(view: 1), seed: 0, step: step, view: 1, into: views, offset: batch)
+            step += 1
+        }
+        return BenchMeasurement(benchmark: "data-pipeline", detail: "two Barlow Twins views of \(indices.count) images",
+                                threads: Parallel.threads, repetitions: repetitions, medianSeconds: seconds,
+                                rate: Double(indices.count) / seconds, unit: "images/s")
+    }
+
+    /// The Barlow Twins loss with its gradient at N × D, in the Gram and the dense form; the
+    /// detail says how far apart their values are.
+    public static func barlowTwinsLoss(n: Int = 256, d: Int, repetitions: Int) -> [BenchMeasurement] {
+        var rng = RandomGenerator(seed: 3)
+        let zA = Tensor(shape: [n, d], values: (0 ..< n * d).map { _ in rng.normal() })
+        let zB = Tensor(shape: [n, d], values: (0 ..< n * d).map { i in 0.5 * zA.data[i] + rng.normal() })
+        var values: [CrossCorrelationForm: Float] = [:]
+        var results: [BenchMeasurement] = []
+        for form in [CrossCorrelationForm.gram, .dense] {
+            let loss = BarlowTwinsLoss(offDiagonalWeight: 0.0051, form: form)
+            let gradA = Tensor(shape: [n, d]), gradB = Tensor(shape: [n, d])
+            var value: Float = 0
+            let seconds = median(warmup: 1, repetitions: repetitions) { value = loss.loss(zA, zB, gradA: gradA, gradB: gradB) }
+            values[form] = value
+            results.append(BenchMeasurement(benchmark: "barlow-twins-loss", detail: "\(form.rawValue), N \(n), D \(d), with gradient",
+                                            threads: Parallel.threads, repetitions: repetitions, medianSeconds: seconds,
+                                            rate: 1 / seconds, unit: "evaluations/s"))
+        }
+        let gram = Double(values[.gram]!), dense = Double(values[.dense]!)
+        let relative = abs(gram - dense) / max(abs(dense), 1e-30)
+        for i in results.indices { results[i].detail += String(format: "; loss %.6g, Gram vs dense %.1e relative", Double(values[CrossCorrelationForm.allCases[i]]!), relative) }
+        return results
+    }
+}
+
+/// The project's PyTorch version of the step (Benchmarks/torch_step.py), run as a child process.
+public struct PyTorchPeer {
+    public let python: String, script: String
+
+    public enum Failure: Error, CustomStringConvertible {
+        case noTorch(python: String, detail: String), noScript(String), failed(String)
+        public var description: String {
+            switch self {
+            case .noTorch(let python, let detail):
+                return "PyTorch is not importable by \(python) (\(detail)). Install it with\n"
+                    + "  \(python) -m pip install torch --index-url https://download.pytorch.org/whl/cpu\n"
+                    + "or point PYTHON=/path/to/python (make bench-pytorch) or --python at an interpreter that has it."
+            case .noScript(let path): return "the PyTorch step script is missing: \(path)"
+            case .failed(let why): return "the PyTorch step failed: \(why)"
+            }
+        }
+    }
+
+    static func run(_ executable: String, _ arguments: [String]) -> (status: Int32, output: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = [executable] + arguments
+        let out = Pipe(); p.standardOutput = out; p.standardError = out
+        do { try p.run() } catch { return (127, "\(error)") }
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    /// Checks that `python` imports torch and that the script is there.
+    public init(python: String, script: String = "Benchmarks/torch_step.py") throws {
+        guard FileManager.default.fileExists(atPath: script) else { throw Failure.noScript(script) }
+        let check = Self.run(python, ["-c", "import torch; print(torch.__version__)"])
+        guard check.status == 0 else {
+            throw Failure.noTorch(python: python, detail: check.output.split(separator: "\n").last.map(String.init) ?? "exit \(check.status)")
+        }
+        self.python = python; self.script = script
+    }
+
+    /// Images per second of the PyTorch step (median of `steps` after a warm-up), channels-last.
+    public func imagesPerSecond(width: Int, batch: Int, threads: Int, steps: Int) throws -> (rate: Double, description: String) {
+        let r = Self.run(python, [script, "--width", "\(width)", "--batch", "\(batch)", "--threads", "\(threads)", "--steps", "\(steps)"])
+        guard r.status == 0 else { throw Failure.failed(r.output.suffix(400).description) }
+        let lines = r.output.split(separator: "\n").map(String.init)
+        guard let rateLine = lines.last(where: { $0.hasPrefix("images_per_second=") }),
+              let rate = Double(rateLine.dropFirst("images_per_second=".count)) else { throw Failure.failed("no images_per_second line in: \(r.output.suffix(300))") }
+        return (rate, lines.first(where: { $0.hasPrefix("torch=") }) ?? "")
+    }
+}

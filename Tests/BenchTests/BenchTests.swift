@@ -1,0 +1,32 @@
+import XCTest
+@testable import Bench
+import Tensors
+
+/// The bench's pieces on small sizes: that they run, report positive rates and agree on values.
+/// No assertion is about speed (timings belong in `make bench`, not in tests).
+final class BenchTests: XCTestCase {
+    func testTheGramAndDenseLossesAgreeAndEveryFigureIsPositive() {
+        Parallel.configure(threads: 2)
+        let pair = Bench.barlowTwinsLoss(n: 32, d: 64, repetitions: 1)
+        XCTAssertEqual(pair.count, 2)
+        XCTAssertTrue(pair.allSatisfy { $0.rate > 0 && $0.medianSeconds > 0 })
+        XCTAssertTrue(pair[0].detail.contains("gram") && pair[1].detail.contains("dense"))
+        let relative = pair[0].detail.components(separatedBy: "Gram vs dense ").last!.split(separator: " ").first!
+        XCTAssertLessThan(Double(relative)!, 1e-5, pair[0].detail)
+        let step = Bench.trainingStep(width: 4, batch: 8, projector: 32, repetitions: 1, sgemmRate: 100)
+        XCTAssertGreaterThan(step.rate, 0)
+        XCTAssertEqual(step.fields.count, BenchMeasurement.header.count)
+    }
+
+    func testTheMedianIsTheMiddleTiming() {
+        var calls = 0
+        _ = Bench.median(warmup: 2, repetitions: 3) { calls += 1 }
+        XCTAssertEqual(calls, 5)
+    }
+
+    func testAMissingPythonOrTorchSaysHowToInstallIt() {
+        XCTAssertThrowsError(try PyTorchPeer(python: "/nonexistent/python3", script: #filePath)) {
+            XCTAssertTrue("\($0)".contains("pip install torch"), "\($0)")
+        }
+    }
+}
