@@ -111,20 +111,12 @@ public enum Scales {
         switch scale {
         case .smoke:
             c.backboneWidth = 8; c.trainImages = 512; c.testImages = 512; c.epochs = 1; c.batchSize = 64
-            c.setProjectorWidth(256)
-            c.byol.projectorHiddenDimensions = 256; c.byol.predictorHiddenDimensions = 256; c.byol.projectionDimensions = 64
-            c.simclr.projectorHiddenDimensions = 256; c.simclr.projectionDimensions = 64
-            c.swav.projectorHiddenDimensions = 256; c.swav.projectionDimensions = 64; c.swav.prototypeCount = 100
-            c.mocoV3.projectorHiddenDimensions = 256; c.mocoV3.predictorHiddenDimensions = 256; c.mocoV3.projectionDimensions = 64
+            c.setHeadWidths(hidden: 256, projection: 64); c.swav.prototypeCount = 100
             c.evaluateAtInitialisation = false
         case .ci:
-            // `make regress`: every method in about a minute on 2 cores (Results/regression/README.md)
+            // `make regress` (README, "Accuracy regression"): every method in a minute or two on 2 cores
             c.backboneWidth = 8; c.trainImages = 4096; c.testImages = 2048; c.epochs = 6; c.batchSize = 64
-            c.setProjectorWidth(1024)
-            c.byol.projectorHiddenDimensions = 1024; c.byol.predictorHiddenDimensions = 1024; c.byol.projectionDimensions = 128
-            c.simclr.projectorHiddenDimensions = 1024; c.simclr.projectionDimensions = 128
-            c.swav.projectorHiddenDimensions = 1024; c.swav.projectionDimensions = 128; c.swav.prototypeCount = 100
-            c.mocoV3.projectorHiddenDimensions = 1024; c.mocoV3.predictorHiddenDimensions = 1024; c.mocoV3.projectionDimensions = 128
+            c.setHeadWidths(hidden: 1024, projection: 128); c.swav.prototypeCount = 100
         case .cpu:
             break   // the reference recipe: width 16, 20000 images, 10 epochs, batch 256
         case .paper:

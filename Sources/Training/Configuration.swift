@@ -131,6 +131,16 @@ public struct CellConfiguration: Equatable {
         }
     }
 
+    /// Narrower heads for the small scales: every hidden layer `hidden` wide and the output
+    /// `projection` wide, for every method (Barlow Twins: hidden-hidden-hidden, its width is its output).
+    public mutating func setHeadWidths(hidden: Int, projection: Int) {
+        barlowTwins.projectorDimensions = [hidden, hidden, hidden]
+        byol.projectorHiddenDimensions = hidden; byol.predictorHiddenDimensions = hidden; byol.projectionDimensions = projection
+        simclr.projectorHiddenDimensions = hidden; simclr.projectionDimensions = projection
+        swav.projectorHiddenDimensions = hidden; swav.projectionDimensions = projection
+        mocoV3.projectorHiddenDimensions = hidden; mocoV3.predictorHiddenDimensions = hidden; mocoV3.projectionDimensions = projection
+    }
+
     /// The projector's output width D (the axis of the width ablation).
     public var projectorWidth: Int {
         switch method {
