@@ -57,8 +57,11 @@ public final class SGD: Optimizer {
 }
 
 /// LARS (You et al., 2017) as Barlow Twins and the CIFAR recipes use it. For weights:
-///   d = g + wd·p,  q = η·‖p‖/‖d‖ (1 when either norm is 0, optionally min(q, 1)),
+///   d = g + wd·p,  q = η·‖p‖/‖d‖ (1 when either norm is 0),
 ///   v ← μ·v + q·d,  p ← p − lr·v.
+/// With `clipTrustRatio` (solo-learn's `clip_lr`, apex's LARC "clip" mode) q becomes
+/// min(q/lr, 1), so that the layer's effective rate lr·q is min(η‖p‖/‖d‖, lr): never above the
+/// global rate. The official Barlow Twins LARS does not clip; solo-learn's CIFAR recipes do.
 /// Biases and batch-norm parameters get neither the decay nor the adaptation: v ← μ·v + g.
 public final class LARS: Optimizer {
     public let momentum: Float, weightDecay: Float, trustCoefficient: Float, clipTrustRatio: Bool
@@ -84,7 +87,7 @@ public final class LARS: Optimizer {
                 let pnorm = squaredNorm(w, n).squareRoot()
                 dnorm = dnorm.squareRoot()
                 var q: Float = (pnorm > 0 && dnorm > 0) ? Float(Double(trustCoefficient) * pnorm / dnorm) : 1
-                if clipTrustRatio { q = min(q, 1) }
+                if clipTrustRatio && lr > 0 { q = min(q / lr, 1) }
                 for j in 0 ..< n {
                     v[j] = mu * v[j] + q * (g[j] + wd * w[j])
                     w[j] -= lr * v[j]

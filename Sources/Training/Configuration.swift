@@ -106,6 +106,9 @@ public struct CellConfiguration: Equatable {
     /// stronger SimCLR augmentation.
     public init(method: MethodName) {
         self.method = method
+        // solo-learn's CIFAR recipes clip LARS's adaptive rate at the global rate (clip_lr, PAPERS.md);
+        // Barlow Twins keeps the official, unclipped LARS of its paper and of the PyTorch peer.
+        clipTrustRatio = method != .barlowTwins
         switch method {
         case .barlowTwins: break
         case .byol: baseLearningRate = 1.0; weightDecay = 1e-5

@@ -33,6 +33,16 @@ final class OptimizerTests: XCTestCase {
         let big = parameter(.weight, value: [100, 0], grad: [0.001, 0])
         LARS(weightDecay: 0, trustCoefficient: 1, clipTrustRatio: true).step([big], learningRate: 1)
         XCTAssertEqual(big.value[0], 100 - 0.001, accuracy: 1e-4)   // q clipped at 1
+        // the clip is relative to the rate (solo-learn's clip_lr): the effective rate lr·q is min(η‖p‖/‖g‖, lr)
+        let small = parameter(.weight, value: [3, 4], grad: [0.6, 0.8])          // ‖p‖ 5, ‖g‖ 1
+        LARS(momentum: 0, weightDecay: 0, trustCoefficient: 0.02, clipTrustRatio: true).step([small], learningRate: 0.5)
+        XCTAssertEqual(small.value[0], 3 - 0.1 * 0.6, accuracy: 1e-6)           // min(0.02·5, 0.5) = 0.1: adapted
+        let steep = parameter(.weight, value: [3, 4], grad: [0.0006, 0.0008])    // ‖g‖ 0.001: η‖p‖/‖g‖ = 100
+        LARS(momentum: 0, weightDecay: 0, trustCoefficient: 0.02, clipTrustRatio: true).step([steep], learningRate: 0.5)
+        XCTAssertEqual(steep.value[0], 3 - 0.5 * 0.0006, accuracy: 1e-7)        // min(100, 0.5) = 0.5: plain SGD
+        let unclipped = parameter(.weight, value: [3, 4], grad: [0.0006, 0.0008])
+        LARS(momentum: 0, weightDecay: 0, trustCoefficient: 0.02).step([unclipped], learningRate: 0.5)
+        XCTAssertEqual(unclipped.value[0], 3 - 0.5 * 100 * 0.0006, accuracy: 1e-6)   // lr·q = 50
     }
 
     func testSGDAndAdamW() {
