@@ -12,6 +12,11 @@ import Training
 /// are what a different seed or a different CPU (another BLAS kernel rounds differently, which
 /// acts like another seed) can cost by chance; a broken method falls much further.
 public enum Regression {
+    /// The methods the regression guards. BYOL and SwAV are left out for now: at the `ci` scale
+    /// (and BYOL also in 10 epochs of 20000 images) they end *below* their kNN at random
+    /// initialisation, with a low RankMe, so a broken change could not make them worse in a way
+    /// the check would see; they join once their short-schedule recipe learns.
+    public static let guardedMethods: Set<MethodName> = [.barlowTwins, .simclr, .mocoV3, .sdmp]
     public static let spreadMultiplier = 3.0
     public static let minimumTolerance = 1.0
     public static let minimumBaselineSeeds = 3

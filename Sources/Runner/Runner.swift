@@ -83,6 +83,8 @@ public struct TableRunner {
     public var faultInjection: FaultInjection? = nil
     /// Print the plan and the estimated time, run nothing.
     public var dryRun = false
+    /// Only the cells this accepts (all when nil): the regression runs a subset of `methods`.
+    public var cellFilter: ((TableCell) -> Bool)? = nil
     public init() {}
 
     public func csvPath(_ table: AblationTable) -> String {
@@ -94,7 +96,7 @@ public struct TableRunner {
     public func plan(_ table: AblationTable, scale: Scale) throws -> [(cell: TableCell, seed: UInt64)] {
         var all: [(TableCell, UInt64)] = []
         for seed in 0 ..< max(seeds, 1) {
-            for cell in try table.cells(scale: scale) { all.append((cell.withSeed(UInt64(seed)), UInt64(seed))) }
+            for cell in try table.cells(scale: scale) where cellFilter?(cell) ?? true { all.append((cell.withSeed(UInt64(seed)), UInt64(seed))) }
         }
         guard let s = shard else { return all }
         return all.enumerated().filter { $0.offset % s.count == s.index - 1 }.map { $0.element }
