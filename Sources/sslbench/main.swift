@@ -65,6 +65,10 @@ Options of `train` (defaults: the CIFAR Barlow Twins recipe of solo-learn, scale
   --loss-scale X                                                          (0.1)
   --loss-form gram|dense Barlow Twins loss without or with the D×D matrix (gram)
   --warmup-epochs E                                                         (1)
+  --optimizer NAME       lars, sgd or adamw                                 (lars)
+  --base-momentum X      BYOL / MoCo v3 target momentum at the start, rising to 1   (0.99)
+  --prototypes K         SwAV prototypes                                        (3000)
+  --heads H,D            every head's hidden width H and output D (the small scales' narrow heads)
   --threads T            worker threads                          (all cores)
   --no-initial-eval      skip the kNN evaluation before training
   --no-linear-probe      skip the linear probe after training
@@ -117,7 +121,8 @@ struct Flags {
 func runTrain(_ args: ArraySlice<String>) throws {
     let flags = try Flags(args, valued: ["method", "width", "projector", "batch-size", "epochs", "train-images", "test-images",
                                          "seed", "lr", "weight-decay", "lambda", "loss-scale", "loss-form", "warmup-epochs",
-                                         "threads", "data", "out", "temperature", "small-crops", "mixing", "variant", "projector-depth", "loss-curve", "checkpoint"],
+                                         "threads", "data", "out", "temperature", "small-crops", "mixing", "variant", "projector-depth", "loss-curve", "checkpoint",
+                                         "optimizer", "base-momentum", "prototypes", "heads"],
                           switches: ["no-initial-eval", "no-linear-probe"])
     var method = MethodName.barlowTwins
     if let m = flags.values["method"] { method = try MethodName(named: m) }
@@ -149,6 +154,23 @@ func runTrain(_ args: ArraySlice<String>) throws {
         c.barlowTwins.form = f
     }
     if let v = try flags.int("warmup-epochs") { c.warmupEpochs = v }
+    if let v = flags.values["optimizer"] {
+        guard let o = OptimizerName(rawValue: v) else { throw UsageError(description: "--optimizer expects lars, sgd or adamw, got '\(v)'") }
+        c.optimizer = o
+    }
+    if let v = try flags.float("base-momentum") {
+        guard v >= 0 && v <= 1 else { throw UsageError(description: "--base-momentum must be in [0, 1], got \(v)") }
+        c.byol.baseMomentum = v; c.mocoV3.baseMomentum = v
+    }
+    if let v = try flags.int("prototypes") {
+        guard v > 0 else { throw UsageError(description: "--prototypes must be a positive integer, got \(v)") }
+        c.swav.prototypeCount = v
+    }
+    if let v = flags.values["heads"] {
+        let parts = v.split(separator: ",").compactMap { Int($0) }
+        guard parts.count == 2, parts.allSatisfy({ $0 > 0 }) else { throw UsageError(description: "--heads expects HIDDEN,OUTPUT, got '\(v)'") }
+        c.setHeadWidths(hidden: parts[0], projection: parts[1])
+    }
     if let depth = try flags.int("projector-depth") {
         guard (1 ... 4).contains(depth) else { throw UsageError(description: "--projector-depth must be 1 to 4, got \(depth)") }
         guard c.method == .barlowTwins else { throw UsageError(description: "--projector-depth is for barlow-twins") }
