@@ -115,7 +115,8 @@ public struct TableRunner {
             log("  \(cell.entry.label) \(cell.entry.variant) \(table.axisName) \(cell.point.value) seed \(seed)  (about \(formatDuration(estimate)))")
         }
         log("estimated time: about \(formatDuration(estimates.reduce(0, +))) with \(Parallel.threads) threads, from the step's arithmetic "
-            + "at the rate of the reference run (46 GFLOP/s per Zen 3 core); revised after every cell from the rate measured here")
+            + String(format: "at the rate of the reference run (%.0f GFLOP/s per Zen 3 core); revised after every cell from the rate measured here",
+                     TimeEstimate.referenceFLOPsPerSecondPerThread / 1e9))
         if dryRun { return }
         let clock = ContinuousClock(), started = clock.now
         var estimatedDone = 0.0
