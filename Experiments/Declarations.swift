@@ -33,7 +33,8 @@ public enum Tables {
                 TableEntry(method: .simclr, label: "SimCLR",
                            paper: results(paperBatches, [nil, 63.3, 65.1, 66.2, 66.9, 67.1], approximate: true, source: "Barlow Twins Fig. 2")),
             ],
-            points: [.smoke: points([32, 64], paper: [256, 1024]), .paper: points(paperBatches, paper: paperBatches)],
+            points: [.smoke: points([32, 64], paper: [256, 1024]),
+                     .cpu: points(paperBatches.map { $0 / 8 }, paper: paperBatches), .paper: points(paperBatches, paper: paperBatches)],
             configure: { c, value, _ in c.batchSize = Int(value.number!) },
             claims: [
                 .similar("Barlow Twins is almost unaffected by a batch as small as 256 (Barlow Twins §4.2; Fig. 2: 70.7 at 256, 71.7 at 1024)",
@@ -60,7 +61,8 @@ public enum Tables {
                 TableEntry(method: .simclr, label: "SimCLR",
                            paper: results(widths, [nil, 63.5, 64.0, 64.2, 64.8, 64.7, 64.5, 64.7], approximate: true, source: "Barlow Twins Fig. 4")),
             ],
-            points: [.smoke: points([16, 64], paper: [16, 64]), .paper: points(widths, paper: widths)],
+            points: [.smoke: points([16, 64], paper: [16, 64]),
+                     .cpu: points([16, 64, 256, 512, 1024, 2048, 4096], paper: [16, 64, 256, 512, 1024, 2048, 4096]), .paper: points(widths, paper: widths)],
             configure: { c, value, _ in c.setProjectorWidth(Int(value.number!)) },
             claims: [
                 .better("Barlow Twins keeps improving with the projector width (Barlow Twins §4.2; Fig. 4: 62.0 at 256, 70.0 at 4096)",
@@ -80,7 +82,8 @@ public enum Tables {
             entries: [TableEntry(method: .barlowTwins, label: "Barlow Twins",
                                  paper: results([0.002, 0.005, 0.007, 0.01, 0.015, 0.02], [70.8, 71.7, 71.6, 71.6, 71.35, 71.2],
                                                 approximate: true, source: "Barlow Twins Fig. 5"))],
-            points: [.smoke: points([0.001, 0.0051, 0.05], paper: [0.001, 0.0051, 0.05]), .paper: points(lambdas, paper: lambdas)],
+            points: [.smoke: points([0.001, 0.0051, 0.05], paper: [0.001, 0.0051, 0.05]),
+                     .cpu: points([0.0005, 0.002, 0.0051, 0.01, 0.02, 0.05], paper: [0.0005, 0.002, 0.0051, 0.01, 0.02, 0.05]), .paper: points(lambdas, paper: lambdas)],
             configure: { c, value, _ in c.barlowTwins.offDiagonalWeight = Float(value.number!) },
             claims: [
                 .similar("Barlow Twins is not very sensitive to λ (§4.2; Fig. 5: 70.8 at 0.002, 71.7 at 0.005)",
@@ -99,7 +102,7 @@ public enum Tables {
         return AblationTable(
             name: name, title: title, paperSetting: btSetting, axisName: "variant", numericAxis: false,
             entries: [TableEntry(method: .barlowTwins, label: "Barlow Twins", paper: paper)],
-            points: [.smoke: axis, .paper: axis],
+            points: [.smoke: axis, .cpu: axis, .paper: axis],
             configure: { c, value, _ in BarlowTwinsVariant(rawValue: value.description)!.apply(to: &c.barlowTwins) },
             claims: claims)
     }
@@ -144,7 +147,7 @@ public enum Tables {
             name: "mixing", title: "SDMP Table 8: mixing strategy on MoCo v3", paperSetting: "ViT-S, ImageNet, 100 epochs, top-1",
             axisName: "mixing", numericAxis: false,
             entries: [TableEntry(method: .sdmp, label: "MoCo v3 + SDMP", paper: paper)],
-            points: [.smoke: namedPoints(strategies), .paper: namedPoints(strategies)],
+            points: [.smoke: namedPoints(strategies), .cpu: namedPoints(strategies), .paper: namedPoints(strategies)],
             configure: { c, value, _ in
                 switch value.description {
                 case "none": c.method = .mocoV3
@@ -171,6 +174,7 @@ public enum Tables {
                            paper: top1.map { [.name("all"): PaperResult($0, approximate: false, source: "solo-learn README")] } ?? [:])
             },
             points: [.smoke: [AxisPoint(.name("all"), paper: .name("all"))], .ci: [AxisPoint(.name("all"), paper: .name("all"))],
+                     .cpu: [AxisPoint(.name("all"), paper: .name("all"))],
                      .paper: [AxisPoint(.name("all"), paper: .name("all"))]],
             configure: { _, _, _ in },
             claims: [
