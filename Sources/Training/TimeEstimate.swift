@@ -71,10 +71,12 @@ public struct TimeEstimate {
     public let backboneWidth: Int
 
     /// Seconds at the reference rate with `threads` threads. Narrower networks run their
-    /// arithmetic less efficiently (smaller matrix products, more memory-bound passes): the
-    /// rate is scaled by width/16 below width 16 (width 8 measured at about half the rate).
+    /// arithmetic less efficiently (smaller matrix products, more memory-bound passes): below
+    /// width 16 the rate is scaled by (width/16)^1.75, 0.30 at width 8, where a Barlow Twins cell
+    /// of the `cpu` scale (batch 128, projector 1024-1024-1024) ran at 195 images/s, 0.30 of the
+    /// reference rate in FLOP/s (commit 59c2948, Zen 3).
     public func seconds(threads: Int) -> Double {
-        let efficiency = min(1, Double(backboneWidth) / 16)
+        let efficiency = min(1, pow(Double(backboneWidth) / 16, 1.75))
         return (trainingFLOPs + evaluationFLOPs) / (Self.referenceFLOPsPerSecondPerThread * efficiency * Double(max(threads, 1)))
     }
 }
