@@ -5,7 +5,10 @@ import Tensors
 /// computed as an im2col matrix [rows = images·Ho·Wo, K = k·k·Cin] times the weight matrix
 /// [K, Cout]. The batch is split over the threads, and each thread works through its images
 /// a few at a time so that its im2col block stays in cache. A 1×1 convolution with stride 1
-/// reads the input directly. Weight layout: [k, k, Cin, Cout]; initialisation as PyTorch's
+/// reads the input directly. Backward: ∂L/∂w = colᵀ·∂L/∂y; ∂L/∂x is, for the size-keeping
+/// stride-1 convolutions (most of ResNet-18), the convolution of ∂L/∂y with the flipped,
+/// channel-transposed weights (im2col + one product), and otherwise ∂L/∂col = ∂L/∂y·wᵀ
+/// scattered back by col2im. Weight layout: [k, k, Cin, Cout]; initialisation as PyTorch's
 /// default (U(±1/√(k·k·Cin))).
 public final class Conv2d: Layer {
     public let inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int, padding: Int
@@ -20,6 +23,7 @@ public final class Conv2d: Layer {
     private var columns: [Tensor] = []      // per thread: im2col block
     private var columnGrads: [Tensor] = []  // per thread: ∂L/∂(im2col block)
     private var weightGrads: [Tensor] = []  // per thread: partial ∂L/∂w
+    private let flippedWeight = Tensor(shape: [0])  // [k, k, Cout, Cin]: w rotated by 180°, channels swapped
 
     public init(inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
                 rng: inout RandomGenerator) {
@@ -32,6 +36,10 @@ public final class Conv2d: Layer {
 
     var patchSize: Int { kernelSize * kernelSize * inputChannels }
     var readsInputDirectly: Bool { kernelSize == 1 && stride == 1 && padding == 0 }
+    /// A k×k convolution with stride 1 that keeps the image size (2p = k − 1): its input gradient
+    /// is itself such a convolution, of ∂L/∂y with the weights flipped in space and transposed in
+    /// channels, so `backward` runs im2col + one product instead of a product + col2im scatter.
+    var inputGradientIsConvolution: Bool { kernelSize > 1 && stride == 1 && 2 * padding == kernelSize - 1 }
     public func outputSize(_ inputSize: Int) -> Int { (inputSize + 2 * padding - kernelSize) / stride + 1 }
 
     /// Images per im2col block: about 2 MB of floats, at least one image.
@@ -49,7 +57,10 @@ public final class Conv2d: Layer {
         if !readsInputDirectly { ensure(&columns, blockRows * patchSize) }
         if forBackward {
             ensure(&weightGrads, patchSize * outputChannels)
-            if !readsInputDirectly && computesInputGradient { ensure(&columnGrads, blockRows * patchSize) }
+            if !readsInputDirectly && computesInputGradient {
+                let width = inputGradientIsConvolution ? kernelSize * kernelSize * outputChannels : patchSize
+                ensure(&columnGrads, blockRows * width)
+            }
         }
     }
 
@@ -57,7 +68,16 @@ public final class Conv2d: Layer {
     @inline(__always)
     private func im2col(_ x: UnsafePointer<Float>, images: Range<Int>, height: Int, width: Int,
                         outHeight: Int, outWidth: Int, into col: UnsafeMutablePointer<Float>) {
-        let c = inputChannels, k = kernelSize
+        Conv2d.im2col(x, channels: inputChannels, kernelSize: kernelSize, stride: stride, padding: padding, images: images,
+                      height: height, width: width, outHeight: outHeight, outWidth: outWidth, into: col)
+    }
+
+    /// im2col of an NHWC tensor with `channels` channels: row (n, oy, ox) holds the k×k×channels
+    /// window at (oy·stride − padding, ox·stride − padding), zeros outside the image.
+    @inline(__always)
+    static func im2col(_ x: UnsafePointer<Float>, channels c: Int, kernelSize k: Int, stride: Int, padding: Int,
+                       images: Range<Int>, height: Int, width: Int, outHeight: Int, outWidth: Int,
+                       into col: UnsafeMutablePointer<Float>) {
         var dst = col
         for n in images {
             let image = x + n * height * width * c
@@ -150,6 +170,20 @@ public final class Conv2d: Layer {
         let xp = x.data, dyp = gradOutput.data, wp = weight.value.data, dxp = gradInput.data
         let inPixels = h * w * cin
         let chunkCount = min(Parallel.threads, n)
+        let asConvolution = computesInputGradient && inputGradientIsConvolution
+        if asConvolution {
+            // w'[ky, kx, co, ci] = w[k−1−ky, k−1−kx, ci, co]
+            let kk = kernelSize
+            flippedWeight.reshape([kk, kk, cout, cin])
+            let fw = flippedWeight.data
+            for ky in 0 ..< kk {
+                for kx in 0 ..< kk {
+                    let src = wp + ((kk - 1 - ky) * kk + (kk - 1 - kx)) * cin * cout, dst = fw + (ky * kk + kx) * cout * cin
+                    for ci in 0 ..< cin { for co in 0 ..< cout { dst[co * cin + ci] = src[ci * cout + co] } }
+                }
+            }
+        }
+        let fwp = UnsafePointer(flippedWeight.data)
         Parallel.chunks(n) { t, images in
             let dw = weightGrads[t].data
             dw.update(repeating: 0, count: k * cout)
@@ -164,7 +198,14 @@ public final class Conv2d: Layer {
                 }
                 // ∂L/∂w += colᵀ · ∂L/∂y
                 gemm(transposeA: true, m: k, n: cout, k: rows, a: a, lda: k, b: dy, ldb: cout, beta: 1, c: dw, ldc: cout)
-                if computesInputGradient {
+                if asConvolution {
+                    // ∂L/∂x[iy, ix, ci] = Σ_{ky, kx, co} ∂L/∂y[iy − p + ky, ix − p + kx, co] · w'[ky, kx, co, ci]
+                    let dcol = columnGrads[t].data, kk = kernelSize
+                    Conv2d.im2col(dy, channels: cout, kernelSize: kk, stride: 1, padding: padding, images: 0 ..< end - start,
+                                  height: oh, width: ow, outHeight: h, outWidth: w, into: dcol)
+                    gemm(m: rows, n: cin, k: kk * kk * cout, a: dcol, lda: kk * kk * cout, b: fwp, ldb: cin,
+                         c: dxp + start * inPixels, ldc: cin)
+                } else if computesInputGradient {
                     if readsInputDirectly {
                         // ∂L/∂x = ∂L/∂y · wᵀ
                         gemm(transposeB: true, m: rows, n: cin, k: cout, a: dy, lda: cout, b: wp, ldb: cout,
