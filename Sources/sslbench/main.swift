@@ -68,6 +68,8 @@ Options of `train` (defaults: the CIFAR Barlow Twins recipe of solo-learn, scale
   --optimizer NAME       lars, sgd or adamw                                 (lars)
   --base-momentum X      BYOL / MoCo v3 target momentum at the start, rising to 1   (0.99)
   --prototypes K         SwAV prototypes                                        (3000)
+  --queue L[,E]          SwAV: keep the last L embeddings for Sinkhorn, from epoch E   (none)
+  --freeze-prototypes E  SwAV: epochs with the prototypes frozen                    (1)
   --heads H,D            every head's hidden width H and output D (the small scales' narrow heads)
   --threads T            worker threads                          (all cores)
   --no-initial-eval      skip the kNN evaluation before training
@@ -122,7 +124,7 @@ func runTrain(_ args: ArraySlice<String>) throws {
     let flags = try Flags(args, valued: ["method", "width", "projector", "batch-size", "epochs", "train-images", "test-images",
                                          "seed", "lr", "weight-decay", "lambda", "loss-scale", "loss-form", "warmup-epochs",
                                          "threads", "data", "out", "temperature", "small-crops", "mixing", "variant", "projector-depth", "loss-curve", "checkpoint",
-                                         "optimizer", "base-momentum", "prototypes", "heads"],
+                                         "optimizer", "base-momentum", "prototypes", "heads", "queue", "freeze-prototypes"],
                           switches: ["no-initial-eval", "no-linear-probe"])
     var method = MethodName.barlowTwins
     if let m = flags.values["method"] { method = try MethodName(named: m) }
@@ -165,6 +167,17 @@ func runTrain(_ args: ArraySlice<String>) throws {
     if let v = try flags.int("prototypes") {
         guard v > 0 else { throw UsageError(description: "--prototypes must be a positive integer, got \(v)") }
         c.swav.prototypeCount = v
+    }
+    if let v = flags.values["queue"] {
+        let parts = v.split(separator: ",").map { Int($0) }
+        guard (1 ... 2).contains(parts.count), parts.allSatisfy({ $0 != nil && $0! >= 0 }) else {
+            throw UsageError(description: "--queue expects LENGTH or LENGTH,START_EPOCH (0 or more), got '\(v)'")
+        }
+        c.swav.queueLength = parts[0]!; c.swav.queueStartEpoch = parts.count == 2 ? parts[1]! : 0
+    }
+    if let v = try flags.int("freeze-prototypes") {
+        guard v >= 0 else { throw UsageError(description: "--freeze-prototypes must be 0 or more epochs, got \(v)") }
+        c.swav.freezePrototypesEpochs = v
     }
     if let v = flags.values["heads"] {
         let parts = v.split(separator: ",").compactMap { Int($0) }
