@@ -5,20 +5,40 @@ import Tensors
 /// (DESIGN.md, "Performance notes"); `.dense` does, as the official code. Same values.
 public enum CrossCorrelationForm: String, CaseIterable { case gram, dense }
 
+/// Calls `body(columns, sums)` for each thread's contiguous block of columns, with `count`
+/// zeroed Double accumulators per column. The passes below walk the [N, D] rows in memory order
+/// inside the block (a column walk strides D floats and misses the TLB at every row when D is
+/// large); each column's sum still runs over the rows in order, so the results are the same.
+@inline(__always)
+private func forColumnBlocks(_ d: Int, accumulators count: Int, _ body: (Range<Int>, UnsafeMutablePointer<Double>) -> Void) {
+    Parallel.chunks(d) { _, cols in
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: max(count * cols.count, 1)) { buffer in
+            let sums = buffer.baseAddress!
+            sums.update(repeating: 0, count: count * cols.count)
+            body(cols, sums)
+        }
+    }
+}
+
 /// Standardises each column of `z` ([N, D]) over the batch: a = (z − mean)/√(var + ε),
 /// the biased variance as BatchNorm1d(affine = false) in training. Writes `a` and the
 /// per-column 1/√(var + ε).
 func standardizeColumns(_ z: UnsafePointer<Float>, rows n: Int, columns d: Int, epsilon: Float,
                         into a: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>) {
-    Parallel.chunks(d) { _, cols in
-        for j in cols {
-            var sum = 0.0, sumSquares = 0.0
-            for i in 0 ..< n { let v = Double(z[i * d + j]); sum += v; sumSquares += v * v }
-            let mean = sum / Double(n), variance = max(sumSquares / Double(n) - mean * mean, 0)
+    forColumnBlocks(d, accumulators: 2) { cols, sums in
+        let w = cols.count, first = cols.lowerBound, sum = sums, sumSquares = sums + w
+        for i in 0 ..< n {
+            let row = z + i * d + first
+            for j in 0 ..< w { let v = Double(row[j]); sum[j] += v; sumSquares[j] += v * v }
+        }
+        for j in 0 ..< w {   // sum[j] ← mean, sumSquares[j] ← 1/√(var + ε)
+            let mean = sum[j] / Double(n), variance = max(sumSquares[j] / Double(n) - mean * mean, 0)
             let r = Float(1 / (variance + Double(epsilon)).squareRoot())
-            rstd[j] = r
-            let m = Float(mean)
-            for i in 0 ..< n { a[i * d + j] = (z[i * d + j] - m) * r }
+            rstd[first + j] = r; sum[j] = mean; sumSquares[j] = Double(r)
+        }
+        for i in 0 ..< n {
+            let row = z + i * d + first, out = a + i * d + first
+            for j in 0 ..< w { out[j] = (row[j] - Float(sum[j])) * Float(sumSquares[j]) }
         }
     }
 }
@@ -26,36 +46,34 @@ func standardizeColumns(_ z: UnsafePointer<Float>, rows n: Int, columns d: Int, 
 /// Backward of `standardizeColumns`: given ∂L/∂a, writes ∂L/∂z = rstd·(∂L/∂a − mean(∂L/∂a) − a·mean(∂L/∂a·a)).
 func standardizeColumnsBackward(_ a: UnsafePointer<Float>, _ gradA: UnsafePointer<Float>, rows n: Int, columns d: Int,
                                 rstd: UnsafePointer<Float>, into gradZ: UnsafeMutablePointer<Float>) {
-    Parallel.chunks(d) { _, cols in
-        for j in cols {
-            var sumG = 0.0, sumGA = 0.0
-            for i in 0 ..< n { let g = Double(gradA[i * d + j]); sumG += g; sumGA += g * Double(a[i * d + j]) }
-            let meanG = Float(sumG / Double(n)), meanGA = Float(sumGA / Double(n)), r = rstd[j]
-            for i in 0 ..< n { gradZ[i * d + j] = r * (gradA[i * d + j] - meanG - a[i * d + j] * meanGA) }
+    forColumnBlocks(d, accumulators: 2) { cols, sums in
+        let w = cols.count, first = cols.lowerBound, sumG = sums, sumGA = sums + w
+        for i in 0 ..< n {
+            let g = gradA + i * d + first, x = a + i * d + first
+            for j in 0 ..< w { let gj = Double(g[j]); sumG[j] += gj; sumGA[j] += gj * Double(x[j]) }
+        }
+        for j in 0 ..< w { sumG[j] = Double(Float(sumG[j] / Double(n))); sumGA[j] = Double(Float(sumGA[j] / Double(n))) }
+        for i in 0 ..< n {
+            let g = gradA + i * d + first, x = a + i * d + first, out = gradZ + i * d + first
+            for j in 0 ..< w { out[j] = rstd[first + j] * (g[j] - Float(sumG[j]) - x[j] * Float(sumGA[j])) }
         }
     }
 }
 
 /// Centres each column of z over the batch (a = z − mean) and its backward (∂L/∂z = ∂L/∂a − mean(∂L/∂a)).
 func centerColumns(_ z: UnsafePointer<Float>, rows n: Int, columns d: Int, into a: UnsafeMutablePointer<Float>) {
-    Parallel.chunks(d) { _, cols in
-        for j in cols {
-            var sum = 0.0
-            for i in 0 ..< n { sum += Double(z[i * d + j]) }
-            let m = Float(sum / Double(n))
-            for i in 0 ..< n { a[i * d + j] = z[i * d + j] - m }
+    forColumnBlocks(d, accumulators: 1) { cols, sum in
+        let w = cols.count, first = cols.lowerBound
+        for i in 0 ..< n { let row = z + i * d + first; for j in 0 ..< w { sum[j] += Double(row[j]) } }
+        for j in 0 ..< w { sum[j] = Double(Float(sum[j] / Double(n))) }
+        for i in 0 ..< n {
+            let row = z + i * d + first, out = a + i * d + first
+            for j in 0 ..< w { out[j] = row[j] - Float(sum[j]) }
         }
     }
 }
 func centerColumnsBackward(_ gradA: UnsafePointer<Float>, rows n: Int, columns d: Int, into gradZ: UnsafeMutablePointer<Float>) {
-    Parallel.chunks(d) { _, cols in
-        for j in cols {
-            var sum = 0.0
-            for i in 0 ..< n { sum += Double(gradA[i * d + j]) }
-            let m = Float(sum / Double(n))
-            for i in 0 ..< n { gradZ[i * d + j] = gradA[i * d + j] - m }
-        }
-    }
+    centerColumns(gradA, rows: n, columns: d, into: gradZ)
 }
 
 /// How the embeddings are normalised before the cross-correlation (Barlow Twins §4, Table 5).

@@ -30,10 +30,11 @@ Usage:
                                method falls below its tolerance. --update reruns the baseline
                                (N seeds, 4 by default). --sabotage negate-gradients flips every
                                gradient's sign, to see the check fail.
-  sslbench bench [--quick] [--threads T] [--out FILE]
+  sslbench bench [--quick] [--only PARTS] [--threads T] [--out FILE]
                                time the training step (widths 16 and 64, at T threads and at 1), the data
                                pipeline, the Barlow Twins loss (Gram and dense, D 2048 and 16384) and sgemm;
-                               medians after a warm-up, appended to Results/bench.csv (--quick: width 16 only)
+                               medians after a warm-up, appended to Results/bench.csv (--quick: width 16 only;
+                               --only sgemm,step,pipeline,loss: those parts)
   sslbench bench --pytorch [--python PY]
                                the step against Benchmarks/torch_step.py (PyTorch, channels-last), run
                                alternately, widths 16 and 64: both rates and their ratio to Results/bench.csv
@@ -356,7 +357,15 @@ func regressCommand(_ args: ArraySlice<String>) throws {
 }
 
 func benchCommand(_ args: ArraySlice<String>) throws {
-    let flags = try Flags(args, valued: ["out", "python", "threads", "rounds"], switches: ["pytorch", "quick"])
+    let flags = try Flags(args, valued: ["out", "python", "threads", "rounds", "only"], switches: ["pytorch", "quick"])
+    let parts = ["sgemm", "step", "pipeline", "loss"]
+    var only = Set(parts)
+    if let v = flags.values["only"] {
+        only = Set(v.split(separator: ",").map(String.init))
+        if let bad = only.first(where: { !parts.contains($0) }) {
+            throw UsageError(description: "--only: unknown part '\(bad)'; the parts are \(parts.joined(separator: ", "))")
+        }
+    }
     if let t = try flags.int("threads") {
         guard t > 0 else { throw UsageError(description: "--threads must be a positive integer, got \(t)") }
         Parallel.configure(threads: t)
@@ -376,9 +385,10 @@ func benchCommand(_ args: ArraySlice<String>) throws {
         print(m.line); fflush(stdout)
         try CSV.appendRow(m.fields, header: BenchMeasurement.header, to: out)
     }
-    let sgemm = Bench.sgemm()
-    try record(sgemm)
-    if let peer = peer {
+    // the step's fraction of the sgemm rate needs the sgemm rate
+    let sgemm = only.contains("sgemm") || only.contains("step") || flags.switches.contains("pytorch") ? Bench.sgemm() : nil
+    if let sgemm = sgemm { try record(sgemm) }
+    if let peer = peer, let sgemm = sgemm {
         let rounds = try flags.int("rounds") ?? 3
         for width in widths {
             let steps = width >= 64 ? 2 : 5
@@ -406,7 +416,8 @@ func benchCommand(_ args: ArraySlice<String>) throws {
         }
         return
     }
-    for width in widths {
+    for width in widths where only.contains("step") {
+        guard let sgemm = sgemm else { break }
         let repetitions = width >= 64 ? 3 : 7
         try record(Bench.trainingStep(width: width, repetitions: repetitions, sgemmRate: sgemm.rate))
         if threads > 1 {
@@ -415,14 +426,16 @@ func benchCommand(_ args: ArraySlice<String>) throws {
             Parallel.configure(threads: threads)
         }
     }
-    let images: LabeledImages
-    if let folder = try? CIFAR.locateCIFAR10(), let data = try? CIFAR.loadCIFAR10(folder: folder) { images = data.train.prefix(256) }
-    else {
-        var rng = RandomGenerator(seed: 1)
-        images = LabeledImages(pixels: (0 ..< 256 * 3072).map { _ in UInt8(rng.int(below: 256)) }, labels: Array(repeating: 0, count: 256), classCount: 10)
+    if only.contains("pipeline") {
+        let images: LabeledImages
+        if let folder = try? CIFAR.locateCIFAR10(), let data = try? CIFAR.loadCIFAR10(folder: folder) { images = data.train.prefix(256) }
+        else {
+            var rng = RandomGenerator(seed: 1)
+            images = LabeledImages(pixels: (0 ..< 256 * 3072).map { _ in UInt8(rng.int(below: 256)) }, labels: Array(repeating: 0, count: 256), classCount: 10)
+        }
+        try record(Bench.dataPipeline(images: images))
     }
-    try record(Bench.dataPipeline(images: images))
-    for d in quick ? [2048] : [2048, 16384] {
+    for d in quick ? [2048] : [2048, 16384] where only.contains("loss") {
         let pair = Bench.barlowTwinsLoss(d: d, repetitions: d > 4096 ? 3 : 9)
         for m in pair { try record(m) }
         try record(BenchMeasurement(benchmark: "barlow-twins-loss-speedup", detail: "dense time / Gram time, N 256, D \(d)", threads: threads,
