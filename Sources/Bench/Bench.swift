@@ -102,6 +102,44 @@ public enum Bench {
                                 unit: "images/s", gigaflopsPerSecond: gflops, fractionOfSGEMM: gflops / sgemmRate)
     }
 
+    /// The step of `trainingStep`, taken apart: `steps` steps after a warm-up with `StepProfile`
+    /// on, and for each layer kind and shape its seconds per step, share of the step and GFLOP/s.
+    /// "other" is what no layer claims (the loss, pooling, the optimiser).
+    public static func layerProfile(width: Int, batch: Int = 256, projector: Int = 2048, steps: Int = 3) -> [BenchMeasurement] {
+        var rng = RandomGenerator(seed: 7)
+        var configuration = BarlowTwinsConfiguration()
+        configuration.projectorDimensions = [projector, projector, projector]
+        let model = BarlowTwins(configuration: configuration, backboneWidth: width, rng: &rng)
+        let optimizer = SGD(momentum: 0.9, weightDecay: 1e-4)
+        let views = Tensor(shape: [2 * batch, 32, 32, 3], values: (0 ..< 2 * batch * 3072).map { _ in rng.normal() })
+        let parameters = model.parameters
+        func step(_ k: Int) {
+            let context = StepContext(step: k, totalSteps: 1000, epoch: 0, stepsPerEpoch: 1000, seed: 0)
+            _ = model.trainingStep(views: views, smallCrops: nil, context: context)
+            optimizer.step(parameters, learningRate: 0.01)
+        }
+        step(0)
+        StepProfile.start()
+        let clock = ContinuousClock(), t0 = clock.now
+        for k in 1 ... steps { step(k) }
+        let d = (clock.now - t0).components
+        StepProfile.stop()
+        let total = (Double(d.seconds) + Double(d.attoseconds) * 1e-18) / Double(steps)
+        var rows = StepProfile.entries.map { (name: $0.key, seconds: $0.value.seconds / Double(steps), flops: $0.value.flops / Double(steps)) }
+        rows.append((name: "other (loss, pooling, optimiser)", seconds: total - rows.map(\.seconds).reduce(0, +), flops: 0))
+        rows.sort { $0.seconds > $1.seconds }
+        let head = "width \(width), batch \(batch)"
+        var result = [BenchMeasurement(benchmark: "layer-profile", detail: "\(head): whole step", threads: Parallel.threads, repetitions: steps,
+                                       medianSeconds: total, rate: 1, unit: "share")]
+        for r in rows {
+            var m = BenchMeasurement(benchmark: "layer-profile", detail: "\(head): \(r.name)", threads: Parallel.threads, repetitions: steps,
+                                     medianSeconds: r.seconds, rate: r.seconds / total, unit: "share")
+            if r.flops > 0 { m.gigaflopsPerSecond = r.flops / r.seconds / 1e9 }
+            result.append(m)
+        }
+        return result
+    }
+
     /// The data pipeline alone: both augmented views of `batch` images (the Barlow Twins recipe).
     public static func dataPipeline(images: LabeledImages, batch: Int = 256, repetitions: Int = 9) -> BenchMeasurement {
         let views = Tensor(shape: [2 * batch, 32, 32, 3])

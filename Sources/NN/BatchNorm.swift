@@ -96,7 +96,19 @@ public final class BatchNorm: Layer {
         body(p, p + c)
     }
 
+    private func profileName(_ x: Tensor) -> String {
+        "batchnorm\(fusedReLU ? "+relu" : "") \(x.rows)×\(channels)"
+    }
+
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
+        StepProfile.measure(profileName(x) + " forward") { forwardPass(x, training: training) }
+    }
+
+    public func backward(_ gradOutput: Tensor) -> Tensor {
+        StepProfile.measure(profileName(gradOutput) + " backward") { backwardPass(gradOutput) }
+    }
+
+    private func forwardPass(_ x: Tensor, training: Bool) -> Tensor {
         precondition(x.columns == channels, "BatchNorm(\(channels)) got shape \(x.shape)")
         let rows = x.rows, c = channels
         input = x; trainedForward = training
@@ -150,7 +162,7 @@ public final class BatchNorm: Layer {
         return output
     }
 
-    public func backward(_ gradOutput: Tensor) -> Tensor {
+    private func backwardPass(_ gradOutput: Tensor) -> Tensor {
         guard let x = input else { fatalError("BatchNorm.backward before forward") }
         let rows = x.rows, c = channels, g = forwardGroups, groupRows = rows / g
         gradInput.reshape(x.shape)

@@ -8,7 +8,10 @@ import Tensors
 /// reads the input directly. Backward: ∂L/∂w = colᵀ·∂L/∂y; ∂L/∂x is, for the size-keeping
 /// stride-1 convolutions (most of ResNet-18), the convolution of ∂L/∂y with the flipped,
 /// channel-transposed weights (im2col + one product), and otherwise ∂L/∂col = ∂L/∂y·wᵀ
-/// scattered back by col2im. Weight layout: [k, k, Cin, Cout]; initialisation as PyTorch's
+/// scattered back by col2im. Size-keeping stride-1 convolutions with at most
+/// `directKernelChannelLimit` channels (the first stages of the narrow networks) skip im2col
+/// and sgemm altogether and run on the register-tiled kernels of `DirectConvolution`, forward,
+/// ∂L/∂w and ∂L/∂x alike. Weight layout: [k, k, Cin, Cout]; initialisation as PyTorch's
 /// default (U(±1/√(k·k·Cin))).
 public final class Conv2d: Layer {
     public let inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int, padding: Int
@@ -24,6 +27,14 @@ public final class Conv2d: Layer {
     private var columnGrads: [Tensor] = []  // per thread: ∂L/∂(im2col block)
     private var weightGrads: [Tensor] = []  // per thread: partial ∂L/∂w
     private let flippedWeight = Tensor(shape: [0])  // [k, k, Cout, Cin]: w rotated by 180°, channels swapped
+    private var paddedInputs: [Tensor] = []   // per thread: one zero-padded input image (direct kernels)
+    private var paddedGrads: [Tensor] = []    // per thread: one zero-padded ∂L/∂y image (direct kernels)
+
+    /// Whether the direct kernels may be used (tests switch them off to compare both paths).
+    public var allowsDirectKernels = true
+    /// Channel counts up to which a size-keeping stride-1 convolution runs on `DirectConvolution`
+    /// instead of im2col + sgemm (chosen with `sslbench bench --only layers`).
+    public static let directKernelChannelLimit = 64
 
     public init(inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
                 rng: inout RandomGenerator) {
@@ -40,11 +51,24 @@ public final class Conv2d: Layer {
     /// is itself such a convolution, of ∂L/∂y with the weights flipped in space and transposed in
     /// channels, so `backward` runs im2col + one product instead of a product + col2im scatter.
     var inputGradientIsConvolution: Bool { kernelSize > 1 && stride == 1 && 2 * padding == kernelSize - 1 }
+    /// Forward and ∂L/∂w on `DirectConvolution`: size-keeping, stride 1, few channels, Cout a
+    /// multiple of 8; ∂L/∂x too when Cin is a multiple of 8 (else the whole backward takes the
+    /// im2col path).
+    var usesDirectKernels: Bool {
+        allowsDirectKernels && inputGradientIsConvolution && outputChannels % 8 == 0
+            && max(inputChannels, outputChannels) <= Conv2d.directKernelChannelLimit
+    }
+    var backwardUsesDirectKernels: Bool { usesDirectKernels && (!computesInputGradient || inputChannels % 8 == 0) }
     public func outputSize(_ inputSize: Int) -> Int { (inputSize + 2 * padding - kernelSize) / stride + 1 }
 
     /// Images per im2col block: about 2 MB of floats, at least one image.
     private func imagesPerBlock(outputPixels: Int) -> Int {
         max(1, (1 << 19) / max(1, outputPixels * patchSize))
+    }
+
+    private func ensureScratch(_ list: inout [Tensor], _ size: Int) {
+        while list.count < Parallel.threads { list.append(Tensor(shape: [0])) }
+        for t in list { t.reshape([size]) }
     }
 
     private func prepareScratch(batch: Int, outputPixels: Int, forBackward: Bool) {
@@ -54,10 +78,11 @@ public final class Conv2d: Layer {
             while list.count < threads { list.append(Tensor(shape: [0])) }
             for t in list { t.reshape([size]) }
         }
-        if !readsInputDirectly { ensure(&columns, blockRows * patchSize) }
+        let direct = forBackward ? backwardUsesDirectKernels : usesDirectKernels
+        if !readsInputDirectly && !direct { ensure(&columns, blockRows * patchSize) }
         if forBackward {
             ensure(&weightGrads, patchSize * outputChannels)
-            if !readsInputDirectly && computesInputGradient {
+            if !readsInputDirectly && computesInputGradient && !direct {
                 let width = inputGradientIsConvolution ? kernelSize * kernelSize * outputChannels : patchSize
                 ensure(&columnGrads, blockRows * width)
             }
@@ -134,7 +159,26 @@ public final class Conv2d: Layer {
         }
     }
 
+    /// "conv3x3/s1 16→32 32×32": the profile's name of this convolution on input `x`.
+    private func profileName(_ x: Tensor) -> String {
+        "conv\(kernelSize)x\(kernelSize)/s\(stride) \(inputChannels)→\(outputChannels) \(x.shape[1])×\(x.shape[2])"
+    }
+    private func profileFLOPs(_ x: Tensor) -> Double {
+        Double(2 * x.shape[0] * outputSize(x.shape[1]) * outputSize(x.shape[2]) * patchSize * outputChannels)
+    }
+
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
+        StepProfile.measure(profileName(x) + " forward", flops: profileFLOPs(x)) { forwardPass(x) }
+    }
+
+    public func backward(_ gradOutput: Tensor) -> Tensor {
+        guard let x = input else { fatalError("Conv2d.backward before forward") }
+        return StepProfile.measure(profileName(x) + " backward", flops: (computesInputGradient ? 2 : 1) * profileFLOPs(x)) {
+            backwardPass(gradOutput)
+        }
+    }
+
+    private func forwardPass(_ x: Tensor) -> Tensor {
         precondition(x.shape.count == 4 && x.shape[3] == inputChannels, "Conv2d expects [N, H, W, \(inputChannels)], got \(x.shape)")
         let n = x.shape[0], h = x.shape[1], w = x.shape[2]
         let oh = outputSize(h), ow = outputSize(w), pixels = oh * ow
@@ -144,6 +188,19 @@ public final class Conv2d: Layer {
         let block = imagesPerBlock(outputPixels: pixels), k = patchSize, cout = outputChannels
         let xp = x.data, yp = output.data, wp = weight.value.data
         let inPixels = h * w * inputChannels
+        if usesDirectKernels {
+            let p = padding, cin = inputChannels
+            ensureScratch(&paddedInputs, (h + 2 * p) * (w + 2 * p) * cin)
+            Parallel.chunks(n) { t, images in
+                let padded = paddedInputs[t].data
+                for image in images {
+                    DirectConvolution.pad(xp + image * inPixels, height: h, width: w, channels: cin, padding: p, into: padded)
+                    DirectConvolution.forward(padded: padded, channels: cin, weights: wp, outputChannels: cout, kernelSize: kernelSize,
+                                              outHeight: oh, outWidth: ow, output: yp + image * pixels * cout)
+                }
+            }
+            return output
+        }
         Parallel.chunks(n) { t, images in
             var start = images.lowerBound
             while start < images.upperBound {
@@ -160,7 +217,7 @@ public final class Conv2d: Layer {
         return output
     }
 
-    public func backward(_ gradOutput: Tensor) -> Tensor {
+    private func backwardPass(_ gradOutput: Tensor) -> Tensor {
         guard let x = input else { fatalError("Conv2d.backward before forward") }
         let n = x.shape[0], h = x.shape[1], w = x.shape[2]
         let oh = outputSize(h), ow = outputSize(w), pixels = oh * ow
@@ -184,41 +241,65 @@ public final class Conv2d: Layer {
             }
         }
         let fwp = UnsafePointer(flippedWeight.data)
-        Parallel.chunks(n) { t, images in
-            let dw = weightGrads[t].data
-            dw.update(repeating: 0, count: k * cout)
-            var start = images.lowerBound
-            while start < images.upperBound {
-                let end = min(start + block, images.upperBound), rows = (end - start) * pixels
-                let dy = dyp + start * pixels * cout
-                let a: UnsafePointer<Float>
-                if readsInputDirectly { a = UnsafePointer(xp + start * inPixels) } else {
-                    im2col(xp, images: start ..< end, height: h, width: w, outHeight: oh, outWidth: ow, into: columns[t].data)
-                    a = UnsafePointer(columns[t].data)
-                }
-                // ∂L/∂w += colᵀ · ∂L/∂y
-                gemm(transposeA: true, m: k, n: cout, k: rows, a: a, lda: k, b: dy, ldb: cout, beta: 1, c: dw, ldc: cout)
-                if asConvolution {
-                    // ∂L/∂x[iy, ix, ci] = Σ_{ky, kx, co} ∂L/∂y[iy − p + ky, ix − p + kx, co] · w'[ky, kx, co, ci]
-                    let dcol = columnGrads[t].data, kk = kernelSize
-                    Conv2d.im2col(dy, channels: cout, kernelSize: kk, stride: 1, padding: padding, images: 0 ..< end - start,
-                                  height: oh, width: ow, outHeight: h, outWidth: w, into: dcol)
-                    gemm(m: rows, n: cin, k: kk * kk * cout, a: dcol, lda: kk * kk * cout, b: fwp, ldb: cin,
-                         c: dxp + start * inPixels, ldc: cin)
-                } else if computesInputGradient {
-                    if readsInputDirectly {
-                        // ∂L/∂x = ∂L/∂y · wᵀ
-                        gemm(transposeB: true, m: rows, n: cin, k: cout, a: dy, lda: cout, b: wp, ldb: cout,
-                             c: dxp + start * inPixels, ldc: cin)
-                    } else {
-                        // ∂L/∂col = ∂L/∂y · wᵀ, then scattered back onto the pixels
-                        let dcol = columnGrads[t].data
-                        gemm(transposeB: true, m: rows, n: k, k: cout, a: dy, lda: cout, b: wp, ldb: cout, c: dcol, ldc: k)
-                        (dxp + start * inPixels).update(repeating: 0, count: (end - start) * inPixels)
-                        col2im(dcol, images: start ..< end, height: h, width: w, outHeight: oh, outWidth: ow, into: dxp)
+        if backwardUsesDirectKernels {
+            let p = padding, kk = kernelSize
+            ensureScratch(&paddedInputs, (h + 2 * p) * (w + 2 * p) * cin)
+            if computesInputGradient { ensureScratch(&paddedGrads, (oh + 2 * p) * (ow + 2 * p) * cout) }
+            Parallel.chunks(n) { t, images in
+                let dw = weightGrads[t].data, padded = paddedInputs[t].data
+                dw.update(repeating: 0, count: k * cout)
+                for image in images {
+                    let dy = dyp + image * pixels * cout
+                    DirectConvolution.pad(xp + image * inPixels, height: h, width: w, channels: cin, padding: p, into: padded)
+                    // ∂L/∂w[ky, kx, ci, co] += Σ x̃[oy + ky, ox + kx, ci] · ∂L/∂y[oy, ox, co]
+                    DirectConvolution.weightGradient(padded: padded, channels: cin, gradOutput: dy, outputChannels: cout, kernelSize: kk,
+                                                     outHeight: oh, outWidth: ow, weightGradient: dw)
+                    if computesInputGradient {
+                        // ∂L/∂x = ∂L/∂y (padded) convolved with w'[ky, kx, co, ci]
+                        let paddedGrad = paddedGrads[t].data
+                        DirectConvolution.pad(dy, height: oh, width: ow, channels: cout, padding: p, into: paddedGrad)
+                        DirectConvolution.forward(padded: paddedGrad, channels: cout, weights: fwp, outputChannels: cin, kernelSize: kk,
+                                                  outHeight: h, outWidth: w, output: dxp + image * inPixels)
                     }
                 }
-                start = end
+            }
+        } else {
+            Parallel.chunks(n) { t, images in
+                let dw = weightGrads[t].data
+                dw.update(repeating: 0, count: k * cout)
+                var start = images.lowerBound
+                while start < images.upperBound {
+                    let end = min(start + block, images.upperBound), rows = (end - start) * pixels
+                    let dy = dyp + start * pixels * cout
+                    let a: UnsafePointer<Float>
+                    if readsInputDirectly { a = UnsafePointer(xp + start * inPixels) } else {
+                        im2col(xp, images: start ..< end, height: h, width: w, outHeight: oh, outWidth: ow, into: columns[t].data)
+                        a = UnsafePointer(columns[t].data)
+                    }
+                    // ∂L/∂w += colᵀ · ∂L/∂y
+                    gemm(transposeA: true, m: k, n: cout, k: rows, a: a, lda: k, b: dy, ldb: cout, beta: 1, c: dw, ldc: cout)
+                    if asConvolution {
+                        // ∂L/∂x[iy, ix, ci] = Σ_{ky, kx, co} ∂L/∂y[iy − p + ky, ix − p + kx, co] · w'[ky, kx, co, ci]
+                        let dcol = columnGrads[t].data, kk = kernelSize
+                        Conv2d.im2col(dy, channels: cout, kernelSize: kk, stride: 1, padding: padding, images: 0 ..< end - start,
+                                      height: oh, width: ow, outHeight: h, outWidth: w, into: dcol)
+                        gemm(m: rows, n: cin, k: kk * kk * cout, a: dcol, lda: kk * kk * cout, b: fwp, ldb: cin,
+                             c: dxp + start * inPixels, ldc: cin)
+                    } else if computesInputGradient {
+                        if readsInputDirectly {
+                            // ∂L/∂x = ∂L/∂y · wᵀ
+                            gemm(transposeB: true, m: rows, n: cin, k: cout, a: dy, lda: cout, b: wp, ldb: cout,
+                                 c: dxp + start * inPixels, ldc: cin)
+                        } else {
+                            // ∂L/∂col = ∂L/∂y · wᵀ, then scattered back onto the pixels
+                            let dcol = columnGrads[t].data
+                            gemm(transposeB: true, m: rows, n: k, k: cout, a: dy, lda: cout, b: wp, ldb: cout, c: dcol, ldc: k)
+                            (dxp + start * inPixels).update(repeating: 0, count: (end - start) * inPixels)
+                            col2im(dcol, images: start ..< end, height: h, width: w, outHeight: oh, outWidth: ow, into: dxp)
+                        }
+                    }
+                    start = end
+                }
             }
         }
         // Sum the per-thread partial weight gradients in a fixed order.

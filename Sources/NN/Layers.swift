@@ -76,7 +76,19 @@ public final class Linear: Layer {
         if let b = self.bias { initialiseUniform(b.value, fanIn: inputDimensions, rng: &rng) }
     }
 
+    private func profileName(_ x: Tensor) -> String { "linear \(x.rows)×\(inputDimensions)→\(outputDimensions)" }
+
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
+        StepProfile.measure(profileName(x) + " forward", flops: Double(2 * x.rows * inputDimensions * outputDimensions)) { forwardPass(x) }
+    }
+
+    public func backward(_ gradOutput: Tensor) -> Tensor {
+        StepProfile.measure(profileName(gradOutput) + " backward", flops: Double(4 * gradOutput.rows * inputDimensions * outputDimensions)) {
+            backwardPass(gradOutput)
+        }
+    }
+
+    private func forwardPass(_ x: Tensor) -> Tensor {
         precondition(x.columns == inputDimensions, "Linear(\(inputDimensions)→\(outputDimensions)) got \(x.shape)")
         input = x
         let n = x.rows, out = outputDimensions
@@ -90,7 +102,7 @@ public final class Linear: Layer {
         return output
     }
 
-    public func backward(_ gradOutput: Tensor) -> Tensor {
+    private func backwardPass(_ gradOutput: Tensor) -> Tensor {
         guard let x = input else { fatalError("Linear.backward before forward") }
         let n = x.rows, out = outputDimensions, inp = inputDimensions
         // ∂L/∂W += xᵀ·∂L/∂y

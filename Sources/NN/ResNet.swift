@@ -35,7 +35,9 @@ public final class BasicBlock: Layer {
         else { skip = x }
         output.reshape(main.shape)
         let a = main.data, b = skip.data, y = output.data, relu = outputReLU
-        Parallel.chunks(main.count) { _, r in for i in r { y[i] = relu ? max(a[i] + b[i], 0) : a[i] + b[i] } }
+        StepProfile.measure("residual add+relu \(main.rows)×\(main.columns) forward") {
+            Parallel.chunks(main.count) { _, r in for i in r { y[i] = relu ? max(a[i] + b[i], 0) : a[i] + b[i] } }
+        }
         return output
     }
 
@@ -43,12 +45,16 @@ public final class BasicBlock: Layer {
         // ∂L/∂(main + skip) = ∂L/∂out where out > 0
         gradSum.reshape(output.shape)
         let y = output.data, dy = gradOutput.data, ds = gradSum.data, relu = outputReLU
-        Parallel.chunks(output.count) { _, r in for i in r { ds[i] = (!relu || y[i] > 0) ? dy[i] : 0 } }
+        StepProfile.measure("residual add+relu \(output.rows)×\(output.columns) backward (mask)") {
+            Parallel.chunks(output.count) { _, r in for i in r { ds[i] = (!relu || y[i] > 0) ? dy[i] : 0 } }
+        }
         let dMain = conv1.backward(bn1.backward(conv2.backward(bn2.backward(gradSum))))
         gradInput.reshape(dMain.shape)
         let dSkip = (shortcutConv != nil) ? shortcutConv!.backward(shortcutBN!.backward(gradSum)) : gradSum
         let a = dMain.data, b = dSkip.data, dx = gradInput.data
-        Parallel.chunks(dMain.count) { _, r in for i in r { dx[i] = a[i] + b[i] } }
+        StepProfile.measure("residual add+relu \(dMain.rows)×\(dMain.columns) backward (sum)") {
+            Parallel.chunks(dMain.count) { _, r in for i in r { dx[i] = a[i] + b[i] } }
+        }
         return gradInput
     }
 }

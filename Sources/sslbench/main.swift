@@ -34,7 +34,8 @@ Usage:
                                time the training step (widths 16 and 64, at T threads and at 1), the data
                                pipeline, the Barlow Twins loss (Gram and dense, D 2048 and 16384) and sgemm;
                                medians after a warm-up, appended to Results/bench.csv (--quick: width 16 only;
-                               --only sgemm,step,pipeline,loss: those parts)
+                               --only sgemm,step,layers,pipeline,loss: those parts;
+                               layers: where the step's time goes, layer by layer)
   sslbench bench --pytorch [--python PY]
                                the step against Benchmarks/torch_step.py (PyTorch, channels-last), run
                                alternately, widths 16 and 64: both rates and their ratio to Results/bench.csv
@@ -358,7 +359,7 @@ func regressCommand(_ args: ArraySlice<String>) throws {
 
 func benchCommand(_ args: ArraySlice<String>) throws {
     let flags = try Flags(args, valued: ["out", "python", "threads", "rounds", "only"], switches: ["pytorch", "quick"])
-    let parts = ["sgemm", "step", "pipeline", "loss"]
+    let parts = ["sgemm", "step", "layers", "pipeline", "loss"]
     var only = Set(parts)
     if let v = flags.values["only"] {
         only = Set(v.split(separator: ",").map(String.init))
@@ -425,6 +426,14 @@ func benchCommand(_ args: ArraySlice<String>) throws {
             try record(Bench.trainingStep(width: width, repetitions: repetitions, sgemmRate: sgemm.rate))
             Parallel.configure(threads: threads)
         }
+    }
+    for width in widths where only.contains("layers") {
+        for m in Bench.layerProfile(width: width, steps: width >= 64 ? 1 : 3) {
+            print(String(format: "  %6.1f ms  %5.1f%%  %@%@", 1000 * m.medianSeconds, 100 * m.rate, m.detail as NSString,
+                         m.gigaflopsPerSecond.isNaN ? "" : String(format: "  (%.1f GFLOP/s)", m.gigaflopsPerSecond)))
+            try CSV.appendRow(m.fields, header: BenchMeasurement.header, to: out)
+        }
+        fflush(stdout)
     }
     if only.contains("pipeline") {
         let images: LabeledImages

@@ -52,6 +52,41 @@ final class LayerGradientTests: XCTestCase {
         assertGradients(conv, GradientCheck.random([2, 6, 6, 3], rng: &rng))
     }
 
+    /// The direct kernels (few channels, stride 1) against the im2col + sgemm path of the same
+    /// layer: forward, ∂L/∂x and ∂L/∂w, on shapes that hit every tile and remainder.
+    func testDirectConvolutionKernelsMatchIm2col() {
+        var rng = RandomGenerator(seed: 11)
+        for (cin, cout, size, inputGradient) in [(16, 16, 9, true), (8, 16, 6, true), (16, 8, 11, true), (3, 8, 7, false),
+                                                 (24, 24, 5, true), (8, 32, 4, true), (32, 8, 3, true)] {
+            let conv = Conv2d(inputChannels: cin, outputChannels: cout, kernelSize: 3, stride: 1, padding: 1, rng: &rng)
+            conv.computesInputGradient = inputGradient
+            XCTAssertTrue(conv.usesDirectKernels && conv.backwardUsesDirectKernels, "\(cin)→\(cout) should run the direct kernels")
+            let x = GradientCheck.random([3, size, size + 1, cin], rng: &rng)
+            let dy = GradientCheck.random([3, size, size + 1, cout], rng: &rng)
+            func run(direct: Bool) -> (y: [Float], dx: [Float], dw: [Float]) {
+                conv.allowsDirectKernels = direct
+                conv.weight.grad.zero()
+                let y = conv.forward(x, training: true).array
+                let dx = conv.backward(dy)
+                return (y, inputGradient ? dx.array : [], conv.weight.grad.array)
+            }
+            let direct = run(direct: true), reference = run(direct: false)
+            for (name, a, b) in [("y", direct.y, reference.y), ("dx", direct.dx, reference.dx), ("dw", direct.dw, reference.dw)] {
+                XCTAssertEqual(a.count, b.count)
+                let scale = b.map(abs).max() ?? 1
+                let worst = zip(a, b).map { abs($0 - $1) }.max() ?? 0
+                XCTAssertLessThan(worst, 1e-5 * max(scale, 1), "\(cin)→\(cout) \(size)×\(size + 1): \(name) differs by \(worst)")
+            }
+        }
+    }
+
+    func testConv3x3DirectKernelGradients() {
+        var rng = RandomGenerator(seed: 12)
+        let conv = Conv2d(inputChannels: 8, outputChannels: 16, kernelSize: 3, stride: 1, padding: 1, rng: &rng)
+        XCTAssertTrue(conv.usesDirectKernels)
+        assertGradients(conv, GradientCheck.random([2, 5, 6, 8], rng: &rng))
+    }
+
     func testConvMatchesDirectSum() {
         var rng = RandomGenerator(seed: 5)
         let conv = Conv2d(inputChannels: 2, outputChannels: 3, kernelSize: 3, stride: 2, padding: 1, rng: &rng)
