@@ -51,14 +51,17 @@ public final class Conv2d: Layer {
     /// is itself such a convolution, of ∂L/∂y with the weights flipped in space and transposed in
     /// channels, so `backward` runs im2col + one product instead of a product + col2im scatter.
     var inputGradientIsConvolution: Bool { kernelSize > 1 && stride == 1 && 2 * padding == kernelSize - 1 }
-    /// Forward and ∂L/∂w on `DirectConvolution`: size-keeping, stride 1, few channels, Cout a
-    /// multiple of 8; ∂L/∂x too when Cin is a multiple of 8 (else the whole backward takes the
-    /// im2col path).
+    /// Forward and ∂L/∂w on `DirectConvolution`: a k×k convolution with padding (k − 1)/2,
+    /// stride 1 or 2, few channels and Cout a multiple of 8.
     var usesDirectKernels: Bool {
-        allowsDirectKernels && inputGradientIsConvolution && outputChannels % 8 == 0
-            && max(inputChannels, outputChannels) <= Conv2d.directKernelChannelLimit
+        allowsDirectKernels && kernelSize > 1 && 2 * padding == kernelSize - 1 && (stride == 1 || stride == 2)
+            && outputChannels % 8 == 0 && max(inputChannels, outputChannels) <= Conv2d.directKernelChannelLimit
     }
-    var backwardUsesDirectKernels: Bool { usesDirectKernels && (!computesInputGradient || inputChannels % 8 == 0) }
+    /// ∂L/∂x on `DirectConvolution` (the convolution of the padded ∂L/∂y with the flipped weights):
+    /// stride 1 and Cin a multiple of 8 as well.
+    var inputGradientUsesDirectKernels: Bool {
+        usesDirectKernels && computesInputGradient && stride == 1 && inputChannels % 8 == 0
+    }
     public func outputSize(_ inputSize: Int) -> Int { (inputSize + 2 * padding - kernelSize) / stride + 1 }
 
     /// Images per im2col block: about 2 MB of floats, at least one image.
@@ -71,20 +74,19 @@ public final class Conv2d: Layer {
         for t in list { t.reshape([size]) }
     }
 
-    private func prepareScratch(batch: Int, outputPixels: Int, forBackward: Bool) {
-        let threads = Parallel.threads
-        let blockRows = min(imagesPerBlock(outputPixels: outputPixels), batch) * outputPixels
-        func ensure(_ list: inout [Tensor], _ size: Int) {
-            while list.count < threads { list.append(Tensor(shape: [0])) }
-            for t in list { t.reshape([size]) }
-        }
-        let direct = forBackward ? backwardUsesDirectKernels : usesDirectKernels
-        if !readsInputDirectly && !direct { ensure(&columns, blockRows * patchSize) }
+    private func prepareScratch(batch: Int, height: Int, width: Int, forBackward: Bool) {
+        let pixels = outputSize(height) * outputSize(width)
+        let blockRows = min(imagesPerBlock(outputPixels: pixels), batch) * pixels
+        let direct = usesDirectKernels
+        if direct { ensureScratch(&paddedInputs, (height + 2 * padding) * (width + 2 * padding) * inputChannels) }
+        else if !readsInputDirectly { ensureScratch(&columns, blockRows * patchSize) }
         if forBackward {
-            ensure(&weightGrads, patchSize * outputChannels)
-            if !readsInputDirectly && computesInputGradient && !direct {
+            ensureScratch(&weightGrads, patchSize * outputChannels)
+            if inputGradientUsesDirectKernels {
+                ensureScratch(&paddedGrads, (outputSize(height) + 2 * padding) * (outputSize(width) + 2 * padding) * outputChannels)
+            } else if !readsInputDirectly && computesInputGradient {
                 let width = inputGradientIsConvolution ? kernelSize * kernelSize * outputChannels : patchSize
-                ensure(&columnGrads, blockRows * width)
+                ensureScratch(&columnGrads, blockRows * width)
             }
         }
     }
@@ -184,24 +186,21 @@ public final class Conv2d: Layer {
         let oh = outputSize(h), ow = outputSize(w), pixels = oh * ow
         input = x
         output.reshape([n, oh, ow, outputChannels])
-        prepareScratch(batch: n, outputPixels: pixels, forBackward: false)
-        let block = imagesPerBlock(outputPixels: pixels), k = patchSize, cout = outputChannels
+        prepareScratch(batch: n, height: h, width: w, forBackward: false)
+        let block = imagesPerBlock(outputPixels: pixels), k = patchSize, cout = outputChannels, cin = inputChannels
         let xp = x.data, yp = output.data, wp = weight.value.data
-        let inPixels = h * w * inputChannels
-        if usesDirectKernels {
-            let p = padding, cin = inputChannels
-            ensureScratch(&paddedInputs, (h + 2 * p) * (w + 2 * p) * cin)
-            Parallel.chunks(n) { t, images in
+        let inPixels = h * w * cin, direct = usesDirectKernels, p = padding
+        Parallel.chunks(n) { t, images in
+            if direct {
                 let padded = paddedInputs[t].data
                 for image in images {
                     DirectConvolution.pad(xp + image * inPixels, height: h, width: w, channels: cin, padding: p, into: padded)
-                    DirectConvolution.forward(padded: padded, channels: cin, weights: wp, outputChannels: cout, kernelSize: kernelSize,
-                                              outHeight: oh, outWidth: ow, output: yp + image * pixels * cout)
+                    DirectConvolution.forward(padded: padded, paddedWidth: w + 2 * p, channels: cin, stride: stride, weights: wp,
+                                              outputChannels: cout, kernelSize: kernelSize, outHeight: oh, outWidth: ow,
+                                              output: yp + image * pixels * cout)
                 }
+                return
             }
-            return output
-        }
-        Parallel.chunks(n) { t, images in
             var start = images.lowerBound
             while start < images.upperBound {
                 let end = min(start + block, images.upperBound), rows = (end - start) * pixels
@@ -221,16 +220,16 @@ public final class Conv2d: Layer {
         guard let x = input else { fatalError("Conv2d.backward before forward") }
         let n = x.shape[0], h = x.shape[1], w = x.shape[2]
         let oh = outputSize(h), ow = outputSize(w), pixels = oh * ow
-        prepareScratch(batch: n, outputPixels: pixels, forBackward: true)
+        prepareScratch(batch: n, height: h, width: w, forBackward: true)
         if computesInputGradient { gradInput.reshape(x.shape) }
         let block = imagesPerBlock(outputPixels: pixels), k = patchSize, cout = outputChannels, cin = inputChannels
         let xp = x.data, dyp = gradOutput.data, wp = weight.value.data, dxp = gradInput.data
-        let inPixels = h * w * cin
+        let inPixels = h * w * cin, kk = kernelSize, p = padding
         let chunkCount = min(Parallel.threads, n)
+        let directWeights = usesDirectKernels, directInput = inputGradientUsesDirectKernels
         let asConvolution = computesInputGradient && inputGradientIsConvolution
         if asConvolution {
             // w'[ky, kx, co, ci] = w[k−1−ky, k−1−kx, ci, co]
-            let kk = kernelSize
             flippedWeight.reshape([kk, kk, cout, cin])
             let fw = flippedWeight.data
             for ky in 0 ..< kk {
@@ -241,36 +240,23 @@ public final class Conv2d: Layer {
             }
         }
         let fwp = UnsafePointer(flippedWeight.data)
-        if backwardUsesDirectKernels {
-            let p = padding, kk = kernelSize
-            ensureScratch(&paddedInputs, (h + 2 * p) * (w + 2 * p) * cin)
-            if computesInputGradient { ensureScratch(&paddedGrads, (oh + 2 * p) * (ow + 2 * p) * cout) }
-            Parallel.chunks(n) { t, images in
-                let dw = weightGrads[t].data, padded = paddedInputs[t].data
-                dw.update(repeating: 0, count: k * cout)
-                for image in images {
-                    let dy = dyp + image * pixels * cout
-                    DirectConvolution.pad(xp + image * inPixels, height: h, width: w, channels: cin, padding: p, into: padded)
-                    // ∂L/∂w[ky, kx, ci, co] += Σ x̃[oy + ky, ox + kx, ci] · ∂L/∂y[oy, ox, co]
-                    DirectConvolution.weightGradient(padded: padded, channels: cin, gradOutput: dy, outputChannels: cout, kernelSize: kk,
-                                                     outHeight: oh, outWidth: ow, weightGradient: dw)
-                    if computesInputGradient {
-                        // ∂L/∂x = ∂L/∂y (padded) convolved with w'[ky, kx, co, ci]
-                        let paddedGrad = paddedGrads[t].data
-                        DirectConvolution.pad(dy, height: oh, width: ow, channels: cout, padding: p, into: paddedGrad)
-                        DirectConvolution.forward(padded: paddedGrad, channels: cout, weights: fwp, outputChannels: cin, kernelSize: kk,
-                                                  outHeight: h, outWidth: w, output: dxp + image * inPixels)
+        Parallel.chunks(n) { t, images in
+            let dw = weightGrads[t].data
+            dw.update(repeating: 0, count: k * cout)
+            var start = images.lowerBound
+            while start < images.upperBound {
+                let end = min(start + block, images.upperBound), rows = (end - start) * pixels
+                let dy = dyp + start * pixels * cout
+                // ∂L/∂w[ky, kx, ci, co] += Σ_{n, oy, ox} x̃[n, s·oy + ky, s·ox + kx, ci] · ∂L/∂y[n, oy, ox, co]
+                if directWeights {
+                    let padded = paddedInputs[t].data
+                    for image in start ..< end {
+                        DirectConvolution.pad(xp + image * inPixels, height: h, width: w, channels: cin, padding: p, into: padded)
+                        DirectConvolution.weightGradient(padded: padded, paddedWidth: w + 2 * p, channels: cin, stride: stride,
+                                                         gradOutput: dyp + image * pixels * cout, outputChannels: cout, kernelSize: kk,
+                                                         outHeight: oh, outWidth: ow, weightGradient: dw)
                     }
-                }
-            }
-        } else {
-            Parallel.chunks(n) { t, images in
-                let dw = weightGrads[t].data
-                dw.update(repeating: 0, count: k * cout)
-                var start = images.lowerBound
-                while start < images.upperBound {
-                    let end = min(start + block, images.upperBound), rows = (end - start) * pixels
-                    let dy = dyp + start * pixels * cout
+                } else {
                     let a: UnsafePointer<Float>
                     if readsInputDirectly { a = UnsafePointer(xp + start * inPixels) } else {
                         im2col(xp, images: start ..< end, height: h, width: w, outHeight: oh, outWidth: ow, into: columns[t].data)
@@ -278,28 +264,36 @@ public final class Conv2d: Layer {
                     }
                     // ∂L/∂w += colᵀ · ∂L/∂y
                     gemm(transposeA: true, m: k, n: cout, k: rows, a: a, lda: k, b: dy, ldb: cout, beta: 1, c: dw, ldc: cout)
-                    if asConvolution {
-                        // ∂L/∂x[iy, ix, ci] = Σ_{ky, kx, co} ∂L/∂y[iy − p + ky, ix − p + kx, co] · w'[ky, kx, co, ci]
-                        let dcol = columnGrads[t].data, kk = kernelSize
-                        Conv2d.im2col(dy, channels: cout, kernelSize: kk, stride: 1, padding: padding, images: 0 ..< end - start,
-                                      height: oh, width: ow, outHeight: h, outWidth: w, into: dcol)
-                        gemm(m: rows, n: cin, k: kk * kk * cout, a: dcol, lda: kk * kk * cout, b: fwp, ldb: cin,
-                             c: dxp + start * inPixels, ldc: cin)
-                    } else if computesInputGradient {
-                        if readsInputDirectly {
-                            // ∂L/∂x = ∂L/∂y · wᵀ
-                            gemm(transposeB: true, m: rows, n: cin, k: cout, a: dy, lda: cout, b: wp, ldb: cout,
-                                 c: dxp + start * inPixels, ldc: cin)
-                        } else {
-                            // ∂L/∂col = ∂L/∂y · wᵀ, then scattered back onto the pixels
-                            let dcol = columnGrads[t].data
-                            gemm(transposeB: true, m: rows, n: k, k: cout, a: dy, lda: cout, b: wp, ldb: cout, c: dcol, ldc: k)
-                            (dxp + start * inPixels).update(repeating: 0, count: (end - start) * inPixels)
-                            col2im(dcol, images: start ..< end, height: h, width: w, outHeight: oh, outWidth: ow, into: dxp)
-                        }
-                    }
-                    start = end
                 }
+                if !computesInputGradient {
+                } else if directInput {
+                    // ∂L/∂x = the padded ∂L/∂y convolved with w'[ky, kx, co, ci]
+                    let paddedGrad = paddedGrads[t].data
+                    for image in start ..< end {
+                        DirectConvolution.pad(dyp + image * pixels * cout, height: oh, width: ow, channels: cout, padding: p, into: paddedGrad)
+                        DirectConvolution.forward(padded: paddedGrad, paddedWidth: ow + 2 * p, channels: cout, stride: 1, weights: fwp,
+                                                  outputChannels: cin, kernelSize: kk, outHeight: h, outWidth: w,
+                                                  output: dxp + image * inPixels)
+                    }
+                } else if asConvolution {
+                    // ∂L/∂x[iy, ix, ci] = Σ_{ky, kx, co} ∂L/∂y[iy − p + ky, ix − p + kx, co] · w'[ky, kx, co, ci]
+                    let dcol = columnGrads[t].data
+                    Conv2d.im2col(dy, channels: cout, kernelSize: kk, stride: 1, padding: p, images: 0 ..< end - start,
+                                  height: oh, width: ow, outHeight: h, outWidth: w, into: dcol)
+                    gemm(m: rows, n: cin, k: kk * kk * cout, a: dcol, lda: kk * kk * cout, b: fwp, ldb: cin,
+                         c: dxp + start * inPixels, ldc: cin)
+                } else if readsInputDirectly {
+                    // ∂L/∂x = ∂L/∂y · wᵀ
+                    gemm(transposeB: true, m: rows, n: cin, k: cout, a: dy, lda: cout, b: wp, ldb: cout,
+                         c: dxp + start * inPixels, ldc: cin)
+                } else {
+                    // ∂L/∂col = ∂L/∂y · wᵀ, then scattered back onto the pixels
+                    let dcol = columnGrads[t].data
+                    gemm(transposeB: true, m: rows, n: k, k: cout, a: dy, lda: cout, b: wp, ldb: cout, c: dcol, ldc: k)
+                    (dxp + start * inPixels).update(repeating: 0, count: (end - start) * inPixels)
+                    col2im(dcol, images: start ..< end, height: h, width: w, outHeight: oh, outWidth: ow, into: dxp)
+                }
+                start = end
             }
         }
         // Sum the per-thread partial weight gradients in a fixed order.

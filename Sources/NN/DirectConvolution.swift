@@ -5,7 +5,7 @@ import Tensors
 /// outputs, and sgemm with 16 columns runs at half its rate. These kernels read a zero-padded
 /// NHWC image in place and keep a tile of outputs in SIMD registers:
 ///
-///   y[oy, ox, co] = Σ_{ky, kx, ci} x̃[oy + ky, ox + kx, ci] · w[ky, kx, ci, co]      (stride 1)
+///   y[oy, ox, co] = Σ_{ky, kx, ci} x̃[s·oy + ky, s·ox + kx, ci] · w[ky, kx, ci, co]      (stride s)
 ///
 /// with x̃ the image padded by p = (k − 1)/2 on each side. For a fixed ky the (kx, ci) pairs are
 /// contiguous both in x̃ (k neighbouring pixels of Cin channels) and in w (rows of Cout), so the
@@ -37,12 +37,12 @@ enum DirectConvolution {
         (padded + (h + p) * pw * c).update(repeating: 0, count: p * pw * c)
     }
 
-    /// y [oh, ow, cout] = the stride-1 convolution of the padded image x̃ [oh + k − 1, ow + k − 1, cin]
-    /// with w [k, k, cin, cout]; cout must be a multiple of 8. Overwrites y.
-    static func forward(padded x: UnsafePointer<Float>, channels cin: Int, weights w: UnsafePointer<Float>,
-                        outputChannels cout: Int, kernelSize k: Int, outHeight oh: Int, outWidth ow: Int,
+    /// y [oh, ow, cout] = the convolution with stride s of the padded image x̃ [·, pw, cin] with
+    /// w [k, k, cin, cout]; cout must be a multiple of 8. Overwrites y.
+    static func forward(padded x: UnsafePointer<Float>, paddedWidth pw: Int, channels cin: Int, stride s: Int,
+                        weights w: UnsafePointer<Float>, outputChannels cout: Int, kernelSize k: Int, outHeight oh: Int, outWidth ow: Int,
                         output y: UnsafeMutablePointer<Float>) {
-        let pw = ow + k - 1, taps = k * cin
+        let taps = k * cin, step = s * cin   // step: from one tile pixel's window to the next
         var g = 0
         while g < cout {
             if cout - g >= 16 {
@@ -51,11 +51,11 @@ enum DirectConvolution {
                     while ox + 4 <= ow {
                         var a0 = V(), a1 = V(), b0 = V(), b1 = V(), c0 = V(), c1 = V(), d0 = V(), d1 = V()
                         for ky in 0 ..< k {
-                            let xr = x + ((oy + ky) * pw + ox) * cin, wr = w + ky * taps * cout + g
+                            let xr = x + ((s * oy + ky) * pw + s * ox) * cin, wr = w + ky * taps * cout + g
                             for j in 0 ..< taps {
                                 let w0 = load(wr + j * cout), w1 = load(wr + j * cout + 8)
-                                let xa = V(repeating: xr[j]), xb = V(repeating: xr[cin + j])
-                                let xc = V(repeating: xr[2 * cin + j]), xd = V(repeating: xr[3 * cin + j])
+                                let xa = V(repeating: xr[j]), xb = V(repeating: xr[step + j])
+                                let xc = V(repeating: xr[2 * step + j]), xd = V(repeating: xr[3 * step + j])
                                 a0 = a0.addingProduct(xa, w0); a1 = a1.addingProduct(xa, w1)
                                 b0 = b0.addingProduct(xb, w0); b1 = b1.addingProduct(xb, w1)
                                 c0 = c0.addingProduct(xc, w0); c1 = c1.addingProduct(xc, w1)
@@ -72,7 +72,7 @@ enum DirectConvolution {
                     while ox < ow {
                         var a0 = V(), a1 = V()
                         for ky in 0 ..< k {
-                            let xr = x + ((oy + ky) * pw + ox) * cin, wr = w + ky * taps * cout + g
+                            let xr = x + ((s * oy + ky) * pw + s * ox) * cin, wr = w + ky * taps * cout + g
                             for j in 0 ..< taps {
                                 let xa = V(repeating: xr[j])
                                 a0 = a0.addingProduct(xa, load(wr + j * cout)); a1 = a1.addingProduct(xa, load(wr + j * cout + 8))
@@ -90,17 +90,17 @@ enum DirectConvolution {
                     while ox + 8 <= ow {
                         var a = V(), b = V(), c = V(), d = V(), e = V(), f = V(), gg = V(), h = V()
                         for ky in 0 ..< k {
-                            let xr = x + ((oy + ky) * pw + ox) * cin, wr = w + ky * taps * cout + g
+                            let xr = x + ((s * oy + ky) * pw + s * ox) * cin, wr = w + ky * taps * cout + g
                             for j in 0 ..< taps {
                                 let w0 = load(wr + j * cout)
                                 a = a.addingProduct(V(repeating: xr[j]), w0)
-                                b = b.addingProduct(V(repeating: xr[cin + j]), w0)
-                                c = c.addingProduct(V(repeating: xr[2 * cin + j]), w0)
-                                d = d.addingProduct(V(repeating: xr[3 * cin + j]), w0)
-                                e = e.addingProduct(V(repeating: xr[4 * cin + j]), w0)
-                                f = f.addingProduct(V(repeating: xr[5 * cin + j]), w0)
-                                gg = gg.addingProduct(V(repeating: xr[6 * cin + j]), w0)
-                                h = h.addingProduct(V(repeating: xr[7 * cin + j]), w0)
+                                b = b.addingProduct(V(repeating: xr[step + j]), w0)
+                                c = c.addingProduct(V(repeating: xr[2 * step + j]), w0)
+                                d = d.addingProduct(V(repeating: xr[3 * step + j]), w0)
+                                e = e.addingProduct(V(repeating: xr[4 * step + j]), w0)
+                                f = f.addingProduct(V(repeating: xr[5 * step + j]), w0)
+                                gg = gg.addingProduct(V(repeating: xr[6 * step + j]), w0)
+                                h = h.addingProduct(V(repeating: xr[7 * step + j]), w0)
                             }
                         }
                         let yr = y + (oy * ow + ox) * cout + g
@@ -111,7 +111,7 @@ enum DirectConvolution {
                     while ox < ow {
                         var a = V()
                         for ky in 0 ..< k {
-                            let xr = x + ((oy + ky) * pw + ox) * cin, wr = w + ky * taps * cout + g
+                            let xr = x + ((s * oy + ky) * pw + s * ox) * cin, wr = w + ky * taps * cout + g
                             for j in 0 ..< taps { a = a.addingProduct(V(repeating: xr[j]), load(wr + j * cout)) }
                         }
                         store(a, y + (oy * ow + ox) * cout + g)
@@ -123,12 +123,18 @@ enum DirectConvolution {
         }
     }
 
-    /// dw [k, k, cin, cout] += Σ_{oy, ox} x̃[oy + ky, ox + kx, ci] · dy[oy, ox, co] for one padded
-    /// image x̃ [oh + k − 1, ow + k − 1, cin] and its dy [oh, ow, cout]; cout a multiple of 8.
-    static func weightGradient(padded x: UnsafePointer<Float>, channels cin: Int, gradOutput dy: UnsafePointer<Float>,
-                               outputChannels cout: Int, kernelSize k: Int, outHeight oh: Int, outWidth ow: Int,
-                               weightGradient dw: UnsafeMutablePointer<Float>) {
-        let pw = ow + k - 1, taps = k * cin
+    /// dw [k, k, cin, cout] += Σ_{oy, ox} x̃[s·oy + ky, s·ox + kx, ci] · dy[oy, ox, co] for one padded
+    /// image x̃ [·, pw, cin] and its dy [oh, ow, cout]; cout a multiple of 8.
+    static func weightGradient(padded x: UnsafePointer<Float>, paddedWidth pw: Int, channels cin: Int, stride s: Int,
+                               gradOutput dy: UnsafePointer<Float>, outputChannels cout: Int, kernelSize k: Int,
+                               outHeight oh: Int, outWidth ow: Int, weightGradient dw: UnsafeMutablePointer<Float>) {
+        let taps = k * cin, step = s * cin
+        // Output rows in blocks whose ∂L/∂y and input rows stay in L1 (about 16 KB) while every
+        // weight row passes over them; a pass over the whole image would stream both from L2.
+        let rowsPerBlock = max(1, (1 << 14) / (4 * (ow * cout + s * pw * cin)))
+        var rowStart = 0
+        while rowStart < oh {
+        let rowEnd = min(rowStart + rowsPerBlock, oh)
         var g = 0
         while g < cout {
             let wide = cout - g >= 16
@@ -138,11 +144,11 @@ enum DirectConvolution {
                 while j < taps {
                     let rows = min(4, taps - j)
                     var a0 = V(), a1 = V(), b0 = V(), b1 = V(), c0 = V(), c1 = V(), d0 = V(), d1 = V()
-                    for oy in 0 ..< oh {
-                        let xr = x + (oy + ky) * pw * cin + j, dr = dy + oy * ow * cout + g
+                    for oy in rowStart ..< rowEnd {
+                        let xr = x + (s * oy + ky) * pw * cin + j, dr = dy + oy * ow * cout + g
                         if wide && rows == 4 {
                             for ox in 0 ..< ow {
-                                let e0 = load(dr + ox * cout), e1 = load(dr + ox * cout + 8), xp = xr + ox * cin
+                                let e0 = load(dr + ox * cout), e1 = load(dr + ox * cout + 8), xp = xr + ox * step
                                 let xa = V(repeating: xp[0]), xb = V(repeating: xp[1]), xc = V(repeating: xp[2]), xd = V(repeating: xp[3])
                                 a0 = a0.addingProduct(xa, e0); a1 = a1.addingProduct(xa, e1)
                                 b0 = b0.addingProduct(xb, e0); b1 = b1.addingProduct(xb, e1)
@@ -151,13 +157,13 @@ enum DirectConvolution {
                             }
                         } else if rows == 4 {
                             for ox in 0 ..< ow {
-                                let e0 = load(dr + ox * cout), xp = xr + ox * cin
+                                let e0 = load(dr + ox * cout), xp = xr + ox * step
                                 a0 = a0.addingProduct(V(repeating: xp[0]), e0); b0 = b0.addingProduct(V(repeating: xp[1]), e0)
                                 c0 = c0.addingProduct(V(repeating: xp[2]), e0); d0 = d0.addingProduct(V(repeating: xp[3]), e0)
                             }
                         } else {
                             for ox in 0 ..< ow {
-                                let e0 = load(dr + ox * cout), e1 = wide ? load(dr + ox * cout + 8) : V(), xp = xr + ox * cin
+                                let e0 = load(dr + ox * cout), e1 = wide ? load(dr + ox * cout + 8) : V(), xp = xr + ox * step
                                 let xa = V(repeating: xp[0])
                                 a0 = a0.addingProduct(xa, e0); a1 = a1.addingProduct(xa, e1)
                                 if rows > 1 { let xb = V(repeating: xp[1]); b0 = b0.addingProduct(xb, e0); b1 = b1.addingProduct(xb, e1) }
@@ -174,6 +180,8 @@ enum DirectConvolution {
                 }
             }
             g += wide ? 16 : 8
+        }
+        rowStart = rowEnd
         }
     }
 }

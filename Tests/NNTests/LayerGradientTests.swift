@@ -56,13 +56,15 @@ final class LayerGradientTests: XCTestCase {
     /// layer: forward, ∂L/∂x and ∂L/∂w, on shapes that hit every tile and remainder.
     func testDirectConvolutionKernelsMatchIm2col() {
         var rng = RandomGenerator(seed: 11)
-        for (cin, cout, size, inputGradient) in [(16, 16, 9, true), (8, 16, 6, true), (16, 8, 11, true), (3, 8, 7, false),
-                                                 (24, 24, 5, true), (8, 32, 4, true), (32, 8, 3, true)] {
-            let conv = Conv2d(inputChannels: cin, outputChannels: cout, kernelSize: 3, stride: 1, padding: 1, rng: &rng)
+        for (cin, cout, size, stride, inputGradient) in [(16, 16, 9, 1, true), (8, 16, 6, 1, true), (16, 8, 11, 1, true), (3, 8, 7, 1, false),
+                                                         (24, 24, 5, 1, true), (8, 32, 4, 1, true), (32, 8, 3, 1, true),
+                                                         (16, 32, 8, 2, true), (8, 16, 7, 2, true), (16, 24, 5, 2, true)] {
+            let conv = Conv2d(inputChannels: cin, outputChannels: cout, kernelSize: 3, stride: stride, padding: 1, rng: &rng)
             conv.computesInputGradient = inputGradient
-            XCTAssertTrue(conv.usesDirectKernels && conv.backwardUsesDirectKernels, "\(cin)→\(cout) should run the direct kernels")
+            XCTAssertTrue(conv.usesDirectKernels, "\(cin)→\(cout) should run the direct kernels")
+            XCTAssertEqual(conv.inputGradientUsesDirectKernels, inputGradient && stride == 1)
             let x = GradientCheck.random([3, size, size + 1, cin], rng: &rng)
-            let dy = GradientCheck.random([3, size, size + 1, cout], rng: &rng)
+            let dy = GradientCheck.random([3, conv.outputSize(size), conv.outputSize(size + 1), cout], rng: &rng)
             func run(direct: Bool) -> (y: [Float], dx: [Float], dw: [Float]) {
                 conv.allowsDirectKernels = direct
                 conv.weight.grad.zero()
@@ -82,9 +84,11 @@ final class LayerGradientTests: XCTestCase {
 
     func testConv3x3DirectKernelGradients() {
         var rng = RandomGenerator(seed: 12)
-        let conv = Conv2d(inputChannels: 8, outputChannels: 16, kernelSize: 3, stride: 1, padding: 1, rng: &rng)
-        XCTAssertTrue(conv.usesDirectKernels)
-        assertGradients(conv, GradientCheck.random([2, 5, 6, 8], rng: &rng))
+        for stride in [1, 2] {
+            let conv = Conv2d(inputChannels: 8, outputChannels: 16, kernelSize: 3, stride: stride, padding: 1, rng: &rng)
+            XCTAssertTrue(conv.usesDirectKernels)
+            assertGradients(conv, GradientCheck.random([2, 5, 6, 8], rng: &rng))
+        }
     }
 
     func testConvMatchesDirectSum() {
