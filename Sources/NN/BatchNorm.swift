@@ -58,8 +58,11 @@ public final class BatchNorm: Layer {
     }
 
     /// For each channel, Σ a and Σ a·b over `rows` rows starting at `a`/`b` (b = a gives Σ a²),
-    /// accumulated in float over blocks of 64 rows and in double across blocks.
+    /// accumulated in float over blocks of 64 rows and in double across blocks. With `relu`
+    /// (scale, shift), a counts only where b·scale + shift > 0: the ReLU mask of the fused
+    /// forward, recomputed from its input instead of read from its output.
     private func channelSums(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, rows: Int,
+                             relu: (scale: UnsafePointer<Float>, shift: UnsafePointer<Float>)?,
                              into first: UnsafeMutablePointer<Double>, _ second: UnsafeMutablePointer<Double>) {
         let c = channels
         first.update(repeating: 0, count: c); second.update(repeating: 0, count: c)
@@ -69,9 +72,19 @@ public final class BatchNorm: Layer {
             while r < rows {
                 let end = min(r + 64, rows)
                 s1.update(repeating: 0, count: c); s2.update(repeating: 0, count: c)
-                for row in r ..< end {
-                    let pa = a + row * c, pb = b + row * c
-                    for j in 0 ..< c { s1[j] += pa[j]; s2[j] += pa[j] * pb[j] }
+                if let (sc, sh) = relu {
+                    for row in r ..< end {
+                        let pa = a + row * c, pb = b + row * c
+                        for j in 0 ..< c {
+                            let v = pb[j] * sc[j] + sh[j] > 0 ? pa[j] : 0
+                            s1[j] += v; s2[j] += v * pb[j]
+                        }
+                    }
+                } else {
+                    for row in r ..< end {
+                        let pa = a + row * c, pb = b + row * c
+                        for j in 0 ..< c { s1[j] += pa[j]; s2[j] += pa[j] * pb[j] }
+                    }
                 }
                 for j in 0 ..< c { first[j] += Double(s1[j]); second[j] += Double(s2[j]) }
                 r = end
@@ -82,12 +95,13 @@ public final class BatchNorm: Layer {
     /// Runs `channelSums` over the rows of one group, split over the threads, and reduces the
     /// per-thread sums in order.
     private func groupSums(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, rows: Int,
+                           relu: (scale: UnsafePointer<Float>, shift: UnsafePointer<Float>)? = nil,
                            _ body: (_ first: UnsafePointer<Double>, _ second: UnsafePointer<Double>) -> Void) {
         preparePartials()
         let c = channels, p = partials
         let used = min(Parallel.threads, rows)
         Parallel.chunks(rows) { t, range in
-            channelSums(a + range.lowerBound * c, b + range.lowerBound * c, rows: range.count,
+            channelSums(a + range.lowerBound * c, b + range.lowerBound * c, rows: range.count, relu: relu,
                         into: p + t * 2 * c, p + t * 2 * c + c)
         }
         for t in 1 ..< max(used, 1) {
@@ -166,24 +180,20 @@ public final class BatchNorm: Layer {
         guard let x = input else { fatalError("BatchNorm.backward before forward") }
         let rows = x.rows, c = channels, g = forwardGroups, groupRows = rows / g
         gradInput.reshape(x.shape)
-        let xp = x.data, yp = output.data, dxp = gradInput.data
-        // dy' = ∂L/∂(γx̂+β): the ReLU mask applied first. It is written into gradInput.
-        let dyp: UnsafeMutablePointer<Float>
-        if fusedReLU {
-            let src = gradOutput.data
-            Parallel.chunks(rows * c) { _, r in for i in r { dxp[i] = yp[i] > 0 ? src[i] : 0 } }
-            dyp = dxp
-        } else {
-            dyp = gradOutput.data
+        let xp = x.data, dyp = gradOutput.data, dxp = gradInput.data, relu = fusedReLU
+        // dy' = ∂L/∂(γx̂+β) = ∂L/∂y where x·scale + shift > 0 (the fused ReLU), else ∂L/∂y; the
+        // mask is recomputed from x in both passes below rather than stored.
+        func reluMask(_ group: Int) -> (scale: UnsafePointer<Float>, shift: UnsafePointer<Float>)? {
+            relu ? (UnsafePointer(scale.data + group * c), UnsafePointer(shift.data + group * c)) : nil
         }
         // Per-channel coefficients so that dx = dy'·A + x·B + D in one pass.
         coefficients.reshape([g, 3, c])
         for group in 0 ..< g {
             let m = mean.data + group * c, rs = rstd.data + group * c
             let co = coefficients.data + group * 3 * c
+            let off = group * groupRows * c
             if trainedForward {
-                let off = group * groupRows * c
-                groupSums(UnsafePointer(dyp + off), UnsafePointer(xp + off), rows: groupRows) { sumDy, sumDyX in
+                groupSums(UnsafePointer(dyp + off), UnsafePointer(xp + off), rows: groupRows, relu: reluMask(group)) { sumDy, sumDyX in
                     let count = Float(groupRows)
                     for j in 0 ..< c {
                         let gj = gamma?.value[j] ?? 1
@@ -202,8 +212,7 @@ public final class BatchNorm: Layer {
                 }
             } else {
                 // Eval mode is an affine map: dx = dy'·γ·rstd.
-                let off = group * groupRows * c
-                groupSums(UnsafePointer(dyp + off), UnsafePointer(xp + off), rows: groupRows) { sumDy, sumDyX in
+                groupSums(UnsafePointer(dyp + off), UnsafePointer(xp + off), rows: groupRows, relu: reluMask(group)) { sumDy, sumDyX in
                     for j in 0 ..< c {
                         let gj = gamma?.value[j] ?? 1
                         gamma?.grad[j] += rs[j] * Float(sumDyX[j] - Double(m[j]) * sumDy[j])
@@ -213,13 +222,19 @@ public final class BatchNorm: Layer {
                 }
             }
         }
-        let cp = coefficients.data
+        let cp = coefficients.data, scp = scale.data, shp = shift.data
         Parallel.chunks(rows) { _, range in
             for row in range {
-                let co = cp + (row / groupRows) * 3 * c
+                let group = row / groupRows
+                let co = cp + group * 3 * c
                 let a = co, b = co + c, d = co + 2 * c
                 let pdy = dyp + row * c, px = xp + row * c, pdx = dxp + row * c
-                for j in 0 ..< c { pdx[j] = pdy[j] * a[j] + px[j] * b[j] + d[j] }
+                if relu {
+                    let sc = scp + group * c, sh = shp + group * c
+                    for j in 0 ..< c { pdx[j] = (px[j] * sc[j] + sh[j] > 0 ? pdy[j] : 0) * a[j] + px[j] * b[j] + d[j] }
+                } else {
+                    for j in 0 ..< c { pdx[j] = pdy[j] * a[j] + px[j] * b[j] + d[j] }
+                }
             }
         }
         return gradInput
