@@ -30,8 +30,11 @@ public final class Conv2d: Layer {
     private var paddedInputs: [Tensor] = []   // per thread: one zero-padded input image (direct kernels)
     private var paddedGrads: [Tensor] = []    // per thread: one zero-padded ∂L/∂y image (direct kernels)
 
-    /// Whether the direct kernels may be used (tests switch them off to compare both paths).
-    public var allowsDirectKernels = true
+    /// Whether the direct kernels may be used. Off by default for now: with them on, MoCo v3 and
+    /// SDMP at the `ci` scale fell below the regression baseline (SDMP seed 0: 25.39 against 30.62
+    /// with im2col; Barlow Twins and SimCLR stayed in tolerance) although every kernel matches
+    /// im2col to 1e-5 in the tests. Until that is understood, only tests and benches switch them on.
+    public var allowsDirectKernels = false
     /// Channel counts up to which a size-keeping stride-1 convolution runs on `DirectConvolution`
     /// instead of im2col + sgemm (chosen with `sslbench bench --only layers`).
     public static let directKernelChannelLimit = 64

@@ -61,6 +61,7 @@ final class LayerGradientTests: XCTestCase {
                                                          (16, 32, 8, 2, true), (8, 16, 7, 2, true), (16, 24, 5, 2, true)] {
             let conv = Conv2d(inputChannels: cin, outputChannels: cout, kernelSize: 3, stride: stride, padding: 1, rng: &rng)
             conv.computesInputGradient = inputGradient
+            conv.allowsDirectKernels = true
             XCTAssertTrue(conv.usesDirectKernels, "\(cin)→\(cout) should run the direct kernels")
             XCTAssertEqual(conv.inputGradientUsesDirectKernels, inputGradient && stride == 1)
             let x = GradientCheck.random([3, size, size + 1, cin], rng: &rng)
@@ -86,6 +87,7 @@ final class LayerGradientTests: XCTestCase {
         var rng = RandomGenerator(seed: 12)
         for stride in [1, 2] {
             let conv = Conv2d(inputChannels: 8, outputChannels: 16, kernelSize: 3, stride: stride, padding: 1, rng: &rng)
+            conv.allowsDirectKernels = true
             XCTAssertTrue(conv.usesDirectKernels)
             assertGradients(conv, GradientCheck.random([2, 5, 6, 8], rng: &rng))
         }
