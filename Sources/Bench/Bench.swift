@@ -73,11 +73,10 @@ public enum Bench {
                                 gigaflopsPerSecond: gflops, fractionOfSGEMM: 1)
     }
 
-    /// The training step of the speed issue: two views of `batch` random images through ResNet-18
-    /// (CIFAR stem) at `width`, projector 2048-2048-2048, Barlow Twins loss (Gram form), backward,
-    /// SGD with momentum. No allocation happens inside the timed steps after the warm-up.
-    public static func trainingStep(width: Int, batch: Int = 256, projector: Int = 2048, repetitions: Int,
-                                    sgemmRate: Double) -> BenchMeasurement {
+    /// The model, data and optimiser that `trainingStep` times and `layerProfile` takes apart:
+    /// Barlow Twins at `width` with a `projector`-wide three-layer projector, two views of `batch`
+    /// random images, SGD with momentum; `step(k)` runs training step k.
+    static func benchStep(width: Int, batch: Int, projector: Int) -> (configuration: BarlowTwinsConfiguration, step: (Int) -> Void) {
         var rng = RandomGenerator(seed: 7)
         var configuration = BarlowTwinsConfiguration()
         configuration.projectorDimensions = [projector, projector, projector]
@@ -85,13 +84,21 @@ public enum Bench {
         let optimizer = SGD(momentum: 0.9, weightDecay: 1e-4)
         let views = Tensor(shape: [2 * batch, 32, 32, 3], values: (0 ..< 2 * batch * 3072).map { _ in rng.normal() })
         let parameters = model.parameters
-        var step = 0
-        let seconds = median(warmup: 1, repetitions: repetitions) {
-            let context = StepContext(step: step, totalSteps: 1000, epoch: 0, stepsPerEpoch: 1000, seed: 0)
+        return (configuration, { k in
+            let context = StepContext(step: k, totalSteps: 1000, epoch: 0, stepsPerEpoch: 1000, seed: 0)
             _ = model.trainingStep(views: views, smallCrops: nil, context: context)
             optimizer.step(parameters, learningRate: 0.01)
-            step += 1
-        }
+        })
+    }
+
+    /// The training step of the speed issue: two views of `batch` random images through ResNet-18
+    /// (CIFAR stem) at `width`, projector 2048-2048-2048, Barlow Twins loss (Gram form), backward,
+    /// SGD with momentum. No allocation happens inside the timed steps after the warm-up.
+    public static func trainingStep(width: Int, batch: Int = 256, projector: Int = 2048, repetitions: Int,
+                                    sgemmRate: Double) -> BenchMeasurement {
+        let (configuration, step) = benchStep(width: width, batch: batch, projector: projector)
+        var k = 0
+        let seconds = median(warmup: 1, repetitions: repetitions) { step(k); k += 1 }
         var cell = CellConfiguration(method: .barlowTwins)
         cell.backboneWidth = width; cell.batchSize = batch; cell.barlowTwins = configuration
         let flopsPerImage = TimeEstimate(cell, trainImages: batch, testImages: 0).trainingFLOPsPerImage
@@ -106,18 +113,7 @@ public enum Bench {
     /// on, and for each layer kind and shape its seconds per step, share of the step and GFLOP/s.
     /// "other" is what no layer claims (the loss, pooling, the optimiser).
     public static func layerProfile(width: Int, batch: Int = 256, projector: Int = 2048, steps: Int = 3) -> [BenchMeasurement] {
-        var rng = RandomGenerator(seed: 7)
-        var configuration = BarlowTwinsConfiguration()
-        configuration.projectorDimensions = [projector, projector, projector]
-        let model = BarlowTwins(configuration: configuration, backboneWidth: width, rng: &rng)
-        let optimizer = SGD(momentum: 0.9, weightDecay: 1e-4)
-        let views = Tensor(shape: [2 * batch, 32, 32, 3], values: (0 ..< 2 * batch * 3072).map { _ in rng.normal() })
-        let parameters = model.parameters
-        func step(_ k: Int) {
-            let context = StepContext(step: k, totalSteps: 1000, epoch: 0, stepsPerEpoch: 1000, seed: 0)
-            _ = model.trainingStep(views: views, smallCrops: nil, context: context)
-            optimizer.step(parameters, learningRate: 0.01)
-        }
+        let step = benchStep(width: width, batch: batch, projector: projector).step
         step(0)
         StepProfile.start()
         let clock = ContinuousClock(), t0 = clock.now

@@ -1,4 +1,7 @@
 import Tensors
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// 2-D convolution without bias on NHWC tensors:
 ///   y[n, oy, ox, co] = Σ_{ky, kx, ci} x[n, oy·s − p + ky, ox·s − p + kx, ci] · w[ky, kx, ci, co]
@@ -34,7 +37,10 @@ public final class Conv2d: Layer {
     /// SDMP at the `ci` scale fell below the regression baseline (SDMP seed 0: 25.39 against 30.62
     /// with im2col; Barlow Twins and SimCLR stayed in tolerance) although every kernel matches
     /// im2col to 1e-5 in the tests. Until that is understood, only tests and benches switch them on.
-    public var allowsDirectKernels = false
+    public var allowsDirectKernels = Conv2d.directKernelsByDefault
+    /// The default of `allowsDirectKernels`: on when the environment has SSLBENCH_DIRECT_CONV=1
+    /// (for comparing the two paths on whole runs), off otherwise.
+    public static let directKernelsByDefault: Bool = getenv("SSLBENCH_DIRECT_CONV").map { String(cString: $0) == "1" } ?? false
     /// Channel counts up to which a size-keeping stride-1 convolution runs on `DirectConvolution`
     /// instead of im2col + sgemm (chosen with `sslbench bench --only layers`).
     public static let directKernelChannelLimit = 64
@@ -56,7 +62,7 @@ public final class Conv2d: Layer {
     var inputGradientIsConvolution: Bool { kernelSize > 1 && stride == 1 && 2 * padding == kernelSize - 1 }
     /// Forward and ∂L/∂w on `DirectConvolution`: a k×k convolution with padding (k − 1)/2,
     /// stride 1 or 2, few channels and Cout a multiple of 8.
-    var usesDirectKernels: Bool {
+    public var usesDirectKernels: Bool {
         allowsDirectKernels && kernelSize > 1 && 2 * padding == kernelSize - 1 && (stride == 1 || stride == 2)
             && outputChannels % 8 == 0 && max(inputChannels, outputChannels) <= Conv2d.directKernelChannelLimit
     }

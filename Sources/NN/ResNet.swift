@@ -88,6 +88,10 @@ public final class ResNet18: Layer {
 
     public var parameters: [Parameter] { stem.parameters + stemBN.parameters + blocks.flatMap { $0.parameters } }
     public var residualBlocks: [BasicBlock] { blocks }
+    /// Every convolution, stem first, then each block's conv1, conv2 and shortcut.
+    public var convolutions: [Conv2d] {
+        [stem] + blocks.flatMap { [$0.conv1, $0.conv2] + ($0.shortcutConv.map { [$0] } ?? []) }
+    }
     public var batchNorms: [BatchNorm] {
         [stemBN] + blocks.flatMap { [$0.bn1, $0.bn2] + ($0.shortcutBN.map { [$0] } ?? []) }
     }
