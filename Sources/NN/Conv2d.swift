@@ -33,13 +33,13 @@ public final class Conv2d: Layer {
     private var paddedInputs: [Tensor] = []   // per thread: one zero-padded input image (direct kernels)
     private var paddedGrads: [Tensor] = []    // per thread: one zero-padded ∂L/∂y image (direct kernels)
 
-    /// Whether the direct kernels may be used. Off by default for now: with them on, MoCo v3 and
-    /// SDMP at the `ci` scale fell below the regression baseline (SDMP seed 0: 25.39 against 30.62
-    /// with im2col; Barlow Twins and SimCLR stayed in tolerance) although every kernel matches
-    /// im2col to 1e-5 in the tests. Until that is understood, only tests and benches switch them on.
+    /// Whether the direct kernels may be used. Off by default since c9c8586: with them on, SDMP
+    /// seed 0 at the `ci` scale fell from 30.62 to 25.39 kNN top-1. On an online encoder they give
+    /// the same training step as im2col (`DirectConvolutionMethodTests`), but with a momentum
+    /// target on them as well, BYOL's and SDMP's second step in that test moved by up to 4% where
+    /// a 1e-6 nudge of the input moves 1e-5: not understood yet (README, "Speed").
     public var allowsDirectKernels = Conv2d.directKernelsByDefault
-    /// The default of `allowsDirectKernels`: on when the environment has SSLBENCH_DIRECT_CONV=1
-    /// (for comparing the two paths on whole runs), off otherwise.
+    /// Off, unless the environment has SSLBENCH_DIRECT_CONV=1 (to compare the paths on whole runs).
     public static let directKernelsByDefault: Bool = getenv("SSLBENCH_DIRECT_CONV").map { String(cString: $0) == "1" } ?? false
     /// Channel counts up to which a size-keeping stride-1 convolution runs on `DirectConvolution`
     /// instead of im2col + sgemm (chosen with `sslbench bench --only layers`).
