@@ -33,14 +33,15 @@ public final class Conv2d: Layer {
     private var paddedInputs: [Tensor] = []   // per thread: one zero-padded input image (direct kernels)
     private var paddedGrads: [Tensor] = []    // per thread: one zero-padded ∂L/∂y image (direct kernels)
 
-    /// Whether the direct kernels may be used. Off by default since c9c8586: with them on, SDMP
-    /// seed 0 at the `ci` scale fell from 30.62 to 25.39 kNN top-1. On an online encoder they give
-    /// the same training step as im2col (`DirectConvolutionMethodTests`), but with a momentum
-    /// target on them as well, BYOL's and SDMP's second step in that test moved by up to 4% where
-    /// a 1e-6 nudge of the input moves 1e-5: not understood yet (README, "Speed").
+    /// Whether the direct kernels may be used (`Conv2d.directKernelsByDefault` unless set).
     public var allowsDirectKernels = Conv2d.directKernelsByDefault
-    /// Off, unless the environment has SSLBENCH_DIRECT_CONV=1 (to compare the paths on whole runs).
-    public static let directKernelsByDefault: Bool = getenv("SSLBENCH_DIRECT_CONV").map { String(cString: $0) == "1" } ?? false
+    /// On, unless the environment has SSLBENCH_DIRECT_CONV=0 (to compare the paths on whole runs).
+    /// They were off from c9c8586 to f90334e, after SDMP seed 0 at the `ci` scale fell from 30.62
+    /// to 25.39 kNN top-1 with them. `DirectConvolutionMethodTests` then showed every method's
+    /// step the same on both paths, within what a 1e-6 nudge of the input moves it; that run's
+    /// loss curves agree to 1e-6 for two steps and then drift apart as any rounding change makes
+    /// them; four `ci` seeds on them spread as widely (README, "Speed").
+    public static let directKernelsByDefault: Bool = getenv("SSLBENCH_DIRECT_CONV").map { String(cString: $0) != "0" } ?? true
     /// Channel counts up to which a size-keeping stride-1 convolution runs on `DirectConvolution`
     /// instead of im2col + sgemm (chosen with `sslbench bench --only layers`).
     public static let directKernelChannelLimit = 64
