@@ -86,6 +86,9 @@ Options of `train` (defaults: the CIFAR Barlow Twins recipe of solo-learn, scale
 The last line of `train` is knn_top1=<percent> (weighted kNN, k 200, T 0.1, cosine, on
 frozen backbone features, training images as memory bank, test images as queries); before
 it, linear_top1 (logistic regression on the standardised frozen features, 100 epochs).
+
+Environment: SSLBENCH_DIRECT_CONV=0 runs every convolution on im2col + sgemm instead of the
+direct kernels of the small-channel ones (same results up to rounding, slower; for comparing).
 """
 
 struct UsageError: Error, CustomStringConvertible { let description: String }
@@ -389,28 +392,33 @@ func benchCommand(_ args: ArraySlice<String>) throws {
     // the step's fraction of the sgemm rate needs the sgemm rate
     let sgemm = only.contains("sgemm") || only.contains("step") || flags.switches.contains("pytorch") ? Bench.sgemm() : nil
     if let sgemm = sgemm { try record(sgemm) }
-    if let peer = peer, let sgemm = sgemm {
+    if let peer = peer, sgemm != nil {
         let rounds = try flags.int("rounds") ?? 3
         for width in widths {
             let steps = width >= 64 ? 2 : 5
-            var ours: [BenchMeasurement] = [], theirs: [Double] = [], description = ""
+            // sgemm is timed in every round too: the machine's speed wanders within minutes
+            var ours: [BenchMeasurement] = [], theirs: [Double] = [], sgemmRates: [Double] = [], description = ""
             for round in 1 ... max(rounds, 1) {
-                let m = Bench.trainingStep(width: width, repetitions: steps, sgemmRate: sgemm.rate)
+                let g = Bench.sgemm(repetitions: 5).rate
+                let m = Bench.trainingStep(width: width, repetitions: steps, sgemmRate: g)
                 let t = try peer.imagesPerSecond(width: width, batch: 256, threads: threads, steps: steps)
-                ours.append(m); theirs.append(t.rate); description = t.description
-                print(String(format: "  width %d round %d: ours %.1f images/s, PyTorch %.1f images/s", width, round, m.rate, t.rate)); fflush(stdout)
+                ours.append(m); theirs.append(t.rate); sgemmRates.append(g); description = t.description
+                print(String(format: "  width %d round %d: sgemm %.1f GFLOP/s, ours %.1f images/s, PyTorch %.1f images/s",
+                             width, round, g, m.rate, t.rate)); fflush(stdout)
             }
             func median(_ v: [Double]) -> Double { let s = v.sorted(); return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2 }
+            let sgemmRate = median(sgemmRates)
             var mine = ours[0]
             mine.rate = median(ours.map(\.rate)); mine.medianSeconds = 256 / mine.rate
-            mine.gigaflopsPerSecond = median(ours.map(\.gigaflopsPerSecond)); mine.fractionOfSGEMM = mine.gigaflopsPerSecond / sgemm.rate
-            mine.repetitions = rounds; mine.detail += ", median of \(rounds) rounds alternating with PyTorch"
+            mine.gigaflopsPerSecond = median(ours.map(\.gigaflopsPerSecond)); mine.fractionOfSGEMM = mine.gigaflopsPerSecond / sgemmRate
+            mine.repetitions = rounds
+            mine.detail += String(format: ", median of %d rounds alternating with PyTorch and sgemm (median %.1f GFLOP/s)", rounds, sgemmRate)
             try record(mine)
             let torchRate = median(theirs)
             var torch = BenchMeasurement(benchmark: "training-step-pytorch", detail: "Benchmarks/torch_step.py, width \(width), batch 256, channels-last; \(description)",
                                          threads: threads, repetitions: rounds, medianSeconds: 256 / torchRate, rate: torchRate, unit: "images/s")
             torch.gigaflopsPerSecond = mine.gigaflopsPerSecond / mine.rate * torchRate
-            torch.fractionOfSGEMM = torch.gigaflopsPerSecond / sgemm.rate
+            torch.fractionOfSGEMM = torch.gigaflopsPerSecond / sgemmRate
             try record(torch)
             try record(BenchMeasurement(benchmark: "ratio-ours-to-pytorch", detail: "training step, width \(width)", threads: threads,
                                         repetitions: rounds, medianSeconds: .nan, rate: mine.rate / torchRate, unit: "x"))
