@@ -42,6 +42,8 @@ public struct BenchMeasurement {
     }
 }
 
+public struct BenchError: Error, CustomStringConvertible { public let description: String }
+
 public enum Bench {
     /// The median wall time of `repetitions` calls of `body` after `warmup` untimed ones.
     public static func median(warmup: Int = 1, repetitions: Int, _ body: () -> Void) -> Double {
@@ -107,6 +109,34 @@ public enum Bench {
         return BenchMeasurement(benchmark: "training-step", detail: "Barlow Twins, width \(width), batch \(batch), projector \(projector)",
                                 threads: Parallel.threads, repetitions: repetitions, medianSeconds: seconds, rate: rate,
                                 unit: "images/s", gigaflopsPerSecond: gflops, fractionOfSGEMM: gflops / sgemmRate)
+    }
+
+    /// `sslbench train` itself at the configuration of `trainingStep`: the `train` function (Barlow
+    /// Twins, ResNet-18 at `width`, projector 2048-2048-2048, batch `batch`, its default LARS
+    /// optimiser) on `images`, two augmented views per image made inside the step loop, for one
+    /// epoch of `steps` steps. The figure is the median seconds of steps 2…`steps` (the first is
+    /// the warm-up, as in `trainingStep`), each step timed by `train` from augmentation to the
+    /// optimiser's update; the kNN evaluation at the end is not part of it.
+    public static func endToEnd(width: Int, batch: Int = 256, projector: Int = 2048, steps: Int, images: LabeledImages, test: LabeledImages) throws -> BenchMeasurement {
+        var cell = CellConfiguration(method: .barlowTwins)
+        cell.backboneWidth = width; cell.batchSize = batch; cell.epochs = 1
+        cell.barlowTwins.projectorDimensions = [projector, projector, projector]
+        cell.trainImages = batch * max(steps, 2); cell.testImages = min(test.count, batch)
+        cell.evaluateAtInitialisation = false; cell.linearProbe = false
+        var cumulative: [Double] = []
+        let result = try train(cell, train: images, test: test, progress: { event in
+            if case .step(_, _, let step, _, _, let rate, _) = event { cumulative.append(Double(step * batch) / rate) }
+        })
+        guard result.status == .ok, cumulative.count >= 2 else {
+            throw BenchError(description: "the end-to-end training run did not finish its \(steps) steps (\(result.status))")
+        }
+        let perStep = zip(cumulative.dropFirst(), cumulative).map { $0 - $1 }.sorted()
+        let seconds = perStep.count % 2 == 1 ? perStep[perStep.count / 2] : (perStep[perStep.count / 2 - 1] + perStep[perStep.count / 2]) / 2
+        let flopsPerImage = TimeEstimate(cell, trainImages: batch, testImages: 0).trainingFLOPsPerImage
+        let rate = Double(batch) / seconds
+        return BenchMeasurement(benchmark: "train-end-to-end", detail: "sslbench train: Barlow Twins, width \(width), batch \(batch), projector \(projector), LARS, images augmented in the loop",
+                                threads: Parallel.threads, repetitions: perStep.count, medianSeconds: seconds, rate: rate,
+                                unit: "images/s", gigaflopsPerSecond: rate * flopsPerImage / 1e9)
     }
 
     /// The step of `trainingStep`, taken apart: `steps` steps after a warm-up with `StepProfile`

@@ -26,14 +26,33 @@ final class StateStore {
     }
 }
 
-@inline(__always) func squaredNorm(_ p: UnsafePointer<Float>, _ n: Int) -> Double {
-    var total = 0.0, i = 0
-    while i < n {
-        let end = min(i + 256, n)
-        var s: Float = 0
-        for j in i ..< end { s += p[j] * p[j] }
-        total += Double(s); i = end
+/// Calls `body` on contiguous ranges that cover `0..<n`, over the threads when `n` is large
+/// enough to pay for it. For element-wise updates only: each element is touched once, so the
+/// result does not depend on the split.
+@inline(__always) func elementwise(_ n: Int, _ body: (Range<Int>) -> Void) {
+    if n < 1 << 15 || Parallel.threads == 1 { body(0 ..< n); return }
+    Parallel.chunks(n) { _, r in body(r) }
+}
+
+/// The block sums of `term(j)` over blocks of 256 elements (Float within a block, Double
+/// across blocks, in block order): the same figure for any thread count, computed over the
+/// threads. `scratch` holds one Double per block.
+func blockedSum(_ n: Int, scratch: inout [Double], _ term: (Int) -> Float) -> Double {
+    let blocks = (n + 255) / 256
+    if scratch.count < blocks { scratch = Array(repeating: 0, count: blocks) }
+    scratch.withUnsafeMutableBufferPointer { partial in
+        let out = partial.baseAddress!
+        func fill(_ r: Range<Int>) {
+            for b in r {
+                var s: Float = 0
+                for j in b * 256 ..< min(b * 256 + 256, n) { s += term(j) }
+                out[b] = Double(s)
+            }
+        }
+        if n < 1 << 15 || Parallel.threads == 1 { fill(0 ..< blocks) } else { Parallel.chunks(blocks) { _, r in fill(r) } }
     }
+    var total = 0.0
+    for b in 0 ..< blocks { total += scratch[b] }
     return total
 }
 
@@ -48,9 +67,11 @@ public final class SGD: Optimizer {
         for p in parameters {
             let v = store.buffers(for: p, count: 1)[0].data, w = p.value.data, g = p.grad.data
             let wd = p.kind == .weight ? weightDecay : 0, mu = momentum
-            for i in 0 ..< p.value.count {
-                v[i] = mu * v[i] + g[i] + wd * w[i]
-                w[i] -= lr * v[i]
+            elementwise(p.value.count) { r in
+                for i in r {
+                    v[i] = mu * v[i] + g[i] + wd * w[i]
+                    w[i] -= lr * v[i]
+                }
             }
         }
     }
@@ -66,6 +87,7 @@ public final class SGD: Optimizer {
 public final class LARS: Optimizer {
     public let momentum: Float, weightDecay: Float, trustCoefficient: Float, clipTrustRatio: Bool
     private let store = StateStore()
+    private var scratch: [Double] = []  // block sums of the norms
     public init(momentum: Float = 0.9, weightDecay: Float = 0, trustCoefficient: Float = 0.02, clipTrustRatio: Bool = false) {
         self.momentum = momentum; self.weightDecay = weightDecay
         self.trustCoefficient = trustCoefficient; self.clipTrustRatio = clipTrustRatio
@@ -77,25 +99,23 @@ public final class LARS: Optimizer {
             let n = p.value.count, mu = momentum
             if p.kind == .weight {
                 let wd = weightDecay
-                // ‖g + wd·p‖² without a temporary buffer
-                var dnorm = 0.0, i = 0
-                while i < n {
-                    let end = min(i + 256, n); var s: Float = 0
-                    for j in i ..< end { let d = g[j] + wd * w[j]; s += d * d }
-                    dnorm += Double(s); i = end
-                }
-                let pnorm = squaredNorm(w, n).squareRoot()
-                dnorm = dnorm.squareRoot()
-                var q: Float = (pnorm > 0 && dnorm > 0) ? Float(Double(trustCoefficient) * pnorm / dnorm) : 1
-                if clipTrustRatio && lr > 0 { q = min(q / lr, 1) }
-                for j in 0 ..< n {
-                    v[j] = mu * v[j] + q * (g[j] + wd * w[j])
-                    w[j] -= lr * v[j]
+                // ‖g + wd·p‖ and ‖p‖ without a temporary buffer, in blocks the thread count does not change
+                let dnorm = blockedSum(n, scratch: &scratch) { j in let d = g[j] + wd * w[j]; return d * d }.squareRoot()
+                let pnorm = blockedSum(n, scratch: &scratch) { j in w[j] * w[j] }.squareRoot()
+                let ratio: Float = (pnorm > 0 && dnorm > 0) ? Float(Double(trustCoefficient) * pnorm / dnorm) : 1
+                let q = clipTrustRatio && lr > 0 ? min(ratio / lr, 1) : ratio
+                elementwise(n) { r in
+                    for j in r {
+                        v[j] = mu * v[j] + q * (g[j] + wd * w[j])
+                        w[j] -= lr * v[j]
+                    }
                 }
             } else {
-                for j in 0 ..< n {
-                    v[j] = mu * v[j] + g[j]
-                    w[j] -= lr * v[j]
+                elementwise(n) { r in
+                    for j in r {
+                        v[j] = mu * v[j] + g[j]
+                        w[j] -= lr * v[j]
+                    }
                 }
             }
         }

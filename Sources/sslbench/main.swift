@@ -34,8 +34,10 @@ Usage:
                                time the training step (widths 16 and 64, at T threads and at 1), the data
                                pipeline, the Barlow Twins loss (Gram and dense, D 2048 and 16384) and sgemm;
                                medians after a warm-up, appended to Results/bench.csv (--quick: width 16 only;
-                               --only sgemm,step,layers,pipeline,loss: those parts;
-                               layers: where the step's time goes, layer by layer)
+                               --only sgemm,step,train,layers,pipeline,loss: those parts;
+                               train: `sslbench train` itself (CIFAR-10, augmentation in the loop)
+                               against the step at width 16, alternated; layers: where the step's
+                               time goes, layer by layer)
   sslbench bench --pytorch [--python PY]
                                the step against Benchmarks/torch_step.py (PyTorch, channels-last), run
                                alternately, widths 16 and 64: both rates and their ratio to Results/bench.csv
@@ -233,7 +235,7 @@ func runTrain(_ args: ArraySlice<String>) throws {
     print("machine: \(MachineInfo.cpuModel), \(Parallel.threads) threads, OpenBLAS kernel \(blasCoreName)")
     fflush(stdout)
     var lastPrint = Date.distantPast
-    let result = try train(c, train: data.train, test: data.test) { event in
+    let result = try train(c, train: data.train, test: data.test, progress: { event in
         switch event {
         case .evaluated(let stage, let top1, let health, let seconds):
             print(String(format: "kNN top-1 at %@: %.2f%% (%.0f s); %@", stage, top1, seconds, health.summary))
@@ -252,7 +254,7 @@ func runTrain(_ args: ArraySlice<String>) throws {
             print(String(format: "epoch %d/%d done  loss %.4f  %.1f images/s  ETA %@", epoch, epochs, loss, rate, formatDuration(eta)))
         }
         fflush(stdout)
-    }
+    })
     if case .diverged(let step) = result.status {
         print("diverged: the loss became \(result.finalLoss) at step \(step)")
     }
@@ -362,7 +364,7 @@ func regressCommand(_ args: ArraySlice<String>) throws {
 
 func benchCommand(_ args: ArraySlice<String>) throws {
     let flags = try Flags(args, valued: ["out", "python", "threads", "rounds", "only"], switches: ["pytorch", "quick"])
-    let parts = ["sgemm", "step", "layers", "pipeline", "loss"]
+    let parts = ["sgemm", "step", "train", "layers", "pipeline", "loss"]
     var only = Set(parts)
     if let v = flags.values["only"] {
         only = Set(v.split(separator: ",").map(String.init))
@@ -385,14 +387,13 @@ func benchCommand(_ args: ArraySlice<String>) throws {
     print("sslbench bench: \(MachineInfo.cpuModel), \(threads) threads, OpenBLAS kernel \(blasCoreName)\(coretype), commit \(MachineInfo.commit)")
     print("every figure is the median of its repetitions after a warm-up; rows appended to \(out)")
     fflush(stdout)
+    func median(_ v: [Double]) -> Double { let s = v.sorted(); return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2 }
     func record(_ m: BenchMeasurement) throws {
         print(m.line); fflush(stdout)
         try CSV.appendRow(m.fields, header: BenchMeasurement.header, to: out)
     }
-    // the step's fraction of the sgemm rate needs the sgemm rate
-    let sgemm = only.contains("sgemm") || only.contains("step") || flags.switches.contains("pytorch") ? Bench.sgemm() : nil
-    if let sgemm = sgemm { try record(sgemm) }
-    if let peer = peer, sgemm != nil {
+    if let peer = peer {
+        // against PyTorch sgemm is timed in every round instead of once: the machine's speed wanders within minutes
         let rounds = try flags.int("rounds") ?? 3
         for width in widths {
             let steps = width >= 64 ? 2 : 5
@@ -406,7 +407,6 @@ func benchCommand(_ args: ArraySlice<String>) throws {
                 print(String(format: "  width %d round %d: sgemm %.1f GFLOP/s, ours %.1f images/s, PyTorch %.1f images/s",
                              width, round, g, m.rate, t.rate)); fflush(stdout)
             }
-            func median(_ v: [Double]) -> Double { let s = v.sorted(); return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2 }
             let sgemmRate = median(sgemmRates)
             var mine = ours[0]
             mine.rate = median(ours.map(\.rate)); mine.medianSeconds = 256 / mine.rate
@@ -425,6 +425,9 @@ func benchCommand(_ args: ArraySlice<String>) throws {
         }
         return
     }
+    // the step's fraction of the sgemm rate needs the sgemm rate
+    let sgemm = only.contains("sgemm") || only.contains("step") ? Bench.sgemm() : nil
+    if let sgemm = sgemm { try record(sgemm) }
     for width in widths where only.contains("step") {
         guard let sgemm = sgemm else { break }
         let repetitions = width >= 64 ? 3 : 7
@@ -434,6 +437,39 @@ func benchCommand(_ args: ArraySlice<String>) throws {
             try record(Bench.trainingStep(width: width, repetitions: repetitions, sgemmRate: sgemm.rate))
             Parallel.configure(threads: threads)
         }
+    }
+    if only.contains("train") {
+        // `sslbench train` (the train function, CIFAR-10 images augmented inside the loop, LARS)
+        // against the bench's step at width 16, alternated round by round: the machine's speed wanders
+        var train: LabeledImages, test: LabeledImages
+        if let folder = try? CIFAR.locateCIFAR10(), let data = try? CIFAR.loadCIFAR10(folder: folder) { (train, test) = (data.train, data.test) }
+        else {
+            var rng = RandomGenerator(seed: 1)
+            train = LabeledImages(pixels: (0 ..< 2048 * 3072).map { _ in UInt8(rng.int(below: 256)) },
+                                  labels: (0 ..< 2048).map { Int32($0 % 10) }, classCount: 10)
+            test = train.prefix(256)
+        }
+        let rounds = quick ? 1 : try flags.int("rounds") ?? 3
+        var steps: [BenchMeasurement] = [], ends: [BenchMeasurement] = []
+        for round in 1 ... max(rounds, 1) {
+            let m = Bench.trainingStep(width: 16, repetitions: 5, sgemmRate: .nan)
+            let e = try Bench.endToEnd(width: 16, steps: 6, images: train, test: test)
+            steps.append(m); ends.append(e)
+            print(String(format: "  width 16 round %d: bench step %.1f images/s, sslbench train %.1f images/s", round, m.rate, e.rate)); fflush(stdout)
+        }
+        func medianOf(_ v: [BenchMeasurement]) -> BenchMeasurement {
+            let s = v.sorted { $0.rate < $1.rate }
+            var m = s[s.count / 2]
+            if s.count % 2 == 0 { m.rate = (s[s.count / 2 - 1].rate + s[s.count / 2].rate) / 2 }
+            m.medianSeconds = 256 / m.rate
+            m.gigaflopsPerSecond = median(v.map(\.gigaflopsPerSecond))
+            m.detail += ", median of \(v.count) rounds alternating step and train"
+            return m
+        }
+        let step = medianOf(steps), end = medianOf(ends)
+        try record(step); try record(end)
+        try record(BenchMeasurement(benchmark: "ratio-train-to-step", detail: "sslbench train rate / bench step rate, width 16", threads: threads,
+                                    repetitions: steps.count, medianSeconds: .nan, rate: end.rate / step.rate, unit: "x"))
     }
     for width in widths where only.contains("layers") {
         for m in Bench.layerProfile(width: width, steps: width >= 64 ? 1 : 3) {

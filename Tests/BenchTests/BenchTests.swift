@@ -1,6 +1,7 @@
 import XCTest
 @testable import Bench
 import Tensors
+import Datasets
 
 /// The bench's pieces on small sizes: that they run, report positive rates and agree on values.
 /// No assertion is about speed (timings belong in `make bench`, not in tests).
@@ -16,6 +17,18 @@ final class BenchTests: XCTestCase {
         let step = Bench.trainingStep(width: 4, batch: 8, projector: 32, repetitions: 1, sgemmRate: 100)
         XCTAssertGreaterThan(step.rate, 0)
         XCTAssertEqual(step.fields.count, BenchMeasurement.header.count)
+    }
+
+    func testTheEndToEndRunTrainsOnImagesAndReportsTheStepsAfterTheFirst() throws {
+        Parallel.configure(threads: 2)
+        var rng = RandomGenerator(seed: 3)
+        let images = LabeledImages(pixels: (0 ..< 64 * 3072).map { _ in UInt8(rng.int(below: 256)) },
+                                   labels: (0 ..< 64).map { Int32($0 % 10) }, classCount: 10)
+        let m = try Bench.endToEnd(width: 4, batch: 8, projector: 32, steps: 4, images: images, test: images.prefix(16))
+        XCTAssertEqual(m.repetitions, 3)   // steps 2, 3 and 4
+        XCTAssertGreaterThan(m.rate, 0)
+        XCTAssertEqual(m.rate * m.medianSeconds, 8, accuracy: 1e-6)
+        XCTAssertEqual(m.fields.count, BenchMeasurement.header.count)
     }
 
     func testTheMedianIsTheMiddleTiming() {

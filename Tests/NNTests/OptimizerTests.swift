@@ -45,6 +45,29 @@ final class OptimizerTests: XCTestCase {
         XCTAssertEqual(unclipped.value[0], 3 - 0.5 * 100 * 0.0006, accuracy: 1e-6)   // lr·q = 50
     }
 
+    /// The optimisers split large parameters over the threads; the update must not depend on it.
+    func testLargeParametersGetTheSameUpdateAtOneAndTwoThreads() {
+        func run(threads: Int, _ make: () -> Optimizer) -> [Float] {
+            Parallel.configure(threads: threads)
+            var rng = RandomGenerator(seed: 11)
+            let w = Parameter(name: "w", shape: [300, 257], kind: .weight), b = Parameter(name: "b", shape: [70_001], kind: .biasOrNorm)
+            for p in [w, b] { for i in 0 ..< p.value.count { p.value.data[i] = rng.normal() } }
+            let optimizer = make()
+            for step in 0 ..< 3 {
+                for p in [w, b] { for i in 0 ..< p.grad.count { p.grad.data[i] = rng.normal() * Float(step + 1) } }
+                optimizer.step([w, b], learningRate: 0.1)
+            }
+            return Array(UnsafeBufferPointer(start: w.value.data, count: w.value.count))
+                + Array(UnsafeBufferPointer(start: b.value.data, count: b.value.count))
+        }
+        defer { Parallel.configure(threads: 2) }
+        for make: () -> Optimizer in [{ LARS(momentum: 0.9, weightDecay: 1e-4) }, { SGD(momentum: 0.9, weightDecay: 1e-4) }] {
+            let one = run(threads: 1, make), two = run(threads: 2, make), three = run(threads: 3, make)
+            XCTAssertEqual(one, two)
+            XCTAssertEqual(one, three)
+        }
+    }
+
     func testSGDAndAdamW() {
         let p = parameter(.weight, value: [1], grad: [0.5])
         SGD(momentum: 0.9, weightDecay: 0.1).step([p], learningRate: 0.1)
