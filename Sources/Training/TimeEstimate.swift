@@ -72,11 +72,12 @@ public struct TimeEstimate {
 
     /// Seconds at the reference rate with `threads` threads. Narrower networks run their
     /// arithmetic less efficiently (smaller matrix products, more memory-bound passes): below
-    /// width 16 the rate is scaled by (width/16)^1.75, 0.30 at width 8, where a Barlow Twins cell
-    /// of the `cpu` scale (batch 128, projector 1024-1024-1024) ran at 195 images/s, 0.30 of the
-    /// reference rate in FLOP/s (commit 59c2948, Zen 3).
+    /// width 16 the rate is scaled by (width/16)^0.4, 0.76 at width 8, where the Barlow Twins
+    /// cells of the `cpu` methods table (batch 128, projector 1024-1024-1024) ran at 536 and 461
+    /// images/s with the direct convolution kernels (Results/methods.csv, commit 0c5208e, Zen 3;
+    /// on im2col it was 195 images/s and the factor 0.30).
     public func seconds(threads: Int) -> Double {
-        let efficiency = min(1, pow(Double(backboneWidth) / 16, 1.75))
+        let efficiency = min(1, pow(Double(backboneWidth) / 16, 0.4))
         return (trainingFLOPs + evaluationFLOPs) / (Self.referenceFLOPsPerSecondPerThread * efficiency * Double(max(threads, 1)))
     }
 }
