@@ -13,7 +13,8 @@ import Tensors
 /// A tile is 4 pixels × 16 output channels (8 vector accumulators) or 8 pixels × 8 channels.
 ///
 /// `weightGradient` is the adjoint for w, ∂L/∂w[ky, kx, ci, co] += Σ_{oy, ox} x̃[oy + ky, ox + kx, ci]·∂L/∂y[oy, ox, co],
-/// with a tile of 4 weight rows × 16 output channels in registers over all pixels.
+/// with a tile of 6 weight rows × 16 output channels in registers over all pixels (4 rows for
+/// the remainder and for 8-channel groups).
 /// The input gradient of such a convolution is the same convolution of the padded ∂L/∂y with
 /// the flipped, channel-transposed weights (`Conv2d`), so `forward` serves it too.
 enum DirectConvolution {
@@ -140,7 +141,35 @@ enum DirectConvolution {
             let wide = cout - g >= 16
             for ky in 0 ..< k {
                 var j = 0
-                // four weight rows j … j+3 (of this ky) at a time
+                // six weight rows j … j+5 (of this ky) × 16 channels at a time: 12 accumulators,
+                // 12 FMAs per 2 loads of ∂L/∂y and 6 broadcasts
+                while wide && taps - j >= 6 {
+                    var a0 = V(), a1 = V(), b0 = V(), b1 = V(), c0 = V(), c1 = V()
+                    var d0 = V(), d1 = V(), e0 = V(), e1 = V(), f0 = V(), f1 = V()
+                    for oy in rowStart ..< rowEnd {
+                        let xr = x + (s * oy + ky) * pw * cin + j, dr = dy + oy * ow * cout + g
+                        for ox in 0 ..< ow {
+                            let g0 = load(dr + ox * cout), g1 = load(dr + ox * cout + 8), xp = xr + ox * step
+                            let xa = V(repeating: xp[0]), xb = V(repeating: xp[1]), xc = V(repeating: xp[2])
+                            a0 = a0.addingProduct(xa, g0); a1 = a1.addingProduct(xa, g1)
+                            b0 = b0.addingProduct(xb, g0); b1 = b1.addingProduct(xb, g1)
+                            c0 = c0.addingProduct(xc, g0); c1 = c1.addingProduct(xc, g1)
+                            let xd = V(repeating: xp[3]), xe = V(repeating: xp[4]), xf = V(repeating: xp[5])
+                            d0 = d0.addingProduct(xd, g0); d1 = d1.addingProduct(xd, g1)
+                            e0 = e0.addingProduct(xe, g0); e1 = e1.addingProduct(xe, g1)
+                            f0 = f0.addingProduct(xf, g0); f1 = f1.addingProduct(xf, g1)
+                        }
+                    }
+                    let base = dw + (ky * taps + j) * cout + g
+                    add(a0, base); add(a1, base + 8)
+                    add(b0, base + cout); add(b1, base + cout + 8)
+                    add(c0, base + 2 * cout); add(c1, base + 2 * cout + 8)
+                    add(d0, base + 3 * cout); add(d1, base + 3 * cout + 8)
+                    add(e0, base + 4 * cout); add(e1, base + 4 * cout + 8)
+                    add(f0, base + 5 * cout); add(f1, base + 5 * cout + 8)
+                    j += 6
+                }
+                // the rest, and 8-channel groups: four weight rows j … j+3 at a time
                 while j < taps {
                     let rows = min(4, taps - j)
                     var a0 = V(), a1 = V(), b0 = V(), b1 = V(), c0 = V(), c1 = V(), d0 = V(), d1 = V()
