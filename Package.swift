@@ -26,7 +26,7 @@ let package = Package(
         .target(name: "Eval", dependencies: ["NN", "Datasets"], swiftSettings: numeric),
         .target(name: "Training", dependencies: ["NN", "Datasets", "Methods", "Eval"], swiftSettings: numeric),
         .target(name: "Report", dependencies: ["Training", "CPNG"]),
-        .target(name: "Experiments", dependencies: ["Training", "Methods"], path: "Experiments"),
+        .target(name: "Experiments", dependencies: ["Training", "Methods"], path: "Experiments", exclude: ["slurm"]),
         .target(name: "Runner", dependencies: ["Experiments", "Training", "Report", "Datasets"]),
         .target(name: "Bench", dependencies: ["Training", "Methods", "NN", "Datasets", "Report", "Tensors"], swiftSettings: numeric),
         .executableTarget(name: "sslbench", dependencies: ["Training", "Report", "Experiments", "Runner", "Bench", "Tensors", "Methods", "Datasets"], swiftSettings: numeric),

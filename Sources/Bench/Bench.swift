@@ -56,8 +56,14 @@ public enum Bench {
             let d = (clock.now - t0).components
             times.append(Double(d.seconds) + Double(d.attoseconds) * 1e-18)
         }
-        times.sort()
-        return times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
+        return median(of: times)
+    }
+
+    /// The median of `values` (the mean of the middle two for an even count; NaN when empty).
+    public static func median(of values: [Double]) -> Double {
+        guard !values.isEmpty else { return .nan }
+        let s = values.sorted(), half = s.count / 2
+        return s.count % 2 == 1 ? s[half] : (s[half - 1] + s[half]) / 2
     }
 
     /// C = A·B with M = N = K = `size`, split over the threads the way the step splits its products.
@@ -130,8 +136,8 @@ public enum Bench {
         guard result.status == .ok, cumulative.count >= 2 else {
             throw BenchError(description: "the end-to-end training run did not finish its \(steps) steps (\(result.status))")
         }
-        let perStep = zip(cumulative.dropFirst(), cumulative).map { $0 - $1 }.sorted()
-        let seconds = perStep.count % 2 == 1 ? perStep[perStep.count / 2] : (perStep[perStep.count / 2 - 1] + perStep[perStep.count / 2]) / 2
+        let perStep = zip(cumulative.dropFirst(), cumulative).map { $0 - $1 }
+        let seconds = median(of: perStep)
         let flopsPerImage = TimeEstimate(cell, trainImages: batch, testImages: 0).trainingFLOPsPerImage
         let rate = Double(batch) / seconds
         return BenchMeasurement(benchmark: "train-end-to-end", detail: "sslbench train: Barlow Twins, width \(width), batch \(batch), projector \(projector), LARS, images augmented in the loop",

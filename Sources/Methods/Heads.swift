@@ -21,8 +21,7 @@ func exponentialMovingAverage(target: [Parameter], online: [Parameter], momentum
     for (t, o) in zip(target, online) {
         let tp = t.value.data, op = o.value.data, n = t.value.count
         // element by element: the split over the threads does not change the result
-        func update(_ r: Range<Int>) { for i in r { tp[i] = tau * tp[i] + (1 - tau) * op[i] } }
-        if n < 1 << 15 || Parallel.threads == 1 { update(0 ..< n) } else { Parallel.chunks(n) { _, r in update(r) } }
+        Parallel.elementwise(n) { r in for i in r { tp[i] = tau * tp[i] + (1 - tau) * op[i] } }
     }
 }
 

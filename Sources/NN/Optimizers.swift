@@ -26,14 +26,6 @@ final class StateStore {
     }
 }
 
-/// Calls `body` on contiguous ranges that cover `0..<n`, over the threads when `n` is large
-/// enough to pay for it. For element-wise updates only: each element is touched once, so the
-/// result does not depend on the split.
-@inline(__always) func elementwise(_ n: Int, _ body: (Range<Int>) -> Void) {
-    if n < 1 << 15 || Parallel.threads == 1 { body(0 ..< n); return }
-    Parallel.chunks(n) { _, r in body(r) }
-}
-
 /// The block sums of `term(j)` over blocks of 256 elements (Float within a block, Double
 /// across blocks, in block order): the same figure for any thread count, computed over the
 /// threads. `scratch` holds one Double per block.
@@ -67,7 +59,7 @@ public final class SGD: Optimizer {
         for p in parameters {
             let v = store.buffers(for: p, count: 1)[0].data, w = p.value.data, g = p.grad.data
             let wd = p.kind == .weight ? weightDecay : 0, mu = momentum
-            elementwise(p.value.count) { r in
+            Parallel.elementwise(p.value.count) { r in
                 for i in r {
                     v[i] = mu * v[i] + g[i] + wd * w[i]
                     w[i] -= lr * v[i]
@@ -104,14 +96,14 @@ public final class LARS: Optimizer {
                 let pnorm = blockedSum(n, scratch: &scratch) { j in w[j] * w[j] }.squareRoot()
                 let ratio: Float = (pnorm > 0 && dnorm > 0) ? Float(Double(trustCoefficient) * pnorm / dnorm) : 1
                 let q = clipTrustRatio && lr > 0 ? min(ratio / lr, 1) : ratio
-                elementwise(n) { r in
+                Parallel.elementwise(n) { r in
                     for j in r {
                         v[j] = mu * v[j] + q * (g[j] + wd * w[j])
                         w[j] -= lr * v[j]
                     }
                 }
             } else {
-                elementwise(n) { r in
+                Parallel.elementwise(n) { r in
                     for j in r {
                         v[j] = mu * v[j] + g[j]
                         w[j] -= lr * v[j]

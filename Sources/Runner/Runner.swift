@@ -132,12 +132,12 @@ public struct TableRunner {
             configuration.faultInjection = faultInjection
             configuration.checkpointPath = "\(checkpoints)/\(table.name)-\(fnv1a(TableRow.key(cell, seed: seed))).ckpt"
             do {
-                result = try Training.train(configuration, train: train, test: test) { event in
+                result = try Training.train(configuration, train: train, test: test, progress: { event in
                     if case .resumed(let epoch, _) = event { log("    resumed after epoch \(epoch)") }
                     if case .epochFinished(let epoch, let epochs, let loss, let rate, _) = event {
                         log(String(format: "    epoch %d/%d  loss %.4f  %.1f images/s", epoch, epochs, loss, rate))
                     }
-                }
+                })
             } catch {
                 log("    failed: \(error)")
                 result = CellResult(); result.failure = "\(error)"

@@ -38,4 +38,14 @@ public enum Parallel {
     public static func forEach(_ count: Int, _ body: (Int) -> Void) {
         chunks(count) { _, r in for i in r { body(i) } }
     }
+
+    /// Calls `body` on contiguous ranges that cover `0..<count`, over the threads only when
+    /// `count` is at least `minimumToSplit` (below it a split costs more than it saves). For
+    /// element-wise updates: each element is touched once, so the result does not depend on
+    /// the split.
+    @inline(__always)
+    public static func elementwise(_ count: Int, minimumToSplit: Int = 1 << 15, _ body: (Range<Int>) -> Void) {
+        if count < minimumToSplit || threads == 1 { body(0 ..< count); return }
+        chunks(count) { _, r in body(r) }
+    }
 }

@@ -387,7 +387,6 @@ func benchCommand(_ args: ArraySlice<String>) throws {
     print("sslbench bench: \(MachineInfo.cpuModel), \(threads) threads, OpenBLAS kernel \(blasCoreName)\(coretype), commit \(MachineInfo.commit)")
     print("every figure is the median of its repetitions after a warm-up; rows appended to \(out)")
     fflush(stdout)
-    func median(_ v: [Double]) -> Double { let s = v.sorted(); return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2 }
     func record(_ m: BenchMeasurement) throws {
         print(m.line); fflush(stdout)
         try CSV.appendRow(m.fields, header: BenchMeasurement.header, to: out)
@@ -407,14 +406,14 @@ func benchCommand(_ args: ArraySlice<String>) throws {
                 print(String(format: "  width %d round %d: sgemm %.1f GFLOP/s, ours %.1f images/s, PyTorch %.1f images/s",
                              width, round, g, m.rate, t.rate)); fflush(stdout)
             }
-            let sgemmRate = median(sgemmRates)
+            let sgemmRate = Bench.median(of: sgemmRates)
             var mine = ours[0]
-            mine.rate = median(ours.map(\.rate)); mine.medianSeconds = 256 / mine.rate
-            mine.gigaflopsPerSecond = median(ours.map(\.gigaflopsPerSecond)); mine.fractionOfSGEMM = mine.gigaflopsPerSecond / sgemmRate
+            mine.rate = Bench.median(of: ours.map(\.rate)); mine.medianSeconds = 256 / mine.rate
+            mine.gigaflopsPerSecond = Bench.median(of: ours.map(\.gigaflopsPerSecond)); mine.fractionOfSGEMM = mine.gigaflopsPerSecond / sgemmRate
             mine.repetitions = rounds
             mine.detail += String(format: ", median of %d rounds alternating with PyTorch and sgemm (median %.1f GFLOP/s)", rounds, sgemmRate)
             try record(mine)
-            let torchRate = median(theirs)
+            let torchRate = Bench.median(of: theirs)
             var torch = BenchMeasurement(benchmark: "training-step-pytorch", detail: "Benchmarks/torch_step.py, width \(width), batch 256, channels-last; \(description)",
                                          threads: threads, repetitions: rounds, medianSeconds: 256 / torchRate, rate: torchRate, unit: "images/s")
             torch.gigaflopsPerSecond = mine.gigaflopsPerSecond / mine.rate * torchRate
@@ -458,11 +457,10 @@ func benchCommand(_ args: ArraySlice<String>) throws {
             print(String(format: "  width 16 round %d: bench step %.1f images/s, sslbench train %.1f images/s", round, m.rate, e.rate)); fflush(stdout)
         }
         func medianOf(_ v: [BenchMeasurement]) -> BenchMeasurement {
-            let s = v.sorted { $0.rate < $1.rate }
-            var m = s[s.count / 2]
-            if s.count % 2 == 0 { m.rate = (s[s.count / 2 - 1].rate + s[s.count / 2].rate) / 2 }
+            var m = v.sorted { $0.rate < $1.rate }[v.count / 2]
+            m.rate = Bench.median(of: v.map(\.rate))
             m.medianSeconds = 256 / m.rate
-            m.gigaflopsPerSecond = median(v.map(\.gigaflopsPerSecond))
+            m.gigaflopsPerSecond = Bench.median(of: v.map(\.gigaflopsPerSecond))
             m.detail += ", median of \(v.count) rounds alternating step and train"
             return m
         }

@@ -19,7 +19,7 @@ final class CIFARTests: XCTestCase {
         return r
     }
 
-    func write(_ name: String, _ bytes: [UInt8]) { FileManager.default.createFile(atPath: folder + "/" + name, contents: Data(bytes)) }
+    func write(_ name: String, _ bytes: [UInt8]) { _ = FileManager.default.createFile(atPath: folder + "/" + name, contents: Data(bytes)) }
 
     func testDecodesPlanarRecordsIntoInterleavedPixels() throws {
         write("data_batch_1.bin", record(label: 3) + record(label: 7))

@@ -165,7 +165,7 @@ final class CheckpointTests: XCTestCase {
             XCTAssertEqual(first.status, .interrupted(afterEpoch: 1))
             XCTAssertTrue(FileManager.default.fileExists(atPath: path))
             var resumedAt = -1
-            let second = try Training.train(c, train: train, test: test) { if case .resumed(let e, _) = $0 { resumedAt = e } }
+            let second = try Training.train(c, train: train, test: test, progress: { if case .resumed(let e, _) = $0 { resumedAt = e } })
             XCTAssertEqual(resumedAt, 1, "\(method)")
             XCTAssertEqual(second.losses, whole.losses, "\(method)")
             XCTAssertEqual(second.knnTop1, whole.knnTop1, "\(method)")
