@@ -7,10 +7,11 @@
 # epoch. It reuses the peer's data loader, augmentation, kNN and backbone from ../shared/peer (run
 # it from the project root with the Python of ../shared/peer/setup.sh). Defaults: our ci scale
 # (`sslbench train --method swav --width 8 --batch-size 64 --epochs 6 --train-images 4096
-# --test-images 2048 --heads 1024,128`, 100 prototypes).
+# --test-images 2048 --heads 1024,128`, 100 prototypes). `--augmentation strong` swaps the peer's mild
+# augmentation for one as strong as the SimCLR/SwAV recipe of ours (jitter 0.8, blur p 0.5, no hue).
 import argparse, math, sys, time, os, torch, torch.nn as nn, torch.nn.functional as F
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "peer"))
-from torch_bt_train import load, augment, features, knn
+from torch_bt_train import load, augment, features, knn, MEAN, STD
 from torch_bt_step import backbone
 p = argparse.ArgumentParser()
 p.add_argument("--width", type=int, default=8); p.add_argument("--batch", type=int, default=64)
@@ -22,6 +23,9 @@ p.add_argument("--lr", type=float, default=0.6); p.add_argument("--wd", type=flo
 p.add_argument("--freeze", type=int, default=1, help="epochs with the prototypes frozen")
 p.add_argument("--queue", type=int, default=0, help="embeddings kept for Sinkhorn (0: none)")
 p.add_argument("--queue-start", type=int, default=0); p.add_argument("--warm", type=int, default=1)
+p.add_argument("--augmentation", choices=["peer", "strong"], default="peer",
+               help="peer: the peer's own (jitter 0.4/0.4/0.2, solarisation 0.1); strong: jitter 0.8/0.8/0.8 "
+                    "(no hue) and Gaussian blur with p 0.5, sigma 0.1-2, as the SimCLR/SwAV recipe of ours")
 p.add_argument("--seed", type=int, default=0); p.add_argument("--threads", type=int, default=2)
 a = p.parse_args(); torch.set_num_threads(a.threads); torch.manual_seed(a.seed); g = torch.Generator().manual_seed(a.seed)
 d = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "cifar-10-batches-bin")
@@ -31,6 +35,40 @@ net, feat = backbone(a.width)
 proj = nn.Sequential(nn.Linear(feat, a.hidden), nn.BatchNorm1d(a.hidden), nn.ReLU(True), nn.Linear(a.hidden, a.proj))
 prototypes = nn.Linear(a.proj, a.prototypes, bias=False)
 lr0 = a.lr * a.batch / 256
+
+def strong_augment(x, g):
+    """Random resized crop (scale 0.08-1, ratio 3/4-4/3) and flip; with p 0.8 brightness, contrast and
+    saturation factors in [0.2, 1.8]; grayscale with p 0.2; with p 0.5 a Gaussian blur of sigma in [0.1, 2]
+    (2*ceil(3 sigma)+1 taps, reflected edges); normalised with the peer's mean and std."""
+    n = x.shape[0]
+    area = torch.empty(n).uniform_(0.08, 1.0, generator=g)
+    ratio = torch.exp(torch.empty(n).uniform_(math.log(3 / 4), math.log(4 / 3), generator=g))
+    w = torch.sqrt(area * ratio).clamp(max=1); h = torch.sqrt(area / ratio).clamp(max=1)
+    cx = (torch.rand(n, generator=g) * 2 - 1) * (1 - w); cy = (torch.rand(n, generator=g) * 2 - 1) * (1 - h)
+    flip = torch.where(torch.rand(n, generator=g) < 0.5, -1.0, 1.0)
+    theta = torch.zeros(n, 2, 3); theta[:, 0, 0] = w * flip; theta[:, 0, 2] = cx; theta[:, 1, 1] = h; theta[:, 1, 2] = cy
+    x = F.grid_sample(x, F.affine_grid(theta, x.shape, align_corners=False), align_corners=False)
+    jitter = (torch.rand(n, generator=g) < 0.8).view(n, 1, 1, 1)
+    bright, contrast, sat = (torch.empty(n, 1, 1, 1).uniform_(0.2, 1.8, generator=g) for _ in range(3))
+    y = (x * bright).clamp(0, 1); mean = y.mean(dim=(1, 2, 3), keepdim=True); y = ((y - mean) * contrast + mean).clamp(0, 1)
+    luma = 0.299 * y[:, :1] + 0.587 * y[:, 1:2] + 0.114 * y[:, 2:]; y = ((y - luma) * sat + luma).clamp(0, 1)
+    x = torch.where(jitter, y, x)
+    gray = (torch.rand(n, generator=g) < 0.2).view(n, 1, 1, 1)
+    luma = (0.299 * x[:, :1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:]).expand(-1, 3, -1, -1); x = torch.where(gray, luma, x)
+    blur = torch.rand(n, generator=g) < 0.5; sigma = torch.empty(n).uniform_(0.1, 2.0, generator=g)
+    out = []
+    for i in range(n):
+        xi = x[i:i + 1]
+        if blur[i]:
+            radius = math.ceil(3 * sigma[i].item()); t = torch.arange(-radius, radius + 1, dtype=torch.float32)
+            taps = torch.exp(-t * t / (2 * sigma[i] ** 2)); taps = taps / taps.sum()
+            xi = F.pad(xi, (radius,) * 4, mode="reflect")
+            xi = F.conv2d(xi, taps.view(1, 1, 1, -1).expand(3, 1, 1, -1), groups=3)
+            xi = F.conv2d(xi, taps.view(1, 1, -1, 1).expand(3, 1, -1, 1), groups=3)
+        out.append(xi)
+    return (torch.cat(out) - MEAN) / STD
+
+views = augment if a.augmentation == "peer" else strong_augment
 
 class LARS(torch.optim.Optimizer):
     """SGD with momentum 0.9 whose step g + wd*w for a weight matrix is scaled by the trust ratio
@@ -71,7 +109,7 @@ step = 0; t0 = time.time()
 for ep in range(a.epochs):
     perm = torch.randperm(len(xtr), generator=g)
     for i in range(spe):
-        x = xtr[perm[i*a.batch:(i+1)*a.batch]]; x1 = augment(x, g); x2 = augment(x, g)
+        x = xtr[perm[i*a.batch:(i+1)*a.batch]]; x1 = views(x, g); x2 = views(x, g)
         lr = lr0 * step / warm if step < warm else lr0 * 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
         for gr in opt.param_groups: gr["lr"] = lr
         with torch.no_grad(): prototypes.weight.copy_(F.normalize(prototypes.weight, dim=1))

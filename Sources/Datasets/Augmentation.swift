@@ -1,6 +1,17 @@
 import Foundation
 import Tensors
 
+/// The augmentation recipes of the papers' CIFAR setups by the name that `--augmentation` and the
+/// CSV's `augmentation` column use.
+public enum AugmentationPreset: String, CaseIterable, Sendable {
+    /// BYOL / Barlow Twins (solo-learn's asymmetric recipe): jitter (0.4, 0.4, 0.2, 0.1) with p 0.8,
+    /// grayscale 0.2, no blur, solarisation 0 on the first view and 0.2 on the second.
+    case barlowTwins = "barlow-twins"
+    /// SimCLR / SwAV (solo-learn's symmetric recipe): jitter (0.8, 0.8, 0.8, 0.2) with p 0.8,
+    /// grayscale 0.2, Gaussian blur with p 0.5, no solarisation.
+    case simclr
+}
+
 /// The augmentation recipe of BYOL / Barlow Twins for CIFAR (torchvision semantics):
 /// random resized crop to 32×32 (bilinear), horizontal flip, colour jitter with a random order
 /// of brightness, contrast, saturation and a real hue rotation, grayscale, optional Gaussian
@@ -37,6 +48,14 @@ public struct AugmentationRecipe: Equatable {
         r.brightness = 0.8; r.contrast = 0.8; r.saturation = 0.8; r.hue = 0.2
         r.blurProbability = 0.5
         return r
+    }
+
+    /// The two views' recipes of `preset`.
+    public static func views(_ preset: AugmentationPreset) -> (AugmentationRecipe, AugmentationRecipe) {
+        switch preset {
+        case .barlowTwins: return (.barlowTwinsCIFAR(view: 0), .barlowTwinsCIFAR(view: 1))
+        case .simclr: return (.simclrCIFAR(), .simclrCIFAR())
+        }
     }
 
     public static func == (a: Self, b: Self) -> Bool {

@@ -9,7 +9,7 @@ public enum CellRow {
         "method", "backbone_width", "projector", "projector_width", "batch_size", "epochs", "train_images", "test_images", "seed",
         "learning_rate", "lambda", "loss_scale", "knn_top1_init", "knn_top1", "knn_k", "knn_temperature", "knn_distance", "linear_top1", "linear_protocol",
         "embedding_std", "rankme", "evaluated_at", "final_loss", "training_seconds", "images_per_second", "seconds", "status",
-        "threads", "cpu", "blas_core", "commit",
+        "threads", "cpu", "blas_core", "commit", "augmentation",
     ]
 
     public static func fields(_ c: CellConfiguration, _ r: CellResult) -> [String] {
@@ -24,7 +24,7 @@ public enum CellRow {
             format(r.health.rankMe), "last epoch", r.finalLoss.isFinite ? String(format: "%.5f", r.finalLoss) : "\(r.finalLoss)",
             String(format: "%.1f", r.trainingSeconds), String(format: "%.1f", r.imagesPerSecond),
             String(format: "%.1f", r.totalSeconds), status,
-            "\(Parallel.threads)", MachineInfo.cpuModel, blasCoreName, MachineInfo.commit,
+            "\(Parallel.threads)", MachineInfo.cpuModel, blasCoreName, MachineInfo.commit, c.augmentation.rawValue,
         ]
     }
 

@@ -83,8 +83,10 @@ public struct CellConfiguration: Equatable {
     public var trustCoefficient: Float = 0.02
     public var clipTrustRatio: Bool = false
     public var warmupEpochs: Int = 1
-    public var augmentationA = AugmentationRecipe.barlowTwinsCIFAR(view: 0)
-    public var augmentationB = AugmentationRecipe.barlowTwinsCIFAR(view: 1)
+    /// The two views' augmentation (the method's own recipe unless `--augmentation` says otherwise).
+    public var augmentation: AugmentationPreset = .barlowTwins
+    public var augmentationA: AugmentationRecipe { AugmentationRecipe.views(augmentation).0 }
+    public var augmentationB: AugmentationRecipe { AugmentationRecipe.views(augmentation).1 }
     public var knnNeighbours: Int = 200
     public var knnTemperature: Float = 0.1
     public var evaluateAtInitialisation = true
@@ -114,10 +116,10 @@ public struct CellConfiguration: Equatable {
         case .byol: baseLearningRate = 1.0; weightDecay = 1e-5
         case .simclr:
             baseLearningRate = 0.4; weightDecay = 1e-5
-            augmentationA = .simclrCIFAR(); augmentationB = .simclrCIFAR()
+            augmentation = .simclr
         case .swav:
             baseLearningRate = 0.6; weightDecay = 1e-6
-            augmentationA = .simclrCIFAR(); augmentationB = .simclrCIFAR()
+            augmentation = .simclr
         case .mocoV3, .sdmp:
             baseLearningRate = 0.3; weightDecay = 1e-6
         }

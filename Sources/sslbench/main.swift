@@ -61,6 +61,9 @@ Options of `train` (defaults: the CIFAR Barlow Twins recipe of solo-learn, scale
   --weight-decay X       (1e-4 Barlow Twins, 1e-5 BYOL and SimCLR, 1e-6 SwAV, MoCo v3, SDMP)
   --temperature X        SimCLR 0.2, SwAV 0.1, MoCo v3 / SDMP 0.2
   --small-crops V        SwAV multi-crop: V extra 16×16 crops per image              (0)
+  --augmentation NAME    the two views' recipe: barlow-twins (solo-learn's BYOL / Barlow Twins:
+                         jitter 0.4, solarisation on view 2) or simclr (its SimCLR / SwAV: jitter
+                         0.8, blur p 0.5)          (simclr for SimCLR and SwAV, else barlow-twins)
   --mixing LIST          SDMP strategies: mixup,cutmix,resizemix (all three)
   --lambda X             off-diagonal weight λ                         (0.0051)
   --variant NAME         a Barlow Twins ablation variant: \(BarlowTwinsVariant.allCases.map(\.rawValue).joined(separator: ", "))
@@ -131,7 +134,7 @@ func runTrain(_ args: ArraySlice<String>) throws {
     let flags = try Flags(args, valued: ["method", "width", "projector", "batch-size", "epochs", "train-images", "test-images",
                                          "seed", "lr", "weight-decay", "lambda", "loss-scale", "loss-form", "warmup-epochs",
                                          "threads", "data", "out", "temperature", "small-crops", "mixing", "variant", "projector-depth", "loss-curve", "checkpoint",
-                                         "optimizer", "base-momentum", "prototypes", "heads", "queue", "freeze-prototypes"],
+                                         "optimizer", "base-momentum", "prototypes", "heads", "queue", "freeze-prototypes", "augmentation"],
                           switches: ["no-initial-eval", "no-linear-probe"])
     var method = MethodName.barlowTwins
     if let m = flags.values["method"] { method = try MethodName(named: m) }
@@ -207,6 +210,12 @@ func runTrain(_ args: ArraySlice<String>) throws {
         c.simclr.temperature = v; c.swav.temperature = v; c.mocoV3.temperature = v
     }
     if let v = try flags.int("small-crops") { c.swav.smallCrops.count = v }
+    if let v = flags.values["augmentation"] {
+        guard let preset = AugmentationPreset(rawValue: v) else {
+            throw UsageError(description: "--augmentation: unknown recipe '\(v)'; known: \(AugmentationPreset.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        c.augmentation = preset
+    }
     if let v = flags.values["mixing"] {
         var strategies: [MixStrategy] = []
         for name in v.split(separator: ",") where name != "none" {

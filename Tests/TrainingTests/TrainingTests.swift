@@ -87,6 +87,22 @@ final class TrainingTests: XCTestCase {
         XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), "a,b\n1,2\n")
     }
 
+    func testTheAugmentationRecipeFollowsTheMethodAndIsRecordedInTheRow() {
+        XCTAssertEqual(CellConfiguration(method: .swav).augmentation, .simclr)
+        XCTAssertEqual(CellConfiguration(method: .simclr).augmentation, .simclr)
+        XCTAssertEqual(CellConfiguration(method: .byol).augmentation, .barlowTwins)
+        var c = CellConfiguration(method: .swav)
+        XCTAssertEqual(c.augmentationA.blurProbability, 0.5)
+        XCTAssertEqual(c.augmentationB.solarizeProbability, 0)
+        c.augmentation = .barlowTwins
+        XCTAssertEqual(c.augmentationA.blurProbability, 0)
+        XCTAssertEqual(c.augmentationA.solarizeProbability, 0)
+        XCTAssertEqual(c.augmentationB.solarizeProbability, 0.2)
+        XCTAssertNotEqual(c.trainingFingerprint, CellConfiguration(method: .swav).trainingFingerprint)
+        let row = CellRow.fields(c, CellResult())
+        XCTAssertEqual(Dictionary(uniqueKeysWithValues: zip(CellRow.header, row))["augmentation"], "barlow-twins")
+    }
+
     func testAConfigurationTooLargeForMemoryIsRefusedBeforeTraining() {
         var c = tinyConfiguration()
         c.setProjectorWidth(16384)
