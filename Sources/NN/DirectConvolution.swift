@@ -10,7 +10,7 @@ import Tensors
 /// with x̃ the image padded by p = (k − 1)/2 on each side. For a fixed ky the (kx, ci) pairs are
 /// contiguous both in x̃ (k neighbouring pixels of Cin channels) and in w (rows of Cout), so the
 /// inner loop runs over j = kx·Cin + ci with one weight row and one input value per tile pixel.
-/// A tile is 4 pixels × 16 output channels (8 vector accumulators) or 8 pixels × 8 channels.
+/// A tile is 6 or 4 pixels × 16 output channels (12 or 8 vector accumulators) or 8 pixels × 8 channels.
 ///
 /// `weightGradient` is the adjoint for w, ∂L/∂w[ky, kx, ci, co] += Σ_{oy, ox} x̃[oy + ky, ox + kx, ci]·∂L/∂y[oy, ox, co],
 /// with a tile of 6 weight rows × 16 output channels in registers over all pixels (4 rows for
@@ -47,8 +47,51 @@ enum DirectConvolution {
         var g = 0
         while g < cout {
             if cout - g >= 16 {
+                // 6-pixel tiles (12 accumulators, 12 FMAs per 2 weight loads and 6 broadcasts) up to
+                // `sixEnd`, then 4-pixel tiles, so that even widths need no single pixels:
+                // 32 = 6·4 + 4·2, 16 = 6·2 + 4, 8 = 4·2
+                let sixEnd: Int
+                switch ow % 6 {
+                case 0: sixEnd = ow
+                case 4: sixEnd = ow - 4
+                case 2 where ow >= 8: sixEnd = ow - 8
+                default: sixEnd = ow - ow % 6
+                }
                 for oy in 0 ..< oh {
                     var ox = 0
+                    while ox + 6 <= sixEnd {
+                        var a0 = V(), a1 = V(), b0 = V(), b1 = V(), c0 = V(), c1 = V()
+                        var d0 = V(), d1 = V(), e0 = V(), e1 = V(), f0 = V(), f1 = V()
+                        let s2 = 2 * step, s3 = 3 * step, s4 = 4 * step, s5 = 5 * step
+                        for ky in 0 ..< k {
+                            // one pointer into the six windows and one into the weights, bumped per tap
+                            var xp = x + ((s * oy + ky) * pw + s * ox) * cin, wp = w + ky * taps * cout + g
+                            for _ in 0 ..< taps {
+                                let w0 = load(wp), w1 = load(wp + 8)
+                                var xv = V(repeating: xp[0])
+                                a0 = a0.addingProduct(xv, w0); a1 = a1.addingProduct(xv, w1)
+                                xv = V(repeating: xp[step])
+                                b0 = b0.addingProduct(xv, w0); b1 = b1.addingProduct(xv, w1)
+                                xv = V(repeating: xp[s2])
+                                c0 = c0.addingProduct(xv, w0); c1 = c1.addingProduct(xv, w1)
+                                xv = V(repeating: xp[s3])
+                                d0 = d0.addingProduct(xv, w0); d1 = d1.addingProduct(xv, w1)
+                                xv = V(repeating: xp[s4])
+                                e0 = e0.addingProduct(xv, w0); e1 = e1.addingProduct(xv, w1)
+                                xv = V(repeating: xp[s5])
+                                f0 = f0.addingProduct(xv, w0); f1 = f1.addingProduct(xv, w1)
+                                xp += 1; wp += cout
+                            }
+                        }
+                        let yr = y + (oy * ow + ox) * cout + g
+                        store(a0, yr); store(a1, yr + 8)
+                        store(b0, yr + cout); store(b1, yr + cout + 8)
+                        store(c0, yr + 2 * cout); store(c1, yr + 2 * cout + 8)
+                        store(d0, yr + 3 * cout); store(d1, yr + 3 * cout + 8)
+                        store(e0, yr + 4 * cout); store(e1, yr + 4 * cout + 8)
+                        store(f0, yr + 5 * cout); store(f1, yr + 5 * cout + 8)
+                        ox += 6
+                    }
                     while ox + 4 <= ow {
                         var a0 = V(), a1 = V(), b0 = V(), b1 = V(), c0 = V(), c1 = V(), d0 = V(), d1 = V()
                         for ky in 0 ..< k {

@@ -58,7 +58,8 @@ final class LayerGradientTests: XCTestCase {
         var rng = RandomGenerator(seed: 11)
         for (cin, cout, size, stride, inputGradient) in [(16, 16, 9, 1, true), (8, 16, 6, 1, true), (16, 8, 11, 1, true), (3, 8, 7, 1, false),
                                                          (24, 24, 5, 1, true), (8, 32, 4, 1, true), (32, 8, 3, 1, true),
-                                                         (16, 32, 8, 2, true), (8, 16, 7, 2, true), (16, 24, 5, 2, true), (5, 16, 6, 1, true), (7, 16, 5, 2, true)] {
+                                                         (16, 32, 8, 2, true), (8, 16, 7, 2, true), (16, 24, 5, 2, true), (5, 16, 6, 1, true), (7, 16, 5, 2, true),
+                                                         (16, 16, 13, 1, true)] {
             let conv = Conv2d(inputChannels: cin, outputChannels: cout, kernelSize: 3, stride: stride, padding: 1, rng: &rng)
             conv.computesInputGradient = inputGradient
             conv.allowsDirectKernels = true
