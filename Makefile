@@ -26,6 +26,7 @@ help:
 	@echo "make regress           the accuracy regression: every method at the ci scale against"
 	@echo "                       Results/regression/baseline.csv (SABOTAGE=negate-gradients shows it failing)"
 	@echo "make regress-update    rerun the baseline (4 seeds) and rewrite Results/regression/baseline.csv"
+	@echo "                       (METHODS=byol,swav: only those methods' rows)"
 
 build: setup
 	$(SWIFT) build -c release
@@ -83,10 +84,11 @@ results: $(addprefix ablation-,$(ABLATIONS))
 
 # The accuracy regression (CI runs it): `methods` at the ci scale, seed 0, against the baseline.
 SABOTAGE ?=
+METHODS ?=
 regress: build find-data
-	$(BIN) regress $(if $(SABOTAGE),--sabotage $(SABOTAGE))
+	$(BIN) regress $(if $(SABOTAGE),--sabotage $(SABOTAGE)) $(if $(METHODS),--methods $(METHODS))
 regress-update: build find-data
-	$(BIN) regress --update --seeds 4
+	$(BIN) regress --update --seeds 4 $(if $(METHODS),--methods $(METHODS))
 
 # Speed: medians after a warm-up, appended to Results/bench.csv with the commit, CPU and BLAS kernel.
 PYTHON ?= python3

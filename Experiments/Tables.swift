@@ -56,6 +56,10 @@ public struct TableCell {
         var c = configuration; c.seed = seed
         return TableCell(table: table, entry: entry, point: point, scale: scale, configuration: c)
     }
+    /// The same cell with another configuration (the regression's recipes for BYOL and SwAV).
+    public func withConfiguration(_ configuration: CellConfiguration) -> TableCell {
+        TableCell(table: table, entry: entry, point: point, scale: scale, configuration: configuration)
+    }
 }
 
 /// An ablation table, declared as data: the paper's figure or table it reproduces, a base

@@ -83,8 +83,9 @@ public struct TableRunner {
     public var faultInjection: FaultInjection? = nil
     /// Print the plan and the estimated time, run nothing.
     public var dryRun = false
-    /// Only the cells this accepts (all when nil): the regression runs a subset of `methods`.
-    public var cellFilter: ((TableCell) -> Bool)? = nil
+    /// Each cell as this returns it, and only those it returns (all, unchanged, when nil): the
+    /// regression runs a subset of `methods`, two of them with their own recipe.
+    public var cellSelection: ((TableCell) -> TableCell?)? = nil
     public init() {}
 
     public func csvPath(_ table: AblationTable) -> String {
@@ -96,7 +97,10 @@ public struct TableRunner {
     public func plan(_ table: AblationTable, scale: Scale) throws -> [(cell: TableCell, seed: UInt64)] {
         var all: [(TableCell, UInt64)] = []
         for seed in 0 ..< max(seeds, 1) {
-            for cell in try table.cells(scale: scale) where cellFilter?(cell) ?? true { all.append((cell.withSeed(UInt64(seed)), UInt64(seed))) }
+            for declared in try table.cells(scale: scale) {
+                guard let cell = cellSelection == nil ? declared : cellSelection!(declared) else { continue }
+                all.append((cell.withSeed(UInt64(seed)), UInt64(seed)))
+            }
         }
         guard let s = shard else { return all }
         return all.enumerated().filter { $0.offset % s.count == s.index - 1 }.map { $0.element }
@@ -221,10 +225,15 @@ public func mergeResults(_ inputs: [String], into output: String) throws -> Int 
         for row in try readResults(path) where seen.insert(TableRow.key(row: row)).inserted { rows.append(row) }
     }
     for row in try readResults(output) where seen.insert(TableRow.key(row: row)).inserted { rows.insert(row, at: 0) }
+    try writeResults(rows, to: output)
+    return rows.count
+}
+
+/// Writes rows (keyed by the header's columns) as a results CSV, replacing `path` atomically.
+public func writeResults(_ rows: [[String: String]], to path: String) throws {
     var text = CSV.line(TableRow.header)
     for row in rows { text += CSV.line(TableRow.header.map { row[$0] ?? "" }) }
-    let tmp = output + ".tmp-\(getpid())"
+    let tmp = path + ".tmp-\(getpid())"
     try text.write(toFile: tmp, atomically: false, encoding: .utf8)
-    guard rename(tmp, output) == 0 else { throw CSVError.io("cannot replace \(output)") }
-    return rows.count
+    guard rename(tmp, path) == 0 else { throw CSVError.io("cannot replace \(path)") }
 }

@@ -52,6 +52,61 @@ final class RegressionTests: XCTestCase {
         }
     }
 
+    /// A baseline made with another recipe (here another batch size) is refused, with the
+    /// command that remakes it; a row without the configuration columns is not compared.
+    func testABaselineOfAnotherRecipeIsRefused() throws {
+        var baseline = [row("byol", 40, seed: 0), row("byol", 41, seed: 1), row("byol", 42, seed: 2)]
+        for i in baseline.indices { baseline[i]["batch_size"] = "64"; baseline[i]["epochs"] = "6" }
+        var new = row("byol", 41)
+        new["batch_size"] = "32"; new["epochs"] = "6"
+        XCTAssertThrowsError(try Regression.compare(new: [new], baseline: baseline, baselinePath: "b.csv")) {
+            XCTAssertTrue("\($0)".contains("batch_size 64"), "\($0)")
+            XCTAssertTrue("\($0)".contains("make regress-update METHODS=byol"), "\($0)")
+        }
+        new["batch_size"] = "64"
+        XCTAssertTrue(try Regression.compare(new: [new], baseline: baseline, baselinePath: "b.csv")[0].passed)
+    }
+
+    /// Every method of the `methods` table is guarded; four run the table's `ci` cell as
+    /// declared, BYOL and SwAV their own recipe, and the runner's plan carries it.
+    func testTheRegressionRunsEveryMethodWithBYOLAndSwAVOnTheirRecipe() throws {
+        let declared = try Tables.methods.cells(scale: .ci)
+        XCTAssertEqual(Set(declared.map(\.configuration.method)), Set(Regression.guardedMethods))
+        var r = TableRunner()
+        r.cellSelection = Regression.regressionCell
+        let plan = try r.plan(Tables.methods, scale: .ci)
+        XCTAssertEqual(plan.map(\.cell.configuration.method), declared.map(\.configuration.method))
+        for (cell, (planned, _)) in zip(declared, plan) {
+            let a = cell.configuration, b = planned.configuration
+            switch a.method {
+            case .byol:
+                XCTAssertEqual([b.batchSize, b.trainImages, b.epochs], [32, 8192, 8])
+                XCTAssertEqual(b.learningRate, a.learningRate / 2, accuracy: 1e-7)   // LARS rate scaled by batch/256
+            case .swav:
+                XCTAssertEqual([b.batchSize, b.trainImages, b.epochs, b.swav.prototypeCount], [128, 20000, 8, 3000])
+                XCTAssertEqual(b.augmentation, .barlowTwins)
+            default:
+                XCTAssertEqual(a, b, "\(a.method)")
+            }
+            XCTAssertEqual([b.backboneWidth, b.testImages], [a.backboneWidth, a.testImages])
+        }
+        // a selection that drops a method drops its cells
+        r.cellSelection = { $0.configuration.method == .byol ? nil : $0 }
+        XCTAssertEqual(try r.plan(Tables.methods, scale: .ci).count, declared.count - 1)
+    }
+
+    /// `make regress-update METHODS=byol`: BYOL's rows are replaced, every other row is kept,
+    /// the result in seed order, then the table's method order.
+    func testUpdatingOneMethodKeepsTheOthersRows() {
+        let old = [row("barlow-twins", 31, seed: 0), row("byol", 20, seed: 0), row("simclr", 30, seed: 0),
+                   row("barlow-twins", 32, seed: 1), row("byol", 21, seed: 1), row("simclr", 29, seed: 1)]
+        let new = [row("byol", 30, seed: 0), row("byol", 31, seed: 1), row("byol", 32, seed: 2)]
+        let merged = Regression.mergedBaseline(old: old, new: new, updated: ["byol"])
+        XCTAssertEqual(merged.map { "\($0["method"]!)/\($0["seed"]!)/\($0["knn_top1"]!)" },
+                       ["barlow-twins/0/31.0", "byol/0/30.0", "simclr/0/30.0", "barlow-twins/1/32.0", "byol/1/31.0", "simclr/1/29.0",
+                        "byol/2/32.0"])
+    }
+
     /// The committed baseline, next to this file's package.
     var committedBaseline: String {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
