@@ -118,7 +118,8 @@ public enum Scales {
             c.setHeadWidths(hidden: 256, projection: 64); c.swav.prototypeCount = 100
             c.evaluateAtInitialisation = false
         case .ci:
-            // `make regress` (README, "Accuracy regression"): every method in a minute or two on 2 cores
+            // `make regress` (README, "Accuracy regression"): a minute or two a method on 2 cores (BYOL and
+            // SwAV run a recipe of their own there, `Regression.regressionCell`)
             c.backboneWidth = 8; c.trainImages = 4096; c.testImages = 2048; c.epochs = 6; c.batchSize = 64
             c.setHeadWidths(hidden: 1024, projection: 128); c.swav.prototypeCount = 100
         case .cpu:
