@@ -56,4 +56,5 @@ public final class BYOL: SelfSupervisedMethod {
 
     /// The target moves by EMA only, with τ = 1 − (1 − τ_base)(cos(πk/K) + 1)/2.
     public func afterOptimizerStep(context: StepContext) { networks.updateTarget(context) }
+    public func copyOnlineIntoTarget() { networks.copyOnlineIntoTarget() }
 }

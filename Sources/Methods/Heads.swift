@@ -87,4 +87,8 @@ final class OnlineAndMomentumNetworks {
         let tau = cosineMomentum(base: baseMomentum, progress: Double(context.step + 1) / Double(max(context.totalSteps, 1)))
         exponentialMovingAverage(target: targetParameters, online: encoder.parameters + projector.parameters, momentum: tau)
     }
+    /// θ_target ← θ_online (τ = 0).
+    func copyOnlineIntoTarget() {
+        copyParameters(from: encoder.parameters + projector.parameters, to: targetParameters)
+    }
 }

@@ -101,4 +101,5 @@ public final class MoCoV3: SelfSupervisedMethod {
 
     /// The key encoder moves by EMA only, τ from `baseMomentum` to 1 by cosine.
     public func afterOptimizerStep(context: StepContext) { networks.updateTarget(context) }
+    public func copyOnlineIntoTarget() { networks.copyOnlineIntoTarget() }
 }

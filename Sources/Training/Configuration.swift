@@ -40,9 +40,13 @@ public enum FaultInjection: Equatable, CustomStringConvertible {
     case negatedGradients
     /// The loss reads NaN from this step on: a run that diverges mid-cell.
     case nanLossFromStep(Int)
+    /// BYOL's and MoCo v3's momentum target is overwritten with the online weights after every
+    /// step (τ = 0, no slow target): a broken EMA, the kind of bug that lets BYOL collapse.
+    case targetCopiesOnline
 
     public init?(parsing text: String) {
         if text == "negate-gradients" { self = .negatedGradients; return }
+        if text == "target-copies-online" { self = .targetCopiesOnline; return }
         if text.hasPrefix("nan-loss-at-"), let step = Int(text.dropFirst("nan-loss-at-".count)), step >= 0 {
             self = .nanLossFromStep(step); return
         }
@@ -52,6 +56,7 @@ public enum FaultInjection: Equatable, CustomStringConvertible {
         switch self {
         case .negatedGradients: return "negate-gradients"
         case .nanLossFromStep(let s): return "nan-loss-at-\(s)"
+        case .targetCopiesOnline: return "target-copies-online"
         }
     }
 }

@@ -126,6 +126,7 @@ public func train(_ config: CellConfiguration, train fullTrain: LabeledImages, t
             }
             optimizer.step(parameters, learningRate: schedule.learningRate(atStep: step))
             model.afterOptimizerStep(context: context)
+            if config.faultInjection == .targetCopiesOnline { model.copyOnlineIntoTarget() }
             step += 1
             epochLoss = loss
             trainingSeconds += (clock.now - t0).seconds

@@ -338,7 +338,7 @@ func regressCommand(_ args: ArraySlice<String>) throws {
     }
     if let f = flags.values["sabotage"] {
         guard let fault = FaultInjection(parsing: f) else {
-            throw UsageError(description: "--sabotage: unknown fault '\(f)'; known: negate-gradients, nan-loss-at-STEP")
+            throw UsageError(description: "--sabotage: unknown fault '\(f)'; known: negate-gradients, target-copies-online, nan-loss-at-STEP")
         }
         runner.faultInjection = fault
     }

@@ -32,6 +32,11 @@ final class MethodTests: XCTestCase {
             for i in 0 ..< min(5, o.count) { XCTAssertEqual(t.value[i], tau * before[k][i] + (1 - tau) * o[i], accuracy: 1e-6) }
         }
         XCTAssertFalse(byol.parameters.contains { p in byol.targetParameters.contains { $0 === p } })
+        // the `target-copies-online` sabotage: the target becomes the online weights exactly
+        SGD(momentum: 0).step(byol.parameters, learningRate: 0.1)
+        XCTAssertNotEqual(byol.targetParameters[0].value.array, online[0].value.array)
+        byol.copyOnlineIntoTarget()
+        for (t, o) in zip(byol.targetParameters, online) { XCTAssertEqual(t.value.array, o.value.array, t.name) }
     }
 
     func testCosineMomentumRisesFromBaseToOne() {
