@@ -22,6 +22,11 @@ public final class BYOL: SelfSupervisedMethod {
     private let predictionA = Tensor(shape: [0]), predictionB = Tensor(shape: [0])
     private let targetA = Tensor(shape: [0]), targetB = Tensor(shape: [0])
     private let gradA = Tensor(shape: [0]), gradB = Tensor(shape: [0]), gradPredictions = Tensor(shape: [0])
+    private let gradTargetA = Tensor(shape: [0]), gradTargetB = Tensor(shape: [0]), gradTargets = Tensor(shape: [0])
+    /// Sabotage only (`--sabotage target-receives-gradients`): the loss's gradient also flows
+    /// into the target branch and from there into the online weights it mirrors, as if the
+    /// stop-gradient sg(·) of Eq. 2 were missing. Off in every real run.
+    public var gradientThroughTarget = false
 
     public init(configuration: BYOLConfiguration = .init(), backboneWidth: Int, rng: inout RandomGenerator) {
         self.configuration = configuration
@@ -51,6 +56,14 @@ public final class BYOL: SelfSupervisedMethod {
         gradPredictions.reshape(predictions.shape)
         gradPredictions.placeRows(gradA, at: 0); gradPredictions.placeRows(gradB, at: n)
         networks.backward(gradPredictions)
+        if gradientThroughTarget {
+            // ℓ is symmetric in p and t: the same loss with the roles swapped gives ∂ℓ/∂t
+            _ = objective.loss(prediction: targetB, target: predictionA, gradient: gradTargetB)
+            _ = objective.loss(prediction: targetA, target: predictionB, gradient: gradTargetA)
+            gradTargets.reshape(targets.shape)
+            gradTargets.placeRows(gradTargetA, at: 0); gradTargets.placeRows(gradTargetB, at: n)
+            networks.backwardThroughTarget(gradTargets)
+        }
         return loss
     }
 

@@ -87,6 +87,16 @@ final class OnlineAndMomentumNetworks {
         let tau = cosineMomentum(base: baseMomentum, progress: Double(context.step + 1) / Double(max(context.totalSteps, 1)))
         exponentialMovingAverage(target: targetParameters, online: encoder.parameters + projector.parameters, momentum: tau)
     }
+    /// Sabotage only: backward through the target networks, and their gradients added to the
+    /// online weights they mirror (the stop-gradient removed).
+    func backwardThroughTarget(_ gradTargets: Tensor) {
+        for t in targetParameters { t.grad.zero() }
+        _ = targetEncoder.backward(targetProjector.backward(gradTargets))
+        for (t, o) in zip(targetParameters, encoder.parameters + projector.parameters) {
+            let tg = t.grad.data, og = o.grad.data
+            for i in 0 ..< o.grad.count { og[i] += tg[i] }
+        }
+    }
     /// θ_target ← θ_online (τ = 0).
     func copyOnlineIntoTarget() {
         copyParameters(from: encoder.parameters + projector.parameters, to: targetParameters)

@@ -43,10 +43,14 @@ public enum FaultInjection: Equatable, CustomStringConvertible {
     /// BYOL's and MoCo v3's momentum target is overwritten with the online weights after every
     /// step (τ = 0, no slow target): a broken EMA, the kind of bug that lets BYOL collapse.
     case targetCopiesOnline
+    /// BYOL's loss gradient also flows through the target branch into the online weights (the
+    /// stop-gradient removed), the bug that lets BYOL and SimSiam collapse.
+    case targetReceivesGradients
 
     public init?(parsing text: String) {
         if text == "negate-gradients" { self = .negatedGradients; return }
         if text == "target-copies-online" { self = .targetCopiesOnline; return }
+        if text == "target-receives-gradients" { self = .targetReceivesGradients; return }
         if text.hasPrefix("nan-loss-at-"), let step = Int(text.dropFirst("nan-loss-at-".count)), step >= 0 {
             self = .nanLossFromStep(step); return
         }
@@ -57,6 +61,7 @@ public enum FaultInjection: Equatable, CustomStringConvertible {
         case .negatedGradients: return "negate-gradients"
         case .nanLossFromStep(let s): return "nan-loss-at-\(s)"
         case .targetCopiesOnline: return "target-copies-online"
+        case .targetReceivesGradients: return "target-receives-gradients"
         }
     }
 }

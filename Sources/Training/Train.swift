@@ -36,6 +36,7 @@ public func train(_ config: CellConfiguration, train fullTrain: LabeledImages, t
 
     var rng = RandomGenerator(seed: config.seed, stream: 0xC0FFEE)
     let model = makeMethod(config, rng: &rng)
+    if config.faultInjection == .targetReceivesGradients { (model as? BYOL)?.gradientThroughTarget = true }
     let parameters = model.parameters
 
     /// kNN top-1 (and the linear probe's, when asked) on frozen features of the current encoder,

@@ -30,8 +30,10 @@ Usage:
                                against Results/regression/baseline.csv; exits 1 when a method falls
                                below its tolerance. --methods byol,swav: only those. --update reruns
                                the baseline of those methods (all by default; N seeds, 4 by default)
-                               and keeps the other methods' rows. --sabotage negate-gradients flips
-                               every gradient's sign, to see the check fail.
+                               and keeps the other methods' rows. --sabotage FAULT plants a bug to
+                               see the check fail: negate-gradients (every gradient's sign flipped),
+                               target-receives-gradients (BYOL without its stop-gradient),
+                               target-copies-online (BYOL / MoCo v3 target with τ = 0).
   sslbench bench [--quick] [--only PARTS] [--threads T] [--out FILE]
                                time the training step (widths 16 and 64, at T threads and at 1), the data
                                pipeline, the Barlow Twins loss (Gram and dense, D 2048 and 16384) and sgemm;
@@ -338,7 +340,7 @@ func regressCommand(_ args: ArraySlice<String>) throws {
     }
     if let f = flags.values["sabotage"] {
         guard let fault = FaultInjection(parsing: f) else {
-            throw UsageError(description: "--sabotage: unknown fault '\(f)'; known: negate-gradients, target-copies-online, nan-loss-at-STEP")
+            throw UsageError(description: "--sabotage: unknown fault '\(f)'; known: negate-gradients, target-copies-online, target-receives-gradients, nan-loss-at-STEP")
         }
         runner.faultInjection = fault
     }

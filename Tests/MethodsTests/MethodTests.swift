@@ -37,6 +37,13 @@ final class MethodTests: XCTestCase {
         XCTAssertNotEqual(byol.targetParameters[0].value.array, online[0].value.array)
         byol.copyOnlineIntoTarget()
         for (t, o) in zip(byol.targetParameters, online) { XCTAssertEqual(t.value.array, o.value.array, t.name) }
+        // the `target-receives-gradients` sabotage: the target branch's gradient reaches the online encoder
+        _ = byol.trainingStep(views: views, context: context(5, of: 10))
+        let honest = byol.encoder.parameters.map { $0.grad.array }
+        byol.gradientThroughTarget = true
+        _ = byol.trainingStep(views: views, context: context(5, of: 10))
+        XCTAssertTrue(byol.targetParameters.contains { t in t.grad.array.contains { $0 != 0 } })
+        XCTAssertNotEqual(byol.encoder.parameters.map { $0.grad.array }, honest)
     }
 
     func testCosineMomentumRisesFromBaseToOne() {
