@@ -113,11 +113,9 @@ final class RegressionTests: XCTestCase {
             .appendingPathComponent("Results/regression/baseline.csv").path
     }
 
-    /// The sabotage: the Barlow Twins cell of `make regress` with every gradient's sign flipped
-    /// (a sign error in the loss gradient) trains away from its objective, and the regression
-    /// check against the committed baseline fails for it. `make regress SABOTAGE=negate-gradients`
-    /// shows the same for every method.
-    func testASignFlippedGradientFailsTheRegression() throws {
+    /// Runs the regression's cell of `method` with `fault` planted and checks it against the
+    /// committed baseline.
+    func sabotagedCheck(_ method: MethodName, _ fault: FaultInjection) throws -> Regression.Check {
         guard let folder = try? CIFAR.locateCIFAR10(), let data = try? CIFAR.loadCIFAR10(folder: folder) else {
             throw XCTSkip("CIFAR-10 is not next to the project")
         }
@@ -125,14 +123,32 @@ final class RegressionTests: XCTestCase {
         guard !baseline.isEmpty else {
             throw XCTSkip("no baseline at \(committedBaseline) yet: `make regress-update` writes it")
         }
-        guard let cell = try Tables.methods.cells(scale: .ci).first(where: { $0.configuration.method == .barlowTwins }) else {
-            return XCTFail("the methods table has no Barlow Twins cell at the ci scale")
+        guard let declared = try Tables.methods.cells(scale: .ci).first(where: { $0.configuration.method == method }),
+              let cell = Regression.regressionCell(declared) else {
+            throw XCTSkip("the methods table has no \(method) cell at the ci scale")
         }
         var sabotaged = cell.configuration
-        sabotaged.faultInjection = .negatedGradients
+        sabotaged.faultInjection = fault
+        sabotaged.linearProbe = false   // the check reads the kNN only
         let result = try train(sabotaged, train: data.train, test: data.test)
         let newRow = Dictionary(uniqueKeysWithValues: zip(TableRow.header, TableRow.fields(cell, table: Tables.methods, result: result)))
-        let check = try Regression.compare(new: [newRow], baseline: baseline, baselinePath: committedBaseline)[0]
+        return try Regression.compare(new: [newRow], baseline: baseline, baselinePath: committedBaseline)[0]
+    }
+
+    /// The sabotage: the Barlow Twins cell of `make regress` with every gradient's sign flipped
+    /// (a sign error in the loss gradient) trains away from its objective, and the regression
+    /// check against the committed baseline fails for it. `make regress SABOTAGE=negate-gradients`
+    /// does the same for every method (README, "Accuracy regression": it catches five of six).
+    func testASignFlippedGradientFailsTheRegression() throws {
+        let check = try sabotagedCheck(.barlowTwins, .negatedGradients)
+        XCTAssertFalse(check.passed, "the sabotaged run passed: \(check)")
+        print("sabotaged: \(check)")
+    }
+
+    /// The issue's own example: BYOL's target network receiving gradients (the stop-gradient
+    /// removed) collapses, and the check fails for BYOL.
+    func testBYOLWithoutItsStopGradientFailsTheRegression() throws {
+        let check = try sabotagedCheck(.byol, .targetReceivesGradients)
         XCTAssertFalse(check.passed, "the sabotaged run passed: \(check)")
         print("sabotaged: \(check)")
     }
