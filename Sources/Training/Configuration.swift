@@ -41,7 +41,8 @@ public enum FaultInjection: Equatable, CustomStringConvertible {
     /// The loss reads NaN from this step on: a run that diverges mid-cell.
     case nanLossFromStep(Int)
     /// BYOL's and MoCo v3's momentum target is overwritten with the online weights after every
-    /// step (τ = 0, no slow target): a broken EMA, the kind of bug that lets BYOL collapse.
+    /// step (τ = 0, no slow target): a broken EMA. At the `ci` scale BYOL survives it, as
+    /// SimSiam's predictor does without a momentum encoder (README, "Accuracy regression").
     case targetCopiesOnline
     /// BYOL's loss gradient also flows through the target branch into the online weights (the
     /// stop-gradient removed), the bug that lets BYOL and SimSiam collapse.
