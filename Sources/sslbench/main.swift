@@ -356,6 +356,8 @@ func regressCommand(_ args: ArraySlice<String>) throws {
     if !update && oldBaseline.isEmpty { throw Regression.Failure.noBaseline(path: baselinePath) }
     if !update { try? FileManager.default.removeItem(atPath: runner.csvPath(table)) }   // a fresh run of this code
     let data = try CIFAR.loadCIFAR10(folder: try CIFAR.locateCIFAR10(explicit: flags.values["data"]))
+    print("regression\(update ? " baseline update" : ""): \(methods.map(\.rawValue).joined(separator: ", ")), the methods table's ci cells "
+          + "(BYOL and SwAV on their own recipe, Regression.regressionCell), \(runner.seeds) seed(s)")
     try runner.run(table, scale: .ci, train: data.train, test: data.test) { print($0); fflush(stdout) }
     let newRows = try readResults(runner.csvPath(table))
     if update {
