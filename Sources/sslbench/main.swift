@@ -374,8 +374,7 @@ func regressCommand(_ args: ArraySlice<String>) throws {
         }
         try? FileManager.default.removeItem(atPath: runner.resultsDirectory)
         print("baseline written to \(baselinePath) (\(methods.map(\.rawValue).joined(separator: ", ")) rerun); the tolerances it gives:")
-        let baselineRows = try readResults(baselinePath)
-        for check in try Regression.compare(new: baselineRows.filter { $0["seed"] == "0" }, baseline: baselineRows, baselinePath: baselinePath) {
+        for check in try Regression.compare(new: merged.filter { $0["seed"] == "0" }, baseline: merged, baselinePath: baselinePath) {
             print(check)
         }
         return
