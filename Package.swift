@@ -2,7 +2,7 @@
 import PackageDescription
 
 // The numeric targets are compiled without bounds and exclusivity checks in release builds
-// (DESIGN.md, "Performance notes"); their tests run under `swift test -c release`. They are
+// (docs/ARCHITECTURE.md, "Numeric conventions"); their tests run under `swift test -c release`. They are
 // also compiled for the CPU that builds them (`-Xcc -march=native` sets the target features of
 // Swift's own code generation too): without it Swift emits baseline x86-64, SSE2 only, its
 // vector loops run 4 floats wide and `addingProduct` becomes a call to fmaf per element. The
@@ -19,24 +19,29 @@ let package = Package(
     targets: [
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .target(name: "Options"),
         .target(name: "Tensors", dependencies: ["COpenBLAS"], swiftSettings: numeric),
         .target(name: "NN", dependencies: ["Tensors"], swiftSettings: numeric),
-        .target(name: "Datasets", dependencies: ["Tensors", "CPNG"], swiftSettings: numeric),
-        .target(name: "Methods", dependencies: ["NN", "Datasets"], swiftSettings: numeric),
+        .target(name: "Datasets", dependencies: ["Tensors"], swiftSettings: numeric),
+        .target(name: "Methods", dependencies: ["NN", "Datasets", "Options"], swiftSettings: numeric),
         .target(name: "Eval", dependencies: ["NN", "Datasets"], swiftSettings: numeric),
         .target(name: "Training", dependencies: ["NN", "Datasets", "Methods", "Eval"], swiftSettings: numeric),
-        .target(name: "Report", dependencies: ["Training", "CPNG"]),
         .target(name: "Experiments", dependencies: ["Training", "Methods"], path: "Experiments", exclude: ["slurm"]),
-        .target(name: "Runner", dependencies: ["Experiments", "Training", "Report", "Datasets"]),
-        .target(name: "Bench", dependencies: ["Training", "Methods", "NN", "Datasets", "Report", "Tensors"], swiftSettings: numeric),
-        .executableTarget(name: "sslbench", dependencies: ["Training", "Report", "Experiments", "Runner", "Bench", "Tensors", "Methods", "Datasets"], swiftSettings: numeric),
+        .target(name: "Report", dependencies: ["Experiments", "CPNG"]),
+        .target(name: "Runner", dependencies: ["Experiments", "Training", "Methods", "Report", "Datasets"]),
+        .target(name: "Bench", dependencies: ["Training", "Methods", "NN", "Datasets", "Tensors"], swiftSettings: numeric),
+        .target(name: "Commands", dependencies: ["Options", "Training", "Report", "Experiments", "Runner", "Bench", "Tensors",
+                                                 "Methods", "Datasets"]),
+        .executableTarget(name: "sslbench", dependencies: ["Commands", "Tensors"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "NNTests", dependencies: ["NN"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
         .testTarget(name: "MethodsTests", dependencies: ["Methods"]),
         .testTarget(name: "EvalTests", dependencies: ["Eval"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Report"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training"]),
         .testTarget(name: "BenchTests", dependencies: ["Bench", "Tensors"]),
-        .testTarget(name: "RunnerTests", dependencies: ["Runner", "Experiments", "Training", "Report", "Datasets"]),
+        .testTarget(name: "RunnerTests", dependencies: ["Runner", "Experiments", "Training", "Report", "Datasets", "Methods", "NN", "Tensors"]),
+        .testTarget(name: "CommandsTests", dependencies: ["Commands", "Options", "Methods"]),
+        .testTarget(name: "ReportTests", dependencies: ["Report"]),
     ]
 )

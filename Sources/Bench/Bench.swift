@@ -2,7 +2,6 @@ import Foundation
 import Datasets
 import Methods
 import NN
-import Report
 import Tensors
 import Training
 
@@ -107,8 +106,8 @@ public enum Bench {
         let (configuration, step) = benchStep(width: width, batch: batch, projector: projector)
         var k = 0
         let seconds = median(warmup: 1, repetitions: repetitions) { step(k); k += 1 }
-        var cell = CellConfiguration(method: .barlowTwins)
-        cell.backboneWidth = width; cell.batchSize = batch; cell.barlowTwins = configuration
+        var cell = CellConfiguration(method: configuration)
+        cell.backboneWidth = width; cell.batchSize = batch
         let flopsPerImage = TimeEstimate(cell, trainImages: batch, testImages: 0).trainingFLOPsPerImage
         let rate = Double(batch) / seconds
         let gflops = rate * flopsPerImage / 1e9
@@ -124,9 +123,10 @@ public enum Bench {
     /// the warm-up, as in `trainingStep`), each step timed by `train` from augmentation to the
     /// optimiser's update; the kNN evaluation at the end is not part of it.
     public static func endToEnd(width: Int, batch: Int = 256, projector: Int = 2048, steps: Int, images: LabeledImages, test: LabeledImages) throws -> BenchMeasurement {
-        var cell = CellConfiguration(method: .barlowTwins)
+        var barlowTwins = BarlowTwinsConfiguration()
+        barlowTwins.setProjectorWidth(projector)
+        var cell = CellConfiguration(method: barlowTwins)
         cell.backboneWidth = width; cell.batchSize = batch; cell.epochs = 1
-        cell.barlowTwins.projectorDimensions = [projector, projector, projector]
         cell.trainImages = batch * max(steps, 2); cell.testImages = min(test.count, batch)
         cell.evaluateAtInitialisation = false; cell.linearProbe = false
         var cumulative: [Double] = []

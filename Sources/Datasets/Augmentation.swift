@@ -28,7 +28,7 @@ public struct AugmentationRecipe: Equatable {
     /// 0: a kernel of 2⌈3σ⌉ + 1 taps, as PIL's GaussianBlur(radius = σ) that solo-learn uses.
     public var blurKernelSize: Int = 0
     public var solarizeProbability: Float = 0
-    /// CIFAR-10 channel statistics (solo-learn's recipe, PAPERS.md).
+    /// CIFAR-10 channel statistics (solo-learn's recipe, docs/PAPERS.md).
     public var mean: (Float, Float, Float) = (0.4914, 0.4822, 0.4465)
     public var std: (Float, Float, Float) = (0.2470, 0.2435, 0.2616)
 
@@ -41,7 +41,7 @@ public struct AugmentationRecipe: Equatable {
         return r
     }
 
-    /// SimCLR / SwAV on CIFAR (solo-learn, PAPERS.md): stronger jitter (0.8, 0.8, 0.8, 0.2),
+    /// SimCLR / SwAV on CIFAR (solo-learn, docs/PAPERS.md): stronger jitter (0.8, 0.8, 0.8, 0.2),
     /// Gaussian blur with p 0.5, no solarisation.
     public static func simclrCIFAR() -> AugmentationRecipe {
         var r = AugmentationRecipe()

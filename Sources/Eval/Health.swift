@@ -71,3 +71,22 @@ public func projectorEmbeddings(_ projector: Layer, features: Tensor, limit: Int
     }
     return embeddings!
 }
+
+/// Collapse figures of an evaluated network (see `normalizedEmbeddingStandardDeviation` and
+/// `rankMe`): the standard deviation of its L2-normalised embeddings (about 1/√D when healthy,
+/// 0 when collapsed) and the effective rank of its backbone features on the test set.
+public struct Health: Equatable {
+    public var embeddingStandardDeviation: Double = .nan
+    public var rankMe: Double = .nan
+    public var featureDimensions = 0, embeddingDimensions = 0
+    public init() {}
+    public init(embeddingStandardDeviation: Double, rankMe: Double, featureDimensions: Int, embeddingDimensions: Int) {
+        self.embeddingStandardDeviation = embeddingStandardDeviation; self.rankMe = rankMe
+        self.featureDimensions = featureDimensions; self.embeddingDimensions = embeddingDimensions
+    }
+    /// For a progress line: "embedding std 0.0213 (healthy ≈ 0.0221), RankMe 97.3 of 128".
+    public var summary: String {
+        String(format: "embedding std %.4f (1/√D %.4f), RankMe %.1f of %d", embeddingStandardDeviation,
+               1 / Double(max(embeddingDimensions, 1)).squareRoot(), rankMe, featureDimensions)
+    }
+}

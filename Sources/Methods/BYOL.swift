@@ -1,11 +1,13 @@
 import NN
+import Options
 import Tensors
 
 /// BYOL (Grill et al., NeurIPS 2020): an online encoder, projector and predictor regress the
 /// target network's projection of the other view; the target (encoder + projector) gets no
 /// gradient and follows the online weights as an exponential moving average whose τ rises from
-/// `baseMomentum` to 1 by cosine. CIFAR defaults from solo-learn (PAPERS.md): projector and
-/// predictor 4096 → 256, τ 0.99 → 1.
+/// `baseMomentum` to 1 by cosine. CIFAR defaults from solo-learn (docs/PAPERS.md): projector and
+/// predictor 4096 → 256, τ 0.99 → 1; LARS lr 1.0 at batch 256, weight decay 1e-5, trust ratio
+/// clipped, the asymmetric BYOL / Barlow Twins augmentation.
 public struct BYOLConfiguration: Equatable {
     public var projectorHiddenDimensions = 4096
     public var projectionDimensions = 256
@@ -15,6 +17,39 @@ public struct BYOLConfiguration: Equatable {
     public init() {}
 }
 
+extension BYOLConfiguration: MethodConfiguration {
+    public var name: String { "byol" }
+    public var recipe: TrainingRecipe {
+        TrainingRecipe(baseLearningRate: 1.0, weightDecay: 1e-5, clipsTrustRatio: true, augmentation: .barlowTwins)
+    }
+    public var projectorDescription: String { "\(projectorHiddenDimensions)-\(projectionDimensions)" }
+    public var projectorWidth: Int { projectionDimensions }
+    public mutating func setProjectorWidth(_ width: Int) { projectionDimensions = width }
+    public mutating func setHeadWidths(hidden: Int, projection: Int) {
+        projectorHiddenDimensions = hidden; predictorHiddenDimensions = hidden; projectionDimensions = projection
+    }
+    public func validate() throws {
+        try Check.positive("projector", [projectorHiddenDimensions, projectionDimensions, predictorHiddenDimensions])
+        if !(baseMomentum >= 0 && baseMomentum <= 1) { throw ConfigurationError("base momentum", baseMomentum, "must be in [0, 1]") }
+    }
+    public func makeMethod(backboneWidth: Int, rng: inout RandomGenerator) -> SelfSupervisedMethod {
+        BYOL(configuration: self, backboneWidth: backboneWidth, rng: &rng)
+    }
+    public func cost(featureDimensions f: Int) -> HeadCost {
+        var cost = HeadCost()
+        let projector = [(f, projectorHiddenDimensions), (projectorHiddenDimensions, projectionDimensions)]
+        cost.onlineLayers = projector + [(projectionDimensions, predictorHiddenDimensions), (predictorHiddenDimensions, projectionDimensions)]
+        cost.targetLayers = projector
+        return cost
+    }
+    public static let options: [Option<Self>] = [
+        Option("base-momentum", "X", example: "0.996", "the target's momentum τ at the start, rising to 1 (0.99)") { c, v in
+            c.baseMomentum = try Value.float(v, option: "base-momentum")
+            guard c.baseMomentum >= 0 && c.baseMomentum <= 1 else { throw OptionError("--base-momentum must be in [0, 1], got \(v)") }
+        },
+    ]
+}
+
 public final class BYOL: SelfSupervisedMethod {
     public let configuration: BYOLConfiguration
     let networks: OnlineAndMomentumNetworks
@@ -22,11 +57,6 @@ public final class BYOL: SelfSupervisedMethod {
     private let predictionA = Tensor(shape: [0]), predictionB = Tensor(shape: [0])
     private let targetA = Tensor(shape: [0]), targetB = Tensor(shape: [0])
     private let gradA = Tensor(shape: [0]), gradB = Tensor(shape: [0]), gradPredictions = Tensor(shape: [0])
-    private let gradTargetA = Tensor(shape: [0]), gradTargetB = Tensor(shape: [0]), gradTargets = Tensor(shape: [0])
-    /// Sabotage only (`--sabotage target-receives-gradients`): the loss's gradient also flows
-    /// into the target branch and from there into the online weights it mirrors, as if the
-    /// stop-gradient sg(·) of Eq. 2 were missing. Off in every real run.
-    public var gradientThroughTarget = false
 
     public init(configuration: BYOLConfiguration = .init(), backboneWidth: Int, rng: inout RandomGenerator) {
         self.configuration = configuration
@@ -39,35 +69,36 @@ public final class BYOL: SelfSupervisedMethod {
     public var encoder: ResNet18 { networks.encoder }
     public var projector: Sequential { networks.projector }
     public var predictor: Sequential { networks.predictor }
+    public var targetEncoder: ResNet18 { networks.targetEncoder }
+    public var targetProjector: Sequential { networks.targetProjector }
     public var parameters: [Parameter] { networks.onlineParameters }
     public var extraStateTensors: [Tensor] { networks.extraStateTensors }
     public var targetParameters: [Parameter] { networks.targetParameters }
+    public var momentumTarget: (online: [Parameter], target: [Parameter])? { networks.momentumTarget }
 
     /// L = ℓ(p_A, sg(t_B)) + ℓ(p_B, sg(t_A)) with ℓ the normalised MSE (BYOL Eq. 2–3).
     public func trainingStep(views: Tensor, smallCrops: Tensor?, context: StepContext) -> Float {
         for p in parameters { p.grad.zero() }
-        let n = views.shape[0] / 2
         let predictions = networks.predictions(views)
         let targets = networks.targets(views)
+        let loss = symmetricLoss(predictions: predictions, targets: targets, gradient: gradPredictions)
+        networks.backward(gradPredictions)
+        return loss
+    }
+
+    /// ℓ(p_A, t_B) + ℓ(p_B, t_A) for `predictions` and `targets` [2N, D] (view A's rows, then
+    /// view B's), with ∂L/∂p [2N, D] written into `gradient`.
+    public func symmetricLoss(predictions: Tensor, targets: Tensor, gradient: Tensor) -> Float {
+        let n = predictions.rows / 2
         predictionA.setRows(of: predictions, 0 ..< n); predictionB.setRows(of: predictions, n ..< 2 * n)
         targetA.setRows(of: targets, 0 ..< n); targetB.setRows(of: targets, n ..< 2 * n)
         let loss = objective.loss(prediction: predictionA, target: targetB, gradient: gradA)
             + objective.loss(prediction: predictionB, target: targetA, gradient: gradB)
-        gradPredictions.reshape(predictions.shape)
-        gradPredictions.placeRows(gradA, at: 0); gradPredictions.placeRows(gradB, at: n)
-        networks.backward(gradPredictions)
-        if gradientThroughTarget {
-            // ℓ is symmetric in p and t: the same loss with the roles swapped gives ∂ℓ/∂t
-            _ = objective.loss(prediction: targetB, target: predictionA, gradient: gradTargetB)
-            _ = objective.loss(prediction: targetA, target: predictionB, gradient: gradTargetA)
-            gradTargets.reshape(targets.shape)
-            gradTargets.placeRows(gradTargetA, at: 0); gradTargets.placeRows(gradTargetB, at: n)
-            networks.backwardThroughTarget(gradTargets)
-        }
+        gradient.reshape(predictions.shape)
+        gradient.placeRows(gradA, at: 0); gradient.placeRows(gradB, at: n)
         return loss
     }
 
     /// The target moves by EMA only, with τ = 1 − (1 − τ_base)(cos(πk/K) + 1)/2.
     public func afterOptimizerStep(context: StepContext) { networks.updateTarget(context) }
-    public func copyOnlineIntoTarget() { networks.copyOnlineIntoTarget() }
 }

@@ -1,10 +1,12 @@
 import NN
+import Options
 import Tensors
 
 /// Barlow Twins (Zbontar et al., ICML 2021): two augmented views through one encoder and
 /// projector; the cross-correlation of the batch-standardised embeddings is pushed to the
-/// identity (`BarlowTwinsLoss`). CIFAR defaults from solo-learn's recipe (PAPERS.md):
-/// projector 2048-2048-2048, λ 0.0051, loss scale 0.1. The remaining fields are the variants
+/// identity (`BarlowTwinsLoss`). CIFAR defaults from solo-learn's recipe (docs/PAPERS.md):
+/// projector 2048-2048-2048, λ 0.0051, loss scale 0.1; LARS lr 0.3 at batch 256, weight decay
+/// 1e-4, trust ratio not clipped, the asymmetric BYOL / Barlow Twins augmentation. The remaining fields are the variants
 /// of the paper's §4 ablations (`BarlowTwinsVariant` sets them by name).
 public struct BarlowTwinsConfiguration: Equatable {
     /// Output widths of the projector's layers; the last is the embedding dimension D.
@@ -26,6 +28,68 @@ public struct BarlowTwinsConfiguration: Equatable {
     public var stopGradient = false
 
     public init() {}
+}
+
+extension BarlowTwinsConfiguration: MethodConfiguration {
+    public var name: String { "barlow-twins" }
+    public var recipe: TrainingRecipe {
+        TrainingRecipe(baseLearningRate: 0.3, weightDecay: 1e-4, clipsTrustRatio: false, augmentation: .barlowTwins)
+    }
+    public var projectorDescription: String { projectorDimensions.map(String.init).joined(separator: "-") }
+    public var projectorWidth: Int { projectorDimensions.last ?? 0 }
+    /// D-D-D: the paper's width ablation varies every layer.
+    public mutating func setProjectorWidth(_ width: Int) { projectorDimensions = [width, width, width] }
+    public mutating func setProjectorLayers(_ widths: [Int]) throws { projectorDimensions = widths }
+    /// hidden-hidden-hidden: the output of Barlow Twins' projector is as wide as its hidden layers.
+    public mutating func setHeadWidths(hidden: Int, projection: Int) { projectorDimensions = [hidden, hidden, hidden] }
+
+    public func validate() throws {
+        try Check.positive("projector", projectorDimensions)
+        if !(offDiagonalWeight >= 0) { throw ConfigurationError("lambda", offDiagonalWeight, "must be 0 or more") }
+        try Check.positive("loss scale", lossScale)
+    }
+
+    public func makeMethod(backboneWidth: Int, rng: inout RandomGenerator) -> SelfSupervisedMethod {
+        BarlowTwins(configuration: self, backboneWidth: backboneWidth, rng: &rng)
+    }
+
+    public func cost(featureDimensions: Int) -> HeadCost {
+        var cost = HeadCost()
+        let dims = [featureDimensions] + projectorDimensions
+        cost.onlineLayers = zip(dims, dims.dropFirst()).map { ($0, $1) }
+        if predictor { let d = dims.last!; cost.onlineLayers += [(d, d), (d, d)] }
+        cost.formsSquareMatrix = form == .dense || objective != .squaredError
+        return cost
+    }
+
+    public var recordedSettings: [String: String] { ["lambda": "\(offDiagonalWeight)", "loss_scale": "\(lossScale)"] }
+
+    public static let options: [Option<Self>] = [
+        Option("lambda", "X", example: "0.01", "off-diagonal weight λ (0.0051)") { c, v in
+            c.offDiagonalWeight = try Value.float(v, option: "lambda")
+        },
+        Option("loss-scale", "X", example: "0.1", "a constant factor on the loss (0.1)") { c, v in
+            c.lossScale = try Value.float(v, option: "loss-scale")
+        },
+        Option("loss-form", "FORM", example: "dense", "gram or dense: the loss without or with the D×D matrix (gram)") { c, v in
+            c.form = try Value.named(v, option: "loss-form", as: CrossCorrelationForm.self)
+        },
+        Option("projector-depth", "L", example: "2", "projector layers, 1 to 4, each as wide as the last (3)") { c, v in
+            let depth = try Value.int(v, option: "projector-depth", minimum: 1, maximum: 4)
+            c.projectorDimensions = Array(repeating: c.projectorDimensions.last!, count: depth)
+        },
+        Option("variant", "NAME", example: "cross-entropy",
+               "an ablation variant of the paper's Tables 5 and 6:\n" + BarlowTwinsVariant.allCases.map(\.rawValue).prefix(5).joined(separator: ", ")
+                + ",\n" + BarlowTwinsVariant.allCases.map(\.rawValue).dropFirst(5).joined(separator: ", ")) { c, v in
+            try Value.named(v, option: "variant", as: BarlowTwinsVariant.self).apply(to: &c)
+        },
+        Option("temperature", "X", example: "0.2", "the cross-entropy variant's temperature (0.1)") { c, v in
+            guard case .crossEntropy = c.objective else {
+                throw OptionError("--temperature applies to barlow-twins only with --variant cross-entropy")
+            }
+            c.objective = .crossEntropy(temperature: try Value.float(v, option: "temperature"))
+        },
+    ]
 }
 
 /// The named variants of the Barlow Twins ablations (Tables 5 and 6 of the paper).

@@ -2,7 +2,7 @@ import Foundation
 import Tensors
 
 /// How the Barlow Twins loss is computed. `.gram` never forms the D×D cross-correlation
-/// (DESIGN.md, "Performance notes"); `.dense` does, as the official code. Same values.
+/// (docs/ARCHITECTURE.md, "Numeric conventions"); `.dense` does, as the official code. Same values.
 public enum CrossCorrelationForm: String, CaseIterable { case gram, dense }
 
 /// Calls `body(columns, sums)` for each thread's contiguous block of columns, with `count`

@@ -31,9 +31,9 @@ public protocol SelfSupervisedMethod: AnyObject {
     func trainingStep(views: Tensor, smallCrops: Tensor?, context: StepContext) -> Float
     /// Called after the optimiser step (an EMA target moves here).
     func afterOptimizerStep(context: StepContext)
-    /// Sets a momentum target to the online weights (the `target-copies-online` sabotage);
-    /// nothing for a method without one.
-    func copyOnlineIntoTarget()
+    /// A momentum target's parameters and the online ones it follows, pairwise in order; nil
+    /// for a method without one.
+    var momentumTarget: (online: [Parameter], target: [Parameter])? { get }
     /// Everything besides `parameters` and the optimiser that a resumed run needs to continue
     /// exactly: batch-norm running statistics, a momentum target, a queue.
     var extraStateTensors: [Tensor] { get }
@@ -41,7 +41,7 @@ public protocol SelfSupervisedMethod: AnyObject {
 
 public extension SelfSupervisedMethod {
     func afterOptimizerStep(context: StepContext) {}
-    func copyOnlineIntoTarget() {}
+    var momentumTarget: (online: [Parameter], target: [Parameter])? { nil }
     /// The running statistics of the encoder's batch norms; methods with more add theirs.
     var extraStateTensors: [Tensor] { runningStatistics(encoder.batchNorms) }
     var smallCrops: SmallCropPlan { SmallCropPlan() }

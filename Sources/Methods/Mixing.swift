@@ -14,6 +14,11 @@ public struct MixingConfiguration: Equatable {
     public var alpha: Double = 1
     public var lambdaRange: ClosedRange<Double> = 0.1 ... 0.9
     public init(strategies: [MixStrategy] = MixStrategy.allCases) { self.strategies = strategies }
+
+    func validate() throws {
+        if strategies.isEmpty { throw ConfigurationError("mixing", "none", "sdmp needs at least one strategy (moco-v3 is SDMP without mixing)") }
+        if !(alpha > 0) { throw ConfigurationError("mixing alpha", alpha, "must be positive") }
+    }
 }
 
 /// One batch's mixing: image i is mixed with image n−1−i (the reversed batch), with its own λ_i

@@ -1,20 +1,60 @@
 import NN
+import Options
 import Tensors
 
 /// MoCo v3 (Chen, Xie & He, ICCV 2021) with a ResNet backbone: a query encoder with projector
 /// and predictor, a momentum key encoder (backbone + projector) following it by EMA, and a
 /// symmetrised InfoNCE with in-batch negatives: L = ctr(q_A, k_B) + ctr(q_B, k_A), each scaled
-/// by 2τ. CIFAR defaults from solo-learn (PAPERS.md): projector and predictor 4096 → 256,
-/// τ 0.2, momentum 0.99 → 1 by cosine.
+/// by 2τ. CIFAR defaults from solo-learn (docs/PAPERS.md): projector and predictor 4096 → 256,
+/// τ 0.2, momentum 0.99 → 1 by cosine; LARS lr 0.3 at batch 256, weight decay 1e-6, trust ratio
+/// clipped, the asymmetric BYOL / Barlow Twins augmentation.
 public struct MoCoV3Configuration: Equatable {
     public var projectorHiddenDimensions = 4096
     public var projectionDimensions = 256
     public var predictorHiddenDimensions = 4096
     public var temperature: Float = 0.2
     public var baseMomentum: Float = 0.99
-    /// SDMP mixing on top of MoCo v3 (nil: plain MoCo v3).
+    /// SDMP's mixing on top of MoCo v3 (nil: plain MoCo v3); `SDMPConfiguration` sets it.
     public var mixing: MixingConfiguration? = nil
     public init() {}
+}
+
+extension MoCoV3Configuration: MethodConfiguration {
+    public var name: String { "moco-v3" }
+    public var recipe: TrainingRecipe {
+        TrainingRecipe(baseLearningRate: 0.3, weightDecay: 1e-6, clipsTrustRatio: true, augmentation: .barlowTwins)
+    }
+    public var projectorDescription: String { "\(projectorHiddenDimensions)-\(projectionDimensions)" }
+    public var projectorWidth: Int { projectionDimensions }
+    public mutating func setProjectorWidth(_ width: Int) { projectionDimensions = width }
+    public mutating func setHeadWidths(hidden: Int, projection: Int) {
+        projectorHiddenDimensions = hidden; predictorHiddenDimensions = hidden; projectionDimensions = projection
+    }
+    public func validate() throws {
+        try Check.positive("projector", [projectorHiddenDimensions, projectionDimensions, predictorHiddenDimensions])
+        try Check.positive("temperature", temperature)
+        if !(baseMomentum >= 0 && baseMomentum <= 1) { throw ConfigurationError("base momentum", baseMomentum, "must be in [0, 1]") }
+        if let m = mixing { try m.validate() }
+    }
+    public func makeMethod(backboneWidth: Int, rng: inout RandomGenerator) -> SelfSupervisedMethod {
+        MoCoV3(configuration: self, backboneWidth: backboneWidth, rng: &rng)
+    }
+    public func cost(featureDimensions f: Int) -> HeadCost {
+        var cost = HeadCost()
+        let projector = [(f, projectorHiddenDimensions), (projectorHiddenDimensions, projectionDimensions)]
+        cost.onlineLayers = projector + [(projectionDimensions, predictorHiddenDimensions), (predictorHiddenDimensions, projectionDimensions)]
+        cost.targetLayers = projector
+        // the keys of view B mixed as view A: one more forward of the target per image
+        if mixing != nil { cost.extraTargetForwards = 1 }
+        return cost
+    }
+    public static let options: [Option<Self>] = [
+        Option("temperature", "X", example: "0.1", "InfoNCE temperature (0.2)") { c, v in c.temperature = try Value.float(v, option: "temperature") },
+        Option("base-momentum", "X", example: "0.996", "the key encoder's momentum τ at the start, rising to 1 (0.99)") { c, v in
+            c.baseMomentum = try Value.float(v, option: "base-momentum")
+            guard c.baseMomentum >= 0 && c.baseMomentum <= 1 else { throw OptionError("--base-momentum must be in [0, 1], got \(v)") }
+        },
+    ]
 }
 
 public final class MoCoV3: SelfSupervisedMethod {
@@ -46,6 +86,7 @@ public final class MoCoV3: SelfSupervisedMethod {
     public var parameters: [Parameter] { networks.onlineParameters }
     public var extraStateTensors: [Tensor] { networks.extraStateTensors }
     public var keyParameters: [Parameter] { networks.targetParameters }
+    public var momentumTarget: (online: [Parameter], target: [Parameter])? { networks.momentumTarget }
 
     private func queries(_ x: Tensor) -> Tensor { networks.predictions(x) }
     private func keys(_ x: Tensor) -> Tensor { networks.targets(x) }
@@ -101,5 +142,4 @@ public final class MoCoV3: SelfSupervisedMethod {
 
     /// The key encoder moves by EMA only, τ from `baseMomentum` to 1 by cosine.
     public func afterOptimizerStep(context: StepContext) { networks.updateTarget(context) }
-    public func copyOnlineIntoTarget() { networks.copyOnlineIntoTarget() }
 }

@@ -1,13 +1,44 @@
 import NN
+import Options
 import Tensors
 
 /// SimCLR (Chen et al., ICML 2020): encoder and projection head, NT-Xent over the 2N views of a
-/// batch. CIFAR defaults from solo-learn (PAPERS.md): projector 2048 → 256, temperature 0.2.
+/// batch. CIFAR defaults from solo-learn (docs/PAPERS.md): projector 2048 → 256, temperature 0.2;
+/// LARS lr 0.4 at batch 256, weight decay 1e-5, trust ratio clipped, the symmetric SimCLR / SwAV
+/// augmentation.
 public struct SimCLRConfiguration: Equatable {
     public var projectorHiddenDimensions = 2048
     public var projectionDimensions = 256
     public var temperature: Float = 0.2
     public init() {}
+}
+
+extension SimCLRConfiguration: MethodConfiguration {
+    public var name: String { "simclr" }
+    public var recipe: TrainingRecipe {
+        TrainingRecipe(baseLearningRate: 0.4, weightDecay: 1e-5, clipsTrustRatio: true, augmentation: .simclr)
+    }
+    public var projectorDescription: String { "\(projectorHiddenDimensions)-\(projectionDimensions)" }
+    public var projectorWidth: Int { projectionDimensions }
+    public mutating func setProjectorWidth(_ width: Int) { projectionDimensions = width }
+    public mutating func setHeadWidths(hidden: Int, projection: Int) {
+        projectorHiddenDimensions = hidden; projectionDimensions = projection
+    }
+    public func validate() throws {
+        try Check.positive("projector", [projectorHiddenDimensions, projectionDimensions])
+        try Check.positive("temperature", temperature)
+    }
+    public func makeMethod(backboneWidth: Int, rng: inout RandomGenerator) -> SelfSupervisedMethod {
+        SimCLR(configuration: self, backboneWidth: backboneWidth, rng: &rng)
+    }
+    public func cost(featureDimensions f: Int) -> HeadCost {
+        var cost = HeadCost()
+        cost.onlineLayers = [(f, projectorHiddenDimensions), (projectorHiddenDimensions, projectionDimensions)]
+        return cost
+    }
+    public static let options: [Option<Self>] = [
+        Option("temperature", "X", example: "0.5", "NT-Xent temperature (0.2)") { c, v in c.temperature = try Value.float(v, option: "temperature") },
+    ]
 }
 
 public final class SimCLR: SelfSupervisedMethod {

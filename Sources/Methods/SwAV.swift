@@ -1,12 +1,16 @@
+import Foundation
 import NN
+import Options
 import Tensors
 
 /// SwAV (Caron et al., NeurIPS 2020): embeddings are L2-normalised and scored against learnable
 /// prototypes (themselves L2-normalised every step); codes come from Sinkhorn–Knopp without
 /// gradient, and each view predicts the codes of the other view (swapped prediction, softmax
 /// at temperature τ). Multi-crop adds small crops that only predict. CIFAR defaults from
-/// solo-learn (PAPERS.md): projector 2048 → 128, 3000 prototypes, τ 0.1, ε 0.05, 3 iterations;
-/// prototypes frozen for the first epoch (the choice; solo-learn freezes two).
+/// solo-learn (docs/PAPERS.md): projector 2048 → 128, 3000 prototypes, τ 0.1, ε 0.05, 3 iterations;
+/// LARS lr 0.6 at batch 256, weight decay 1e-6, trust ratio clipped, the symmetric SimCLR / SwAV
+/// augmentation. The prototypes stay frozen for the first epoch (solo-learn freezes them for two
+/// of its 1000; our schedules are a few epochs long).
 public struct SwAVConfiguration: Equatable {
     public var projectorHiddenDimensions = 2048
     public var projectionDimensions = 128
@@ -20,6 +24,58 @@ public struct SwAVConfiguration: Equatable {
     public var queueLength = 0
     public var queueStartEpoch = 0
     public init() {}
+}
+
+extension SwAVConfiguration: MethodConfiguration {
+    public var name: String { "swav" }
+    public var recipe: TrainingRecipe {
+        TrainingRecipe(baseLearningRate: 0.6, weightDecay: 1e-6, clipsTrustRatio: true, augmentation: .simclr)
+    }
+    public var projectorDescription: String { "\(projectorHiddenDimensions)-\(projectionDimensions)" }
+    public var projectorWidth: Int { projectionDimensions }
+    public mutating func setProjectorWidth(_ width: Int) { projectionDimensions = width }
+    public mutating func setHeadWidths(hidden: Int, projection: Int) {
+        projectorHiddenDimensions = hidden; projectionDimensions = projection
+    }
+    public func validate() throws {
+        if projectionDimensions <= 0 || projectorHiddenDimensions <= 0 || prototypeCount <= 0 {
+            throw ConfigurationError("projector", projectionDimensions, "every layer width and the prototype count must be positive integers")
+        }
+        try Check.positive("temperature", temperature)
+        if smallCrops.count < 0 || smallCrops.size < 8 || smallCrops.size > 32 {
+            throw ConfigurationError("small crops", "\(smallCrops.count)×\(smallCrops.size)", "need a count ≥ 0 and a size in 8…32")
+        }
+        if queueLength < 0 { throw ConfigurationError("queue length", queueLength, "must be 0 or more") }
+    }
+    public func makeMethod(backboneWidth: Int, rng: inout RandomGenerator) -> SelfSupervisedMethod {
+        SwAV(configuration: self, backboneWidth: backboneWidth, rng: &rng)
+    }
+    public func cost(featureDimensions f: Int) -> HeadCost {
+        var cost = HeadCost()
+        cost.onlineLayers = [(f, projectorHiddenDimensions), (projectorHiddenDimensions, projectionDimensions),
+                             (projectionDimensions, prototypeCount)]
+        cost.smallCrops = smallCrops
+        return cost
+    }
+    public static let options: [Option<Self>] = [
+        Option("temperature", "X", example: "0.2", "softmax temperature of the swapped prediction (0.1)") { c, v in
+            c.temperature = try Value.float(v, option: "temperature")
+        },
+        Option("prototypes", "K", example: "100", "number of prototypes (3000)") { c, v in
+            c.prototypeCount = try Value.int(v, option: "prototypes", minimum: 1)
+        },
+        Option("queue", "L[,E]", example: "3840,1", "keep the last L embeddings for Sinkhorn, from epoch E (none)") { c, v in
+            let parts = try Value.ints(v, option: "queue", counts: 1 ... 2, form: "LENGTH or LENGTH,START_EPOCH (0 or more)")
+            guard parts.allSatisfy({ $0 >= 0 }) else { throw OptionError("--queue expects LENGTH or LENGTH,START_EPOCH (0 or more), got '\(v)'") }
+            c.queueLength = parts[0]; c.queueStartEpoch = parts.count == 2 ? parts[1] : 0
+        },
+        Option("freeze-prototypes", "E", example: "2", "epochs with the prototypes frozen (1)") { c, v in
+            c.freezePrototypesEpochs = try Value.int(v, option: "freeze-prototypes", minimum: 0)
+        },
+        Option("small-crops", "V", example: "2", "multi-crop: V extra 16×16 crops per image (0)") { c, v in
+            c.smallCrops.count = try Value.int(v, option: "small-crops")
+        },
+    ]
 }
 
 public final class SwAV: SelfSupervisedMethod {
@@ -170,5 +226,3 @@ public final class SwAV: SelfSupervisedMethod {
         queueFilled = min(length, queueFilled + rows)
     }
 }
-
-import Foundation

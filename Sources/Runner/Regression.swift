@@ -1,10 +1,12 @@
 import Foundation
+import Datasets
 import Experiments
+import Methods
 import Report
 import Training
 
 /// The accuracy regression of `make regress`: the `methods` table at the `ci` scale (BYOL and
-/// SwAV with their own recipe, `regressionCell`), one seed, against
+/// SwAV with their own recipe, `RegressionRecipes.cell`), one seed, against
 /// `Results/regression/baseline.csv`, which holds the same cells at several seeds.
 ///
 /// The rule: a method fails when its kNN top-1 is below the baseline's mean by more than its
@@ -13,32 +15,8 @@ import Training
 /// are what a different seed or a different CPU (another BLAS kernel rounds differently, which
 /// acts like another seed) can cost by chance; a broken method falls much further.
 public enum Regression {
-    /// The methods the regression guards: every method of the `methods` table, in its order.
-    public static var guardedMethods: [MethodName] { Tables.methods.entries.map(\.method) }
-
-    /// The cell `make regress` runs for one cell of the `methods` table at the `ci` scale.
-    /// Barlow Twins, SimCLR, MoCo v3 and SDMP run the table's
-    /// cell as declared. BYOL and SwAV end below their kNN at initialisation there (README,
-    /// "Accuracy regression"), and a check cannot guard a method that does not learn, so each
-    /// gets the smallest recipe measured to learn on every seed, still width 8 with the same heads:
-    /// - BYOL: batch 32 (four times the optimiser steps of batch 64 on twice the images), 8192
-    ///   training images, 8 epochs.
-    /// - SwAV: the milder BYOL / Barlow Twins augmentation (the strong one stalls SwAV at short
-    ///   schedules, in PyTorch too), batch 128, 3000 prototypes (100 stay at ln K), 20000
-    ///   training images, 8 epochs.
-    public static func regressionCell(_ cell: TableCell) -> TableCell {
-        var c = cell.configuration
-        switch c.method {
-        case .byol:
-            c.batchSize = 32; c.trainImages = 8192; c.epochs = 8
-        case .swav:
-            c.augmentation = .barlowTwins; c.batchSize = 128; c.swav.prototypeCount = 3000
-            c.trainImages = 20000; c.epochs = 8
-        default:
-            return cell
-        }
-        return cell.withConfiguration(c)
-    }
+    /// The methods the regression guards, by name: every method of the `methods` table, in its order.
+    public static var guardedMethods: [String] { Tables.methods.entries.map(\.method.name) }
 
     /// The columns of a row that name its configuration: a baseline row and a new row of the
     /// same method must agree on all of them, or the comparison would measure the recipe change.
@@ -101,7 +79,7 @@ public enum Regression {
     /// kept, every old row of the updated methods replaced by the new ones; ordered by seed,
     /// then in the table's order of methods.
     public static func mergedBaseline(old: [[String: String]], new: [[String: String]], updated: Set<String>) -> [[String: String]] {
-        let order = Dictionary(uniqueKeysWithValues: guardedMethods.enumerated().map { ($1.rawValue, $0) })
+        let order = Dictionary(uniqueKeysWithValues: guardedMethods.enumerated().map { ($1, $0) })
         let rows = old.filter { !updated.contains($0["method"] ?? "") } + new
         return rows.enumerated().sorted { a, b in
             let sa = Int(a.element["seed"] ?? "") ?? 0, sb = Int(b.element["seed"] ?? "") ?? 0
@@ -129,5 +107,55 @@ public enum Regression {
             return Check(method: method, knnTop1: Double(row["knn_top1"] ?? ""), status: row["status"] ?? "", baseline: values,
                          atInitialisation: Double(row["knn_top1_init"] ?? ""))
         }
+    }
+}
+
+/// One run of the regression as `sslbench regress` asks for it: the check (seed 0 of each
+/// method against the baseline), or the baseline's update (`update`: `seeds` seeds of the
+/// methods named, merged with the other methods' rows).
+public struct RegressionRun {
+    public var directory = "Results/regression"
+    public var update = false
+    /// The methods to run, by name.
+    public var methods: [String] = Regression.guardedMethods
+    /// Seeds per method (nil: 1 for a check, 4 for an update).
+    public var seeds: Int? = nil
+    /// A fault planted in every method, to see the check fail.
+    public var fault: Fault? = nil
+    public init() {}
+
+    public var baselinePath: String { "\(directory)/baseline.csv" }
+
+    /// Runs the cells and returns the checks: the new run against the baseline, or, for an
+    /// update, the tolerances the merged baseline gives (its seed 0 against all its seeds).
+    public func run(train: LabeledImages, test: LabeledImages, log: (String) -> Void) throws -> [Regression.Check] {
+        var runner = TableRunner()
+        runner.seeds = seeds ?? (update ? 4 : 1)
+        runner.wrapMethod = fault.map { fault in { fault.plant(in: $0) } }
+        let table = Tables.methods
+        let selected = Set(methods)
+        runner.cellSelection = { selected.contains($0.configuration.method.name) ? RegressionRecipes.cell($0) : nil }
+        runner.resultsDirectory = update ? "\(directory)/update" : "\(directory)/latest"
+        let oldBaseline = try readResults(baselinePath)
+        if !update && oldBaseline.isEmpty { throw Regression.Failure.noBaseline(path: baselinePath) }
+        if !update { try? FileManager.default.removeItem(atPath: runner.csvPath(table)) }   // a fresh run of this code
+        log("regression\(update ? " baseline update" : ""): \(methods.joined(separator: ", ")), the methods table's ci cells "
+            + "(BYOL and SwAV on their own recipe, RegressionRecipes.cell), \(runner.seeds) seed(s)")
+        try runner.run(table, scale: .ci, train: train, test: test, log: log)
+        let newRows = try readResults(runner.csvPath(table))
+        guard update else { return try Regression.compare(new: newRows, baseline: oldBaseline, baselinePath: baselinePath) }
+        // the new seeds of these methods replace theirs; the other methods' rows stay as they were
+        let merged = Regression.mergedBaseline(old: oldBaseline, new: newRows.filter { selected.contains($0["method"] ?? "") }, updated: selected)
+        try writeResults(merged, to: runner.csvPath(table))
+        try runner.drawFigure(table, scale: .ci)
+        for ext in ["csv", "png"] {
+            let from = runner.csvPath(table).replacingOccurrences(of: ".csv", with: ".\(ext)")
+            let to = baselinePath.replacingOccurrences(of: ".csv", with: ".\(ext)")
+            try? FileManager.default.removeItem(atPath: to)
+            try FileManager.default.moveItem(atPath: from, toPath: to)
+        }
+        try? FileManager.default.removeItem(atPath: runner.resultsDirectory)
+        log("baseline written to \(baselinePath) (\(methods.joined(separator: ", ")) rerun); the tolerances it gives:")
+        return try Regression.compare(new: merged.filter { $0["seed"] == "0" }, baseline: merged, baselinePath: baselinePath)
     }
 }

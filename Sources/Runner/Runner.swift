@@ -1,6 +1,7 @@
 import Foundation
 import Datasets
 import Experiments
+import Methods
 import Report
 import Tensors
 import Training
@@ -24,7 +25,7 @@ public enum TableRow {
     }
     static func key(_ cell: TableCell, seed: UInt64) -> String {
         key(table: cell.table, label: cell.entry.variant.isEmpty ? cell.entry.label : cell.entry.variant,
-            method: cell.configuration.method.rawValue, value: cell.point.value.description, scale: cell.scale.rawValue, seed: "\(seed)")
+            method: cell.configuration.method.name, value: cell.point.value.description, scale: cell.scale.rawValue, seed: "\(seed)")
     }
     static func key(row: [String: String]) -> String {
         key(table: row["table"] ?? "", label: row["variant"] ?? "", method: row["method"] ?? "", value: row["value"] ?? "",
@@ -79,8 +80,9 @@ public struct TableRunner {
     public var resultsDirectory = "Results"
     public var seeds = 1
     public var shard: Shard? = nil
-    /// A deliberate fault in every cell (the regression's sabotage run, the tests).
-    public var faultInjection: FaultInjection? = nil
+    /// Wraps every cell's method before it trains (the regression's planted faults, `Fault`);
+    /// nil: each method trains as built.
+    public var wrapMethod: ((SelfSupervisedMethod) -> SelfSupervisedMethod)? = nil
     /// Print the plan and the estimated time, run nothing.
     public var dryRun = false
     /// Each cell as this returns it, and only those it returns (all, unchanged, when nil): the
@@ -133,10 +135,9 @@ public struct TableRunner {
             let checkpoints = "\(resultsDirectory)/.checkpoints"
             try FileManager.default.createDirectory(atPath: checkpoints, withIntermediateDirectories: true)
             var configuration = cell.configuration
-            configuration.faultInjection = faultInjection
             configuration.checkpointPath = "\(checkpoints)/\(table.name)-\(fnv1a(TableRow.key(cell, seed: seed))).ckpt"
             do {
-                result = try Training.train(configuration, train: train, test: test, progress: { event in
+                result = try Training.train(configuration, train: train, test: test, wrapMethod: wrapMethod ?? { $0 }, progress: { event in
                     if case .resumed(let epoch, _) = event { log("    resumed after epoch \(epoch)") }
                     if case .epochFinished(let epoch, let epochs, let loss, let rate, _) = event {
                         log(String(format: "    epoch %d/%d  loss %.4f  %.1f images/s", epoch, epochs, loss, rate))
@@ -166,38 +167,7 @@ public struct TableRunner {
 
     /// Redraws Results/<table>.png from the CSV: ours (mean ± spread over seeds) beside the paper's.
     public func drawFigure(_ table: AblationTable, scale: Scale) throws {
-        let rows = try readResults(csvPath(table)).filter { $0["scale"] == scale.rawValue && $0["status"] == "ok" }
-        let axis = try table.points[scale].map { $0 } ?? table.cells(scale: scale).map(\.point)
-        let categories = table.numericAxis ? nil : axis.map { $0.value.description }
-        var ours: [ChartSeries] = [], paper: [ChartSeries] = []
-        for entry in table.entries {
-            let label = entry.variant.isEmpty ? entry.label : entry.variant
-            var points: [(x: Double, y: Double, spread: Double)] = []
-            var paperPoints: [(x: Double, y: Double, spread: Double)] = []
-            for (i, point) in axis.enumerated() {
-                let x = table.numericAxis ? point.value.number! : Double(i)
-                let values = rows.filter { ($0["variant"] ?? "") == label && $0["value"] == point.value.description }
-                    .compactMap { Double($0["knn_top1"] ?? "") }
-                if !values.isEmpty {
-                    let mean = values.reduce(0, +) / Double(values.count)
-                    let spread = values.count > 1 ? (values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(values.count - 1)).squareRoot() : 0
-                    points.append((x, mean, spread))
-                }
-                if let pv = point.paperValue, let p = entry.paper[pv] {
-                    paperPoints.append((table.numericAxis ? pv.number! : Double(i), p.top1, 0))
-                }
-            }
-            if !points.isEmpty { ours.append(ChartSeries(name: entry.label, points: points)) }
-            if !paperPoints.isEmpty {
-                let approximate = entry.paper.values.contains { $0.approximate }
-                paper.append(ChartSeries(name: entry.label + (approximate ? " (approx.)" : ""), points: paperPoints, dashed: true))
-            }
-        }
-        let oursPanel = ChartPanel(title: "ours: \(scale.rawValue) scale, kNN top-1 (mean, sd over seeds)", xLabel: table.axisName,
-                                   yLabel: "kNN top-1 (%)", logX: table.numericAxis, series: ours, categories: categories)
-        let paperPanel = ChartPanel(title: "paper: \(table.paperSetting)", xLabel: table.axisName, yLabel: "top-1 (%)",
-                                    logX: table.numericAxis, series: paper, categories: categories)
-        let canvas = ChartRenderer.render(title: table.title, panels: ours.isEmpty && paper.isEmpty ? [oursPanel] : [oursPanel, paperPanel])
+        let canvas = try TableFigure.render(table, scale: scale, rows: try readResults(csvPath(table)))
         try PNGFile.write(canvas, to: csvPath(table).replacingOccurrences(of: ".csv", with: ".png"))
     }
 }

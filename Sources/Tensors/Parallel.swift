@@ -6,7 +6,7 @@ import COpenBLAS
 /// same range, so reductions done per chunk and summed in chunk order are bit-for-bit
 /// reproducible for a given thread count. OpenBLAS is kept at one thread (`configure`), and
 /// each chunk calls it on its own slice: one level of parallelism, never two at once
-/// (DESIGN.md, "Performance notes").
+/// (docs/ARCHITECTURE.md, "Numeric conventions").
 public enum Parallel {
     public private(set) static var threads: Int = 1
 

@@ -29,31 +29,10 @@ public struct MemoryEstimate: CustomStringConvertible {
             channels = out
         }
         // the heads: (input, output) widths of every linear layer, and whether a target copies them
-        var heads: [(Int, Int)] = []
-        var targetParams = 0
         let feature = 8 * w
-        switch c.method {
-        case .barlowTwins:
-            let dims = [feature] + c.barlowTwins.projectorDimensions
-            for i in 0 ..< dims.count - 1 { heads.append((dims[i], dims[i + 1])) }
-            if c.barlowTwins.predictor { let d = dims.last!; heads += [(d, d), (d, d)] }
-        case .byol:
-            let b = c.byol
-            heads = [(feature, b.projectorHiddenDimensions), (b.projectorHiddenDimensions, b.projectionDimensions),
-                     (b.projectionDimensions, b.predictorHiddenDimensions), (b.predictorHiddenDimensions, b.projectionDimensions)]
-            targetParams = params + feature * b.projectorHiddenDimensions + b.projectorHiddenDimensions * b.projectionDimensions
-        case .simclr:
-            heads = [(feature, c.simclr.projectorHiddenDimensions), (c.simclr.projectorHiddenDimensions, c.simclr.projectionDimensions)]
-        case .swav:
-            let s = c.swav
-            heads = [(feature, s.projectorHiddenDimensions), (s.projectorHiddenDimensions, s.projectionDimensions),
-                     (s.projectionDimensions, s.prototypeCount)]
-        case .mocoV3, .sdmp:
-            let m = c.mocoV3
-            heads = [(feature, m.projectorHiddenDimensions), (m.projectorHiddenDimensions, m.projectionDimensions),
-                     (m.projectionDimensions, m.predictorHiddenDimensions), (m.predictorHiddenDimensions, m.projectionDimensions)]
-            targetParams = params + feature * m.projectorHiddenDimensions + m.projectorHiddenDimensions * m.projectionDimensions
-        }
+        let cost = c.method.cost(featureDimensions: feature)
+        let heads = cost.onlineLayers
+        let targetParams = cost.targetLayers.map { layers in params + layers.reduce(0) { $0 + $1.inputs * $1.outputs } } ?? 0
         var headParams = 0, headActivations = 0, widest = 0
         for (i, o) in heads {
             headParams += i * o + 3 * o
@@ -66,7 +45,7 @@ public struct MemoryEstimate: CustomStringConvertible {
         // loss buffers: about twelve [N, D] copies, two N×N Gram matrices, the D×D matrix when dense
         let d = widest, n = c.batchSize
         var loss = 12 * n * d + 2 * n * n
-        if c.method == .barlowTwins && (c.barlowTwins.form == .dense || c.barlowTwins.objective != .squaredError) { loss += d * d }
+        if cost.formsSquareMatrix { loss += d * d }
         lossBytes = f * loss
         dataBytes = (trainImages + testImages) * 3072 + f * (trainImages + testImages) * feature * 3
     }

@@ -38,29 +38,14 @@ public struct TimeEstimate {
     public init(_ c: CellConfiguration, trainImages: Int, testImages: Int) {
         backboneWidth = c.backboneWidth
         let feature = 8 * c.backboneWidth
-        func mlp(_ dims: [Int]) -> Double { zip(dims, dims.dropFirst()).reduce(0) { $0 + Double($1.0 * $1.1) } }
         let backbone = Self.backboneMultiplyAdds(width: c.backboneWidth)
-        var online = backbone, target = 0.0, extraViews = 0.0
-        switch c.method {
-        case .barlowTwins:
-            online += mlp([feature] + c.barlowTwins.projectorDimensions)
-            if c.barlowTwins.predictor { online += 2 * Double(c.barlowTwins.projectorDimensions.last! * c.barlowTwins.projectorDimensions.last!) }
-        case .byol:
-            let b = c.byol, projector = mlp([feature, b.projectorHiddenDimensions, b.projectionDimensions])
-            online += projector + mlp([b.projectionDimensions, b.predictorHiddenDimensions, b.projectionDimensions])
-            target = backbone + projector
-        case .simclr: online += mlp([feature, c.simclr.projectorHiddenDimensions, c.simclr.projectionDimensions])
-        case .swav:
-            let s = c.swav, head = mlp([feature, s.projectorHiddenDimensions, s.projectionDimensions, s.prototypeCount])
-            online += head
-            let crop = Self.backboneMultiplyAdds(width: c.backboneWidth, imageSize: s.smallCrops.size) + head
-            extraViews = 3 * Double(s.smallCrops.count) * crop
-        case .mocoV3, .sdmp:
-            let m = c.mocoV3, projector = mlp([feature, m.projectorHiddenDimensions, m.projectionDimensions])
-            online += projector + mlp([m.projectionDimensions, m.predictorHiddenDimensions, m.projectionDimensions])
-            target = backbone + projector
-            if c.method == .sdmp { extraViews = target }   // the mixed view A replaces A; view B mixed the same way adds keys
-        }
+        let cost = c.method.cost(featureDimensions: feature)
+        func multiplyAdds(_ layers: [(inputs: Int, outputs: Int)]) -> Double { layers.reduce(0) { $0 + Double($1.inputs * $1.outputs) } }
+        let online = backbone + multiplyAdds(cost.onlineLayers)
+        let target = cost.targetLayers.map { backbone + multiplyAdds($0) } ?? 0
+        // small crops: forward and backward (three forwards) through the backbone at their size and the head
+        let crop = Self.backboneMultiplyAdds(width: c.backboneWidth, imageSize: cost.smallCrops.size) + multiplyAdds(cost.onlineLayers)
+        let extraViews = 3 * Double(cost.smallCrops.count) * crop + Double(cost.extraTargetForwards) * target
         let perImage = 2 * (2 * 3 * online + 2 * target + extraViews)   // FLOPs = 2 × multiply-adds
         let steps = Double(trainImages / max(c.batchSize, 1) * c.epochs * c.batchSize)
         trainingFLOPs = steps * perImage; trainingFLOPsPerImage = perImage
@@ -72,10 +57,8 @@ public struct TimeEstimate {
 
     /// Seconds at the reference rate with `threads` threads. Narrower networks run their
     /// arithmetic less efficiently (smaller matrix products, more memory-bound passes): below
-    /// width 16 the rate is scaled by (width/16)^0.4, 0.76 at width 8, where the Barlow Twins
-    /// cells of the `cpu` methods table (batch 128, projector 1024-1024-1024) ran at 536 and 461
-    /// images/s with the direct convolution kernels (Results/methods.csv, commit 0c5208e, Zen 3;
-    /// on im2col it was 195 images/s and the factor 0.30).
+    /// width 16 the rate is scaled by (width/16)^0.4, 0.76 at width 8, which matches the rate of
+    /// the `cpu` scale's Barlow Twins cells on the direct convolution kernels (README, "The cpu scale").
     public func seconds(threads: Int) -> Double {
         let efficiency = min(1, pow(Double(backboneWidth) / 16, 0.4))
         return (trainingFLOPs + evaluationFLOPs) / (Self.referenceFLOPsPerSecondPerThread * efficiency * Double(max(threads, 1)))

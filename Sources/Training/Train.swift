@@ -18,8 +18,11 @@ public enum TrainingEvent {
 /// The shared training kernel: one cell, from data to kNN accuracy. `data` is the training and
 /// test set (already loaded); the configuration picks the subset.
 /// `stopAfterEpoch`, asked after every epoch's checkpoint, lets a caller interrupt the cell as
-/// a kill would (the tests use it).
+/// a kill would (the tests use it). `wrapMethod` receives the method as built and returns the
+/// one to train: a caller that wants to watch or alter the steps wraps it there; by default it
+/// is trained as it is.
 public func train(_ config: CellConfiguration, train fullTrain: LabeledImages, test fullTest: LabeledImages,
+                  wrapMethod: (SelfSupervisedMethod) -> SelfSupervisedMethod = { $0 },
                   stopAfterEpoch: (Int) -> Bool = { _ in false },
                   progress: (TrainingEvent) -> Void = { _ in }) throws -> CellResult {
     try config.validate(availableTrainImages: fullTrain.count)
@@ -35,8 +38,7 @@ public func train(_ config: CellConfiguration, train fullTrain: LabeledImages, t
     progress(.memory(estimate))
 
     var rng = RandomGenerator(seed: config.seed, stream: 0xC0FFEE)
-    let model = makeMethod(config, rng: &rng)
-    if config.faultInjection == .targetReceivesGradients { (model as? BYOL)?.gradientThroughTarget = true }
+    let model = wrapMethod(config.method.makeMethod(backboneWidth: config.backboneWidth, rng: &rng))
     let parameters = model.parameters
 
     /// kNN top-1 (and the linear probe's, when asked) on frozen features of the current encoder,
@@ -112,13 +114,7 @@ public func train(_ config: CellConfiguration, train fullTrain: LabeledImages, t
                                  into: crops, offset: v * batch, outputSize: cropPlan.size)
                 }
             }
-            var loss = model.trainingStep(views: views, smallCrops: crops, context: context)
-            switch config.faultInjection {
-            case .negatedGradients?:
-                for p in parameters { let g = p.grad.data; for i in 0 ..< p.grad.count { g[i] = -g[i] } }
-            case .nanLossFromStep(let first)? where step >= first: loss = .nan
-            default: break
-            }
+            let loss = model.trainingStep(views: views, smallCrops: crops, context: context)
             result.losses.append(loss)
             guard loss.isFinite else {
                 result.status = .diverged(step: step)
@@ -127,7 +123,6 @@ public func train(_ config: CellConfiguration, train fullTrain: LabeledImages, t
             }
             optimizer.step(parameters, learningRate: schedule.learningRate(atStep: step))
             model.afterOptimizerStep(context: context)
-            if config.faultInjection == .targetCopiesOnline { model.copyOnlineIntoTarget() }
             step += 1
             epochLoss = loss
             trainingSeconds += (clock.now - t0).seconds
@@ -157,41 +152,6 @@ public func train(_ config: CellConfiguration, train fullTrain: LabeledImages, t
     if let path = config.checkpointPath { try? FileManager.default.removeItem(atPath: path) }
     result.totalSeconds = (clock.now - started).seconds
     return result
-}
-
-/// The method a configuration names, built with its own configuration.
-func makeMethod(_ c: CellConfiguration, rng: inout RandomGenerator) -> SelfSupervisedMethod {
-    switch c.method {
-    case .barlowTwins: return BarlowTwins(configuration: c.barlowTwins, backboneWidth: c.backboneWidth, rng: &rng)
-    case .byol: return BYOL(configuration: c.byol, backboneWidth: c.backboneWidth, rng: &rng)
-    case .simclr: return SimCLR(configuration: c.simclr, backboneWidth: c.backboneWidth, rng: &rng)
-    case .swav: return SwAV(configuration: c.swav, backboneWidth: c.backboneWidth, rng: &rng)
-    case .mocoV3:
-        var m = c.mocoV3; m.mixing = nil
-        return MoCoV3(configuration: m, backboneWidth: c.backboneWidth, rng: &rng)
-    case .sdmp:
-        var m = c.mocoV3; m.mixing = c.mixing
-        return MoCoV3(configuration: m, backboneWidth: c.backboneWidth, rng: &rng)
-    }
-}
-
-/// Collapse figures of an evaluated network (see `normalizedEmbeddingStandardDeviation` and
-/// `rankMe`): the standard deviation of its L2-normalised embeddings (about 1/√D when healthy,
-/// 0 when collapsed) and the effective rank of its backbone features on the test set.
-public struct Health: Equatable {
-    public var embeddingStandardDeviation: Double = .nan
-    public var rankMe: Double = .nan
-    public var featureDimensions = 0, embeddingDimensions = 0
-    public init() {}
-    public init(embeddingStandardDeviation: Double, rankMe: Double, featureDimensions: Int, embeddingDimensions: Int) {
-        self.embeddingStandardDeviation = embeddingStandardDeviation; self.rankMe = rankMe
-        self.featureDimensions = featureDimensions; self.embeddingDimensions = embeddingDimensions
-    }
-    /// For a progress line: "embedding std 0.0213 (healthy ≈ 0.0221), RankMe 97.3 of 128".
-    public var summary: String {
-        String(format: "embedding std %.4f (1/√D %.4f), RankMe %.1f of %d", embeddingStandardDeviation,
-               1 / Double(max(embeddingDimensions, 1)).squareRoot(), rankMe, featureDimensions)
-    }
 }
 
 extension Duration {

@@ -2,6 +2,7 @@ import XCTest
 @testable import Runner
 import Datasets
 import Experiments
+import Methods
 import Report
 import Tensors
 import Training
@@ -73,28 +74,28 @@ final class RegressionTests: XCTestCase {
     /// declared, BYOL and SwAV their own recipe, and the runner's plan carries it.
     func testTheRegressionRunsEveryMethodWithBYOLAndSwAVOnTheirRecipe() throws {
         let declared = try Tables.methods.cells(scale: .ci)
-        XCTAssertEqual(Set(declared.map(\.configuration.method)), Set(MethodName.allCases))
-        XCTAssertEqual(Set(Regression.guardedMethods), Set(MethodName.allCases))
+        XCTAssertEqual(Set(declared.map(\.configuration.method.name)), Set(MethodCatalog.names))
+        XCTAssertEqual(Set(Regression.guardedMethods), Set(MethodCatalog.names))
         var r = TableRunner()
-        r.cellSelection = { Regression.regressionCell($0) }
+        r.cellSelection = { RegressionRecipes.cell($0) }
         let plan = try r.plan(Tables.methods, scale: .ci)
-        XCTAssertEqual(plan.map(\.cell.configuration.method), declared.map(\.configuration.method))
+        XCTAssertEqual(plan.map(\.cell.configuration.method.name), declared.map(\.configuration.method.name))
         for (cell, (planned, _)) in zip(declared, plan) {
             let a = cell.configuration, b = planned.configuration
-            switch a.method {
-            case .byol:
+            switch a.method.name {
+            case "byol":
                 XCTAssertEqual([b.batchSize, b.trainImages, b.epochs], [32, 8192, 8])
                 XCTAssertEqual(b.learningRate, a.learningRate / 2, accuracy: 1e-7)   // LARS rate scaled by batch/256
-            case .swav:
-                XCTAssertEqual([b.batchSize, b.trainImages, b.epochs, b.swav.prototypeCount], [128, 20000, 8, 3000])
+            case "swav":
+                XCTAssertEqual([b.batchSize, b.trainImages, b.epochs, (b.method as? SwAVConfiguration)?.prototypeCount], [128, 20000, 8, 3000])
                 XCTAssertEqual(b.augmentation, .barlowTwins)
             default:
-                XCTAssertEqual(a, b, "\(a.method)")
+                XCTAssertEqual(a, b, a.method.name)
             }
             XCTAssertEqual([b.backboneWidth, b.testImages], [a.backboneWidth, a.testImages])
         }
         // a selection that drops a method drops its cells
-        r.cellSelection = { $0.configuration.method == .byol ? nil : $0 }
+        r.cellSelection = { $0.configuration.method is BYOLConfiguration ? nil : $0 }
         XCTAssertEqual(try r.plan(Tables.methods, scale: .ci).count, declared.count - 1)
     }
 
@@ -118,7 +119,7 @@ final class RegressionTests: XCTestCase {
 
     /// Runs the regression's cell of `method` with `fault` planted and checks it against the
     /// committed baseline.
-    func sabotagedCheck(_ method: MethodName, _ fault: FaultInjection) throws -> Regression.Check {
+    func sabotagedCheck(_ method: String, _ fault: Fault) throws -> Regression.Check {
         guard let folder = try? CIFAR.locateCIFAR10(), let data = try? CIFAR.loadCIFAR10(folder: folder) else {
             throw XCTSkip("CIFAR-10 is not next to the project")
         }
@@ -126,14 +127,13 @@ final class RegressionTests: XCTestCase {
         guard !baseline.isEmpty else {
             throw XCTSkip("no baseline at \(committedBaseline) yet: `make regress-update` writes it")
         }
-        guard let declared = try Tables.methods.cells(scale: .ci).first(where: { $0.configuration.method == method }) else {
+        guard let declared = try Tables.methods.cells(scale: .ci).first(where: { $0.configuration.method.name == method }) else {
             throw MissingCell(description: "the methods table has no \(method) cell at the ci scale")   // a thrown error fails the test
         }
-        let cell = Regression.regressionCell(declared)
-        var sabotaged = cell.configuration
-        sabotaged.faultInjection = fault
-        sabotaged.linearProbe = false   // the check reads the kNN only
-        let result = try train(sabotaged, train: data.train, test: data.test)
+        let cell = RegressionRecipes.cell(declared)
+        var configuration = cell.configuration
+        configuration.linearProbe = false   // the check reads the kNN only
+        let result = try train(configuration, train: data.train, test: data.test, wrapMethod: fault.plant(in:))
         let newRow = Dictionary(uniqueKeysWithValues: zip(TableRow.header, TableRow.fields(cell, table: Tables.methods, result: result)))
         return try Regression.compare(new: [newRow], baseline: baseline, baselinePath: committedBaseline)[0]
     }
@@ -143,7 +143,7 @@ final class RegressionTests: XCTestCase {
     /// check against the committed baseline fails for it. `make regress SABOTAGE=negate-gradients`
     /// does the same for every method (README, "Accuracy regression": it catches five of six).
     func testASignFlippedGradientFailsTheRegression() throws {
-        let check = try sabotagedCheck(.barlowTwins, .negatedGradients)
+        let check = try sabotagedCheck("barlow-twins", .negatedGradients)
         XCTAssertFalse(check.passed, "the sabotaged run passed: \(check)")
         print("sabotaged: \(check)")
     }
@@ -151,7 +151,7 @@ final class RegressionTests: XCTestCase {
     /// The issue's own example: BYOL's target network receiving gradients (the stop-gradient
     /// removed) collapses, and the check fails for BYOL.
     func testBYOLWithoutItsStopGradientFailsTheRegression() throws {
-        let check = try sabotagedCheck(.byol, .targetReceivesGradients)
+        let check = try sabotagedCheck("byol", .targetReceivesGradients)
         XCTAssertFalse(check.passed, "the sabotaged run passed: \(check)")
         print("sabotaged: \(check)")
     }
@@ -186,7 +186,7 @@ final class RegressionTests: XCTestCase {
             throw XCTSkip("CIFAR-10 is not next to the project")
         }
         var r = TableRunner(); r.resultsDirectory = directory
-        r.faultInjection = .nanLossFromStep(3)
+        r.wrapMethod = Fault.nanLossFromStep(3).plant(in:)
         var log: [String] = []
         try r.run(Tables.lambda, scale: .smoke, train: data.train.prefix(512), test: data.test.prefix(512)) { log.append($0) }
         let rows = try readResults(r.csvPath(Tables.lambda))

@@ -1,7 +1,7 @@
 import XCTest
 @testable import Training
 import Datasets
-import Report
+import Methods
 import Tensors
 
 final class TrainingTests: XCTestCase {
@@ -15,9 +15,10 @@ final class TrainingTests: XCTestCase {
     }
 
     func tinyConfiguration() -> CellConfiguration {
-        var c = CellConfiguration()
+        var barlowTwins = BarlowTwinsConfiguration()
+        barlowTwins.projectorDimensions = [16, 16]
+        var c = CellConfiguration(method: barlowTwins)
         c.backboneWidth = 2
-        c.barlowTwins.projectorDimensions = [16, 16]
         c.batchSize = 8; c.epochs = 2; c.trainImages = 32; c.knnNeighbours = 5
         return c
     }
@@ -44,14 +45,19 @@ final class TrainingTests: XCTestCase {
         XCTAssertEqual(message { $0.backboneWidth = -16 }, "invalid width -16: must be a positive integer")
         XCTAssertEqual(message { $0.batchSize = 64 }, "invalid batch size 64: is larger than the 32 training images")
         XCTAssertEqual(message { $0.trainImages = 500 }, "invalid train images 500: only 100 training images are in the data folder")
-        XCTAssertEqual(message { $0.barlowTwins.offDiagonalWeight = -0.1 }, "invalid lambda -0.1: must be 0 or more")
-        XCTAssertEqual(message { $0.barlowTwins.projectorDimensions = [16, 0] }, "invalid projector [16, 0]: every layer width must be a positive integer")
+        XCTAssertEqual(message { $0.ifMethod(BarlowTwinsConfiguration.self) { $0.offDiagonalWeight = -0.1 } }, "invalid lambda -0.1: must be 0 or more")
+        XCTAssertEqual(message { $0.ifMethod(BarlowTwinsConfiguration.self) { $0.projectorDimensions = [16, 0] } },
+                       "invalid projector [16, 0]: every layer width must be a positive integer")
+        XCTAssertEqual(message { $0.method = SDMPConfiguration(); $0.ifMethod(SDMPConfiguration.self) { $0.mixing.strategies = [] } },
+                       "invalid mixing none: sdmp needs at least one strategy (moco-v3 is SDMP without mixing)")
+        XCTAssertEqual(message { $0.method = SwAVConfiguration(); $0.ifMethod(SwAVConfiguration.self) { $0.queueLength = -1 } },
+                       "invalid queue length -1: must be 0 or more")
         XCTAssertEqual(message { $0.epochs = 0 }, "invalid epochs 0: must be a positive integer")
         XCTAssertEqual(message { _ in }, "accepted")
-        XCTAssertThrowsError(try MethodName(named: "barlow")) {
+        XCTAssertThrowsError(try MethodCatalog.named("barlow")) {
             XCTAssertEqual("\($0)", "invalid method 'barlow': unknown; known: barlow-twins, byol, simclr, swav, moco-v3, sdmp")
         }
-        XCTAssertEqual(try MethodName(named: "moco-v3"), .mocoV3)
+        XCTAssertTrue(try MethodCatalog.named("moco-v3") is MoCoV3Configuration)
     }
 
     func testTrainRefusesABatchLargerThanTheData() {
@@ -69,43 +75,37 @@ final class TrainingTests: XCTestCase {
         XCTAssertTrue(r.knnTop1.isNaN)
     }
 
-    func testCSVRowIsWrittenAtomicallyAndParses() throws {
-        let path = NSTemporaryDirectory() + "sslbench-row-\(UUID().uuidString).csv"
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        let c = tinyConfiguration()
-        let r = try Training.train(c, train: syntheticImages(32, seed: 1), test: syntheticImages(16, seed: 2))
-        try CSV.appendRow(CellRow.fields(c, r), header: CellRow.header, to: path)
-        try CSV.appendRow(CellRow.fields(c, r), header: CellRow.header, to: path)
-        let rows = try CSV.parse(String(contentsOfFile: path, encoding: .utf8))
-        XCTAssertEqual(rows.count, 3)
-        XCTAssertEqual(rows[0], CellRow.header)
-        XCTAssertEqual(rows[1][0], "barlow-twins")
-        XCTAssertEqual(rows[1].count, CellRow.header.count)
-        // a file with another header is refused and left as it was
-        try "a,b\n1,2\n".write(toFile: path, atomically: true, encoding: .utf8)
-        XCTAssertThrowsError(try CSV.appendRow(CellRow.fields(c, r), header: CellRow.header, to: path))
-        XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), "a,b\n1,2\n")
-    }
-
     func testTheAugmentationRecipeFollowsTheMethodAndIsRecordedInTheRow() {
-        XCTAssertEqual(CellConfiguration(method: .swav).augmentation, .simclr)
-        XCTAssertEqual(CellConfiguration(method: .simclr).augmentation, .simclr)
-        XCTAssertEqual(CellConfiguration(method: .byol).augmentation, .barlowTwins)
-        var c = CellConfiguration(method: .swav)
+        XCTAssertEqual(CellConfiguration(method: SwAVConfiguration()).augmentation, .simclr)
+        XCTAssertEqual(CellConfiguration(method: SimCLRConfiguration()).augmentation, .simclr)
+        XCTAssertEqual(CellConfiguration(method: BYOLConfiguration()).augmentation, .barlowTwins)
+        var c = CellConfiguration(method: SwAVConfiguration())
         XCTAssertEqual(c.augmentationA.blurProbability, 0.5)
         XCTAssertEqual(c.augmentationB.solarizeProbability, 0)
         c.augmentation = .barlowTwins
         XCTAssertEqual(c.augmentationA.blurProbability, 0)
         XCTAssertEqual(c.augmentationA.solarizeProbability, 0)
         XCTAssertEqual(c.augmentationB.solarizeProbability, 0.2)
-        XCTAssertNotEqual(c.trainingFingerprint, CellConfiguration(method: .swav).trainingFingerprint)
-        let row = CellRow.fields(c, CellResult())
-        XCTAssertEqual(Dictionary(uniqueKeysWithValues: zip(CellRow.header, row))["augmentation"], "barlow-twins")
+        XCTAssertNotEqual(c.trainingFingerprint, CellConfiguration(method: SwAVConfiguration()).trainingFingerprint)
+    }
+
+    func testEveryMethodStartsFromItsOwnRecipe() {
+        let expected: [(String, Float, Float, Bool, AugmentationPreset)] = [
+            ("barlow-twins", 0.3, 1e-4, false, .barlowTwins), ("byol", 1.0, 1e-5, true, .barlowTwins), ("simclr", 0.4, 1e-5, true, .simclr),
+            ("swav", 0.6, 1e-6, true, .simclr), ("moco-v3", 0.3, 1e-6, true, .barlowTwins), ("sdmp", 0.3, 1e-6, true, .barlowTwins)]
+        XCTAssertEqual(MethodCatalog.names, expected.map(\.0))
+        for (name, lr, wd, clip, augmentation) in expected {
+            let c = CellConfiguration(method: try! MethodCatalog.named(name))
+            XCTAssertEqual(c.baseLearningRate, lr, name); XCTAssertEqual(c.weightDecay, wd, name)
+            XCTAssertEqual(c.clipTrustRatio, clip, name); XCTAssertEqual(c.augmentation, augmentation, name)
+        }
+        XCTAssertEqual(CellConfiguration(), CellConfiguration(method: BarlowTwinsConfiguration()))
+        XCTAssertNotEqual(CellConfiguration(method: MoCoV3Configuration()), CellConfiguration(method: SDMPConfiguration()))
     }
 
     func testAConfigurationTooLargeForMemoryIsRefusedBeforeTraining() {
         var c = tinyConfiguration()
-        c.setProjectorWidth(16384)
+        c.method.setProjectorWidth(16384)
         c.memoryLimitBytes = 1 << 30
         let estimate = MemoryEstimate(c, trainImages: 32, testImages: 16)
         // 3 × (128·16384 + 2·16384²)·4 bytes of projector state alone: over 6 GiB
@@ -121,7 +121,7 @@ final class TrainingTests: XCTestCase {
         // the parameters of the width-16 reference configuration, counted by the model itself
         var rng = RandomGenerator(seed: 1)
         let c = CellConfiguration()
-        let model = makeMethod(c, rng: &rng)
+        let model = c.method.makeMethod(backboneWidth: c.backboneWidth, rng: &rng)
         let parameterFloats = model.parameters.reduce(0) { $0 + $1.value.count }
         let estimate = MemoryEstimate(c, trainImages: 20000, testImages: 10000)
         XCTAssertGreaterThanOrEqual(estimate.parameterBytes, 3 * 4 * parameterFloats)
@@ -129,28 +129,18 @@ final class TrainingTests: XCTestCase {
     }
 
     func testEveryMethodTrainsEndToEnd() throws {
-        for method in MethodName.allCases {
+        for method in MethodCatalog.all {
             var c = CellConfiguration(method: method)
             c.backboneWidth = 2; c.batchSize = 8; c.epochs = 1; c.trainImages = 16; c.knnNeighbours = 5
-            c.barlowTwins.projectorDimensions = [16, 16]
-            c.byol.projectorHiddenDimensions = 16; c.byol.predictorHiddenDimensions = 16; c.byol.projectionDimensions = 8
-            c.simclr.projectorHiddenDimensions = 16; c.simclr.projectionDimensions = 8
-            c.swav.projectorHiddenDimensions = 16; c.swav.projectionDimensions = 8; c.swav.prototypeCount = 12
-            c.swav.smallCrops = .init(count: 2, size: 16)
-            c.mocoV3.projectorHiddenDimensions = 16; c.mocoV3.predictorHiddenDimensions = 16; c.mocoV3.projectionDimensions = 8
+            c.method.setHeadWidths(hidden: 16, projection: 8)
+            c.ifMethod(BarlowTwinsConfiguration.self) { $0.projectorDimensions = [16, 16] }
+            c.ifMethod(SwAVConfiguration.self) { $0.prototypeCount = 12; $0.smallCrops = .init(count: 2, size: 16) }
             let r = try Training.train(c, train: syntheticImages(16, seed: 3), test: syntheticImages(8, seed: 4))
-            XCTAssertEqual(r.status, .ok, "\(method)")
-            XCTAssertEqual(r.losses.count, 2, "\(method)")
-            XCTAssertFalse(r.knnTop1.isNaN, "\(method)")
-            XCTAssertFalse(r.linearTop1.isNaN, "\(method)")
+            XCTAssertEqual(r.status, .ok, method.name)
+            XCTAssertEqual(r.losses.count, 2, method.name)
+            XCTAssertFalse(r.knnTop1.isNaN, method.name)
+            XCTAssertFalse(r.linearTop1.isNaN, method.name)
         }
-    }
-
-    func testCSVQuoting() throws {
-        let line = CSV.line(["plain", "a,b", "say \"hi\"", "two\nlines"])
-        XCTAssertEqual(line, "plain,\"a,b\",\"say \"\"hi\"\"\",\"two\nlines\"\n")
-        XCTAssertEqual(try CSV.parse(line), [["plain", "a,b", "say \"hi\"", "two\nlines"]])
-        XCTAssertThrowsError(try CSV.parse("a,\"b\n"))
     }
 }
 
@@ -166,14 +156,14 @@ final class CheckpointTests: XCTestCase {
     /// uninterrupted run with the same seed: the same loss at every step and the same accuracy.
     func testAKilledCellResumesToTheSameNumbers() throws {
         let train = images(32, seed: 1), test = images(16, seed: 2)
-        for method in [MethodName.barlowTwins, .byol, .swav, .sdmp] {
+        let methods: [any MethodConfiguration] = [BarlowTwinsConfiguration(), BYOLConfiguration(), SwAVConfiguration(), SDMPConfiguration()]
+        for method in methods {
             var c = CellConfiguration(method: method)
             c.backboneWidth = 2; c.batchSize = 8; c.epochs = 3; c.trainImages = 32; c.knnNeighbours = 5
-            c.barlowTwins.projectorDimensions = [16, 16]
-            c.byol.projectorHiddenDimensions = 16; c.byol.predictorHiddenDimensions = 16; c.byol.projectionDimensions = 8
-            c.swav.projectorHiddenDimensions = 16; c.swav.projectionDimensions = 8; c.swav.prototypeCount = 12; c.swav.queueLength = 16
-            c.mocoV3.projectorHiddenDimensions = 16; c.mocoV3.predictorHiddenDimensions = 16; c.mocoV3.projectionDimensions = 8
-            c.optimizer = method == .byol ? .adamw : .lars
+            c.method.setHeadWidths(hidden: 16, projection: 8)
+            c.ifMethod(BarlowTwinsConfiguration.self) { $0.projectorDimensions = [16, 16] }
+            c.ifMethod(SwAVConfiguration.self) { $0.prototypeCount = 12; $0.queueLength = 16 }
+            c.optimizer = method is BYOLConfiguration ? .adamw : .lars
             let whole = try Training.train(c, train: train, test: test)
             let path = NSTemporaryDirectory() + "sslbench-\(UUID().uuidString).ckpt"
             c.checkpointPath = path
@@ -182,19 +172,20 @@ final class CheckpointTests: XCTestCase {
             XCTAssertTrue(FileManager.default.fileExists(atPath: path))
             var resumedAt = -1
             let second = try Training.train(c, train: train, test: test, progress: { if case .resumed(let e, _) = $0 { resumedAt = e } })
-            XCTAssertEqual(resumedAt, 1, "\(method)")
-            XCTAssertEqual(second.losses, whole.losses, "\(method)")
-            XCTAssertEqual(second.knnTop1, whole.knnTop1, "\(method)")
-            XCTAssertEqual(second.linearTop1, whole.linearTop1, "\(method)")
+            XCTAssertEqual(resumedAt, 1, method.name)
+            XCTAssertEqual(second.losses, whole.losses, method.name)
+            XCTAssertEqual(second.knnTop1, whole.knnTop1, method.name)
+            XCTAssertEqual(second.linearTop1, whole.linearTop1, method.name)
             XCTAssertFalse(FileManager.default.fileExists(atPath: path), "the checkpoint is removed when the cell ends")
         }
     }
 
     func testACheckpointOfAnotherConfigurationOrATruncatedOneIsRefused() throws {
         let train = images(32, seed: 1), test = images(16, seed: 2)
-        var c = CellConfiguration()
+        var barlowTwins = BarlowTwinsConfiguration()
+        barlowTwins.projectorDimensions = [16, 16]
+        var c = CellConfiguration(method: barlowTwins)
         c.backboneWidth = 2; c.batchSize = 8; c.epochs = 2; c.trainImages = 32; c.knnNeighbours = 5
-        c.barlowTwins.projectorDimensions = [16, 16]
         let path = NSTemporaryDirectory() + "sslbench-\(UUID().uuidString).ckpt"
         defer { try? FileManager.default.removeItem(atPath: path) }
         c.checkpointPath = path
@@ -211,14 +202,14 @@ final class TimeEstimateTests: XCTestCase {
     /// The benchmarked Barlow Twins step costs about 0.52 GFLOP per image at width 16 and 6.8 at
     /// width 64 (two views, forward and backward, projector 2048-2048-2048: the speed issue's figures).
     func testTheBarlowTwinsStepCostsWhatTheSpeedIssueStates() {
-        var c = CellConfiguration(method: .barlowTwins)
+        var c = CellConfiguration(method: BarlowTwinsConfiguration())
         c.backboneWidth = 16
         XCTAssertEqual(TimeEstimate(c, trainImages: 20000, testImages: 10000).trainingFLOPsPerImage / 1e9, 0.52, accuracy: 0.01)
         c.backboneWidth = 64
         XCTAssertEqual(TimeEstimate(c, trainImages: 20000, testImages: 10000).trainingFLOPsPerImage / 1e9, 6.8, accuracy: 0.1)
         // a momentum target adds a forward of both views: BYOL costs more than SimCLR at the same heads
-        let byol = TimeEstimate(CellConfiguration(method: .byol), trainImages: 20000, testImages: 10000)
-        let simclr = TimeEstimate(CellConfiguration(method: .simclr), trainImages: 20000, testImages: 10000)
+        let byol = TimeEstimate(CellConfiguration(method: BYOLConfiguration()), trainImages: 20000, testImages: 10000)
+        let simclr = TimeEstimate(CellConfiguration(method: SimCLRConfiguration()), trainImages: 20000, testImages: 10000)
         XCTAssertGreaterThan(byol.trainingFLOPs, 1.3 * simclr.trainingFLOPs)
     }
 }

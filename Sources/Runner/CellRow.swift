@@ -1,9 +1,11 @@
 import Foundation
+import Report
 import Tensors
 import Training
 
 /// The CSV row of one training cell, with what is needed to read the number: the evaluation
-/// protocol, the budget, the machine and the code.
+/// protocol, the budget, the machine and the code. `lambda` and `loss_scale` hold the method's
+/// `recordedSettings` of those names (Barlow Twins'), empty for the other methods.
 public enum CellRow {
     public static let header = [
         "method", "backbone_width", "projector", "projector_width", "batch_size", "epochs", "train_images", "test_images", "seed",
@@ -15,9 +17,9 @@ public enum CellRow {
     public static func fields(_ c: CellConfiguration, _ r: CellResult) -> [String] {
         let status = Self.status(r)
         return [
-            c.method.rawValue, "\(c.backboneWidth)", c.projectorDescription, "\(c.projectorWidth)",
+            c.method.name, "\(c.backboneWidth)", c.method.projectorDescription, "\(c.method.projectorWidth)",
             "\(c.batchSize)", "\(c.epochs)", "\(r.trainImages)", "\(r.testImages)", "\(c.seed)",
-            "\(c.learningRate)", "\(c.barlowTwins.offDiagonalWeight)", "\(c.barlowTwins.lossScale)",
+            "\(c.learningRate)", c.method.recordedSettings["lambda"] ?? "", c.method.recordedSettings["loss_scale"] ?? "",
             format(r.knnTop1AtInitialisation), format(r.knnTop1), "\(c.knnNeighbours)", "\(c.knnTemperature)", "cosine",
             format(r.linearTop1), r.linearTop1.isNaN ? "" : "logistic regression on standardised features, SGD 100 epochs, lr 0.1 cosine, wd 1e-4",
             r.health.embeddingStandardDeviation.isNaN ? "" : String(format: "%.5f", r.health.embeddingStandardDeviation),
@@ -39,41 +41,4 @@ public enum CellRow {
     }
 
     static func format(_ x: Double) -> String { x.isNaN ? "" : String(format: "%.2f", x) }
-}
-
-/// Facts about the machine and the code, for the CSV.
-public enum MachineInfo {
-    public static let cpuModel: String = {
-        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return "unknown" }
-        for line in text.split(separator: "\n") where line.hasPrefix("model name") {
-            return line.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "unknown"
-        }
-        return "unknown"
-    }()
-
-    public static let cpuFlags: Set<String> = {
-        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return [] }
-        for line in text.split(separator: "\n") where line.hasPrefix("flags") {
-            return Set((line.split(separator: ":", maxSplits: 1).last ?? "").split(separator: " ").map(String.init))
-        }
-        return []
-    }()
-
-    /// The git commit of the working directory, with "+dirty" when it has uncommitted changes.
-    public static let commit: String = {
-        func run(_ args: [String]) -> String? {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            p.arguments = ["git"] + args
-            let out = Pipe(); p.standardOutput = out; p.standardError = Pipe()
-            do { try p.run() } catch { return nil }
-            let data = out.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            guard p.terminationStatus == 0 else { return nil }
-            return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        }
-        guard let hash = run(["rev-parse", "--short=10", "HEAD"]) else { return "unknown" }
-        let dirty = !(run(["status", "--porcelain", "--untracked-files=no"]) ?? "").isEmpty
-        return hash + (dirty ? "+dirty" : "")
-    }()
 }

@@ -1,5 +1,5 @@
 import XCTest
-@testable import Runner
+@testable import Report
 import Experiments
 
 final class ResultsReportTests: XCTestCase {

@@ -1,19 +1,6 @@
+import Foundation
 import NN
 import Tensors
-
-extension Tensor {
-    /// Copies rows `range` of `source` (a [rows, …] tensor) into this tensor, reshaped to fit.
-    func setRows(of source: Tensor, _ range: Range<Int>) {
-        let rowSize = source.count / max(source.shape[0], 1)
-        reshape([range.count] + source.shape.dropFirst())
-        data.update(from: source.data + range.lowerBound * rowSize, count: range.count * rowSize)
-    }
-    /// Writes `part` into rows starting at `row` (the tensor already has its shape).
-    func placeRows(_ part: Tensor, at row: Int) {
-        let rowSize = part.count / max(part.shape[0], 1)
-        (data + row * rowSize).update(from: part.data, count: part.count)
-    }
-}
 
 /// θ_target ← τ·θ_target + (1 − τ)·θ_online for matching parameter lists (BYOL Eq. 1, MoCo).
 func exponentialMovingAverage(target: [Parameter], online: [Parameter], momentum tau: Float) {
@@ -40,7 +27,6 @@ public func cosineMomentum(base: Float, progress: Double) -> Float {
     1 - (1 - base) * Float((Foundation.cos(Double.pi * min(max(progress, 0), 1)) + 1) / 2)
 }
 
-import Foundation
 
 /// The networks BYOL and MoCo v3 share: an online encoder → projector → predictor, and a
 /// momentum target (encoder → projector) that starts as a copy of the online ones, gets no
@@ -65,6 +51,8 @@ final class OnlineAndMomentumNetworks {
 
     var onlineParameters: [Parameter] { encoder.parameters + projector.parameters + predictor.parameters }
     var targetParameters: [Parameter] { targetEncoder.parameters + targetProjector.parameters }
+    /// The online parameters the target follows and the target's own, pairwise in order.
+    var momentumTarget: (online: [Parameter], target: [Parameter]) { (encoder.parameters + projector.parameters, targetParameters) }
     /// Running statistics of every network and the target's weights.
     var extraStateTensors: [Tensor] {
         runningStatistics(encoder.batchNorms + projector.batchNorms + predictor.batchNorms + targetEncoder.batchNorms
@@ -85,20 +73,6 @@ final class OnlineAndMomentumNetworks {
     /// θ_target ← τ·θ_target + (1 − τ)·θ_online after step `context.step`.
     func updateTarget(_ context: StepContext) {
         let tau = cosineMomentum(base: baseMomentum, progress: Double(context.step + 1) / Double(max(context.totalSteps, 1)))
-        exponentialMovingAverage(target: targetParameters, online: encoder.parameters + projector.parameters, momentum: tau)
-    }
-    /// Sabotage only: backward through the target networks, and their gradients added to the
-    /// online weights they mirror (the stop-gradient removed).
-    func backwardThroughTarget(_ gradTargets: Tensor) {
-        for t in targetParameters { t.grad.zero() }
-        _ = targetEncoder.backward(targetProjector.backward(gradTargets))
-        for (t, o) in zip(targetParameters, encoder.parameters + projector.parameters) {
-            let tg = t.grad.data, og = o.grad.data
-            for i in 0 ..< o.grad.count { og[i] += tg[i] }
-        }
-    }
-    /// θ_target ← θ_online (τ = 0).
-    func copyOnlineIntoTarget() {
-        copyParameters(from: encoder.parameters + projector.parameters, to: targetParameters)
+        exponentialMovingAverage(target: momentumTarget.target, online: momentumTarget.online, momentum: tau)
     }
 }

@@ -1,16 +1,14 @@
 import Foundation
-import Report
-import Tensors
 
 /// Debian's OpenBLAS 0.3.21 takes AVX-512 Zen 4/5 CPUs for Haswell and runs sgemm at half
 /// speed there. OpenBLAS reads OPENBLAS_CORETYPE only when the library loads, so when the CPU
 /// has AVX-512 and the library picked a narrower kernel, we set it and re-execute ourselves
 /// once. On CPUs without AVX-512, or when the user set the variable, nothing changes.
-enum BLASKernel {
+public enum BLASKernel {
     static let narrowKernels: Set<String> = ["haswell", "zen", "sandybridge", "nehalem", "core2", "prescott"]
     static let avx512Needed: Set<String> = ["avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd"]
 
-    static func ensureWidest() {
+    public static func ensureWidest() {
         let env = ProcessInfo.processInfo.environment
         guard env["OPENBLAS_CORETYPE"] == nil, env["SSLBENCH_BLAS_REEXEC"] == nil else { return }
         guard avx512Needed.isSubset(of: MachineInfo.cpuFlags), narrowKernels.contains(blasCoreName.lowercased()) else { return }

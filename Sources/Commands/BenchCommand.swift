@@ -1,0 +1,59 @@
+import Foundation
+import Bench
+import Options
+import Report
+import Tensors
+
+/// `sslbench bench`: the speed figures, appended to Results/bench.csv.
+enum BenchCommand {
+    struct Settings {
+        var out = "Results/bench.csv"
+        var python: String?
+        var threads: Int?
+        var rounds: Int?
+        var parts = Set(BenchPart.allCases)
+        var pytorch = false
+        var quick = false
+    }
+
+    static let options: [Option<Settings>] = [
+        Option(switch: "quick", "width 16 only, one round") { $0.quick = true },
+        Option("only", "PARTS", example: "step,loss",
+               "only these parts: \(BenchPart.allCases.map(\.rawValue).joined(separator: ",")); train: `sslbench train`\nitself against the step at width 16, alternated; layers: where the step's time goes") { s, v in
+            s.parts = Set(try v.split(separator: ",").map { try Value.named(String($0), option: "only", as: BenchPart.self) })
+        },
+        SharedOptions.threads(\.threads),
+        Option("rounds", "N", example: "3", "rounds of the alternated comparisons (3)") { s, v in s.rounds = try Value.int(v, option: "rounds", minimum: 1) },
+        Option("out", "FILE", example: "/tmp/bench.csv", "the CSV the figures are appended to (Results/bench.csv)") { s, v in s.out = v },
+        Option(switch: "pytorch", "instead: the step against Benchmarks/torch_step.py (PyTorch, channels-last), run\nalternately at widths 16 and 64: both rates and their ratio") { $0.pytorch = true },
+        Option("python", "PY", example: "python3", "the Python with PyTorch for --pytorch ($PYTHON, else python3)") { s, v in s.python = v },
+    ]
+
+    static var command: Command {
+        Command("bench", summary: "time the training step (widths 16 and 64, at T threads and at 1), the data pipeline,\nthe Barlow Twins loss (Gram and dense, D 2048 and 16384) and sgemm; medians after a\nwarm-up, appended to Results/bench.csv",
+                options: options, run: run)
+    }
+
+    static func run(_ parsed: ParsedOptions) throws {
+        var s = Settings()
+        try parsed.apply(options, to: &s)
+        SharedOptions.configureThreads(s.threads)
+        // check the peer before spending minutes on our side
+        let peer = s.pytorch ? try PyTorchPeer(python: s.python ?? ProcessInfo.processInfo.environment["PYTHON"] ?? "python3") : nil
+        let coretype = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"].map { " (OPENBLAS_CORETYPE=\($0))" } ?? ""
+        print("sslbench bench: \(MachineInfo.cpuModel), \(Parallel.threads) threads, OpenBLAS kernel \(blasCoreName)\(coretype), commit \(MachineInfo.commit)")
+        print("every figure is the median of its repetitions after a warm-up; rows appended to \(s.out)")
+        fflush(stdout)
+        let out = s.out
+        func record(_ m: BenchMeasurement) throws {
+            print(m.line); fflush(stdout)
+            try CSV.appendRow(m.fields, header: BenchMeasurement.header, to: out)
+        }
+        func log(_ line: String) { print(line); fflush(stdout) }
+        if let peer = peer {
+            try Bench.pytorchSitting(peer: peer, widths: s.quick ? [16] : [16, 64], rounds: s.rounds ?? 3, record: record, log: log)
+        } else {
+            try Bench.sitting(parts: s.parts, quick: s.quick, rounds: s.rounds, record: record, log: log)
+        }
+    }
+}

@@ -1,0 +1,66 @@
+import Foundation
+import Datasets
+import Options
+import Runner
+import Tensors
+
+/// `sslbench regress`: the accuracy regression, or the update of its baseline.
+enum RegressCommand {
+    struct Settings {
+        var run = RegressionRun()
+        var data: String?
+        var threads: Int?
+    }
+
+    static let options: [Option<Settings>] = [
+        Option(switch: "update", "rerun the baseline of the methods (all by default; N seeds, 4 by default) and\nkeep the other methods' rows") {
+            $0.run.update = true
+        },
+        Option("methods", "LIST", example: "byol,swav", "only these methods (\(Regression.guardedMethods.joined(separator: ",")))") { s, v in
+            let names = v.split(separator: ",").map(String.init)
+            guard !names.isEmpty else { throw OptionError("--methods: no method given") }
+            for name in names where !Regression.guardedMethods.contains(name) {
+                throw OptionError("--methods: unknown method '\(name)'; known: \(Regression.guardedMethods.joined(separator: ", "))")
+            }
+            s.run.methods = names
+        },
+        Option("seeds", "N", example: "4", "seeds per method (1; an update: 4, at least \(Regression.minimumBaselineSeeds))") { s, v in
+            s.run.seeds = try Value.int(v, option: "seeds", minimum: 1)
+        },
+        Option("sabotage", "FAULT", example: "negate-gradients",
+               "plant a bug to see the check fail: negate-gradients (every gradient's sign flipped),\ntarget-receives-gradients (BYOL without its stop-gradient), target-copies-online\n(the momentum target with τ = 0), nan-loss-at-STEP") { s, v in
+            guard let fault = Fault(parsing: v) else {
+                throw OptionError("--sabotage: unknown fault '\(v)'; known: \(Fault.names.joined(separator: ", "))")
+            }
+            s.run.fault = fault
+        },
+        Option("directory", "DIR", example: "/tmp/regression", "the folder of baseline.csv (Results/regression)") { s, v in s.run.directory = v },
+        SharedOptions.data(\.data),
+        SharedOptions.threads(\.threads),
+    ]
+
+    static var command: Command {
+        Command("regress", summary: "the accuracy regression: every method's ci cell (README, \"Accuracy regression\"), seed 0,\nagainst Results/regression/baseline.csv; exits 1 when a method falls below its tolerance",
+                options: options, run: run)
+    }
+
+    static func run(_ parsed: ParsedOptions) throws {
+        var s = Settings()
+        try parsed.apply(options, to: &s)
+        if s.run.update, let seeds = s.run.seeds, seeds < Regression.minimumBaselineSeeds {
+            throw OptionError("--seeds must be at least \(Regression.minimumBaselineSeeds) for an update, got \(seeds)")
+        }
+        SharedOptions.configureThreads(s.threads)
+        let data = try CIFAR.loadCIFAR10(folder: try CIFAR.locateCIFAR10(explicit: s.data))
+        let checks = try s.run.run(train: data.train, test: data.test) { print($0); fflush(stdout) }
+        for check in checks { print(check) }
+        if s.run.update { return }
+        let failed = checks.filter { !$0.passed }
+        if failed.isEmpty {
+            print("regression: every method within its tolerance of \(s.run.baselinePath)")
+        } else {
+            print("regression FAILED: \(failed.map(\.method).joined(separator: ", ")) below the baseline by more than the tolerance")
+            exit(1)
+        }
+    }
+}

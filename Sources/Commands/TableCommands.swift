@@ -1,0 +1,118 @@
+import Foundation
+import Datasets
+import Experiments
+import Options
+import Report
+import Runner
+import Tensors
+
+/// The commands that run, draw, list, report and merge the ablation tables.
+enum TableCommands {
+    struct Settings {
+        var scale = "smoke"
+        var seeds: Int?
+        var shard: Shard?
+        var results: String?
+        var data: String?
+        var threads: Int?
+        var dryRun = false
+
+        /// The runner these settings ask for.
+        func runner() -> TableRunner {
+            var runner = TableRunner()
+            if let r = results { runner.resultsDirectory = r }
+            if let s = seeds { runner.seeds = s }
+            runner.shard = shard
+            runner.dryRun = dryRun
+            return runner
+        }
+        func parsedScale() throws -> Scale {
+            guard let s = Scale(rawValue: scale) else {
+                throw UsageError(description: "unknown scale '\(scale)'; known: \(Scale.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return s
+        }
+    }
+
+    static let results = Option<Settings>("results", "DIR", example: "/tmp/results", "the folder of the table's CSV and figure (Results)") { s, v in s.results = v }
+
+    static let runOptions: [Option<Settings>] = [
+        SharedOptions.scale(\.scale, default: "smoke"),
+        Option("seeds", "N", example: "2", "seeds per cell, 0 … N−1 (1)") { s, v in s.seeds = try Value.int(v, option: "seeds", minimum: 1) },
+        Option("shard", "I/N", example: "1/2", "run only cells I−1, I−1+N, … of the list (a cluster's array task)") { s, v in
+            s.shard = try Shard(parsing: v)
+        },
+        results,
+        SharedOptions.data(\.data),
+        SharedOptions.threads(\.threads),
+        Option(switch: "dry-run", "print the cells and the estimated time, run nothing") { $0.dryRun = true },
+    ]
+
+    static var run: Command {
+        Command("run", arguments: "TABLE", positionalLimit: 1,
+                summary: "run a table's cells that its CSV lacks, appending each row as it finishes, and redraw\nits figure; it prints the cells and an estimated time first",
+                options: runOptions) { parsed in
+            let table = try tableNamed(parsed)
+            var s = Settings()
+            try parsed.apply(runOptions, to: &s)
+            SharedOptions.configureThreads(s.threads)
+            let scale = try s.parsedScale()
+            _ = try table.cells(scale: scale)   // an undeclared scale fails before the data is read
+            let data = try CIFAR.loadCIFAR10(folder: try CIFAR.locateCIFAR10(explicit: s.data))
+            try s.runner().run(table, scale: scale, train: data.train, test: data.test) { print($0); fflush(stdout) }
+        }
+    }
+
+    static let plotOptions: [Option<Settings>] = [SharedOptions.scale(\.scale, default: "smoke"), results]
+
+    static var plot: Command {
+        Command("plot", arguments: "TABLE", positionalLimit: 1, summary: "redraw the table's figure from its CSV", options: plotOptions) { parsed in
+            let table = try tableNamed(parsed)
+            var s = Settings()
+            try parsed.apply(plotOptions, to: &s)
+            let runner = s.runner()
+            try runner.drawFigure(table, scale: try s.parsedScale())
+            print("redrew \(runner.csvPath(table).replacingOccurrences(of: ".csv", with: ".png"))")
+        }
+    }
+
+    static var list: Command {
+        Command("list", summary: "the ablation tables, their axes and scales", options: [Option<Settings>]()) { _ in
+            for t in Tables.all {
+                let scales = Scale.allCases.filter { t.points[$0] != nil }.map(\.rawValue).joined(separator: ", ")
+                print("\(t.name): \(t.title); axis \(t.axisName); \(t.entries.map(\.label).joined(separator: ", ")); scales \(scales)")
+            }
+        }
+    }
+
+    static let reportOptions: [Option<Settings>] = [SharedOptions.scale(\.scale, default: "cpu"), results]
+
+    static var report: Command {
+        Command("report", summary: "regenerate Results/README.md from the CSVs: each table beside the paper's, and\nwhich of its claims hold",
+                options: reportOptions) { parsed in
+            var s = Settings(scale: "cpu")
+            try parsed.apply(reportOptions, to: &s)
+            let directory = s.results ?? "Results"
+            let text = try ResultsReport.markdown(tables: Tables.all, scale: try s.parsedScale()) { _, csv in
+                try readResults("\(directory)/\(csv)")
+            }
+            try text.write(toFile: "\(directory)/README.md", atomically: true, encoding: .utf8)
+            print("wrote \(directory)/README.md")
+        }
+    }
+
+    static var merge: Command {
+        Command("merge", arguments: "OUT.csv IN.csv...", positionalLimit: Int.max, summary: "join shard CSVs into OUT.csv (each cell once)",
+                options: [Option<Settings>]()) { parsed in
+            let files = parsed.positional
+            guard files.count >= 2 else { throw UsageError(description: "sslbench merge OUT.csv IN.csv...") }
+            let count = try mergeResults(Array(files.dropFirst()), into: files[0])
+            print("\(count) rows in \(files[0])")
+        }
+    }
+
+    static func tableNamed(_ parsed: ParsedOptions) throws -> AblationTable {
+        guard let name = parsed.positional.first else { throw UsageError(description: "which table? (sslbench list)") }
+        return try Tables.named(name)
+    }
+}

@@ -1,0 +1,43 @@
+import NN
+import Options
+import Tensors
+
+/// SDMP (Ren et al., CVPR 2022) on MoCo v3: the query side sees view A mixed within the batch
+/// (Mixup, CutMix or ResizeMix, one strategy per batch) and learns both the source loss (soft
+/// labels λ, 1 − λ on the two source keys) and the mixing loss (soft labels over keys of view B
+/// mixed the same way). The network, loss and recipe are MoCo v3's (`MoCoV3Configuration`); the
+/// mixing is `MixingConfiguration`.
+public struct SDMPConfiguration: Equatable {
+    public var moco = MoCoV3Configuration()
+    public var mixing = MixingConfiguration()
+    public init() {}
+
+    /// The same networks and recipe without the mixing: the baseline SDMP is compared with.
+    public var withoutMixing: MoCoV3Configuration { var m = moco; m.mixing = nil; return m }
+    /// MoCo v3 with this mixing, which is what trains.
+    var mixed: MoCoV3Configuration { var m = moco; m.mixing = mixing; return m }
+}
+
+extension SDMPConfiguration: MethodConfiguration {
+    public var name: String { "sdmp" }
+    public var recipe: TrainingRecipe { moco.recipe }
+    public var projectorDescription: String { moco.projectorDescription }
+    public var projectorWidth: Int { moco.projectorWidth }
+    public mutating func setProjectorWidth(_ width: Int) { moco.setProjectorWidth(width) }
+    public mutating func setHeadWidths(hidden: Int, projection: Int) { moco.setHeadWidths(hidden: hidden, projection: projection) }
+    public func validate() throws { try mixed.validate() }
+    public func makeMethod(backboneWidth: Int, rng: inout RandomGenerator) -> SelfSupervisedMethod {
+        MoCoV3(configuration: mixed, backboneWidth: backboneWidth, rng: &rng)
+    }
+    public func cost(featureDimensions: Int) -> HeadCost { mixed.cost(featureDimensions: featureDimensions) }
+    public static let options: [Option<Self>] =
+        MoCoV3Configuration.options.map { $0.lifted { sdmp, apply in try apply(&sdmp.moco) } } + [
+            Option("mixing", "LIST", example: "mixup,cutmix", "strategies to draw from, one per batch: mixup, cutmix, resizemix (all three)") { c, v in
+                var strategies: [MixStrategy] = []
+                for name in v.split(separator: ",") where name != "none" {
+                    strategies.append(try Value.named(String(name), option: "mixing", as: MixStrategy.self))
+                }
+                c.mixing.strategies = strategies
+            },
+        ]
+}

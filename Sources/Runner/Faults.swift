@@ -1,0 +1,125 @@
+import Methods
+import NN
+import Tensors
+
+/// Deliberate faults that the regression plants around a method (`make regress SABOTAGE=…`, the
+/// regression's tests) to show that it notices them. Each is a wrapper around the method as
+/// built; Training and the methods know nothing of them.
+public enum Fault: Equatable, CustomStringConvertible {
+    /// Every parameter gradient has its sign flipped before the optimiser step: a sign error in
+    /// a loss gradient, the kind of bug the accuracy regression must catch.
+    case negatedGradients
+    /// The loss reads NaN from this step on: a run that diverges mid-cell.
+    case nanLossFromStep(Int)
+    /// A momentum target (BYOL's, MoCo v3's) is overwritten with the online weights after every
+    /// step (τ = 0, no slow target): a broken EMA. At the `ci` scale BYOL survives it, as
+    /// SimSiam's predictor does without a momentum encoder (README, "Accuracy regression").
+    case targetCopiesOnline
+    /// BYOL's loss gradient also flows through the target branch into the online weights (the
+    /// stop-gradient removed), the bug that lets BYOL and SimSiam collapse. Other methods train
+    /// as they are.
+    case targetReceivesGradients
+
+    public static let names = ["negate-gradients", "target-copies-online", "target-receives-gradients", "nan-loss-at-STEP"]
+
+    public init?(parsing text: String) {
+        if text == "negate-gradients" { self = .negatedGradients; return }
+        if text == "target-copies-online" { self = .targetCopiesOnline; return }
+        if text == "target-receives-gradients" { self = .targetReceivesGradients; return }
+        if text.hasPrefix("nan-loss-at-"), let step = Int(text.dropFirst("nan-loss-at-".count)), step >= 0 {
+            self = .nanLossFromStep(step); return
+        }
+        return nil
+    }
+
+    public var description: String {
+        switch self {
+        case .negatedGradients: return "negate-gradients"
+        case .nanLossFromStep(let s): return "nan-loss-at-\(s)"
+        case .targetCopiesOnline: return "target-copies-online"
+        case .targetReceivesGradients: return "target-receives-gradients"
+        }
+    }
+
+    /// `method` with this fault planted.
+    public func plant(in method: SelfSupervisedMethod) -> SelfSupervisedMethod {
+        if self == .targetReceivesGradients {
+            guard let byol = method as? BYOL else { return method }
+            return BYOLWithoutStopGradient(byol)
+        }
+        return FaultyMethod(method, fault: self)
+    }
+}
+
+/// A method whose steps pass through a fault: its gradients negated, its loss NaN from a step
+/// on, or its momentum target reset to the online weights after every update.
+final class FaultyMethod: SelfSupervisedMethod {
+    let inner: SelfSupervisedMethod
+    let fault: Fault
+    private var step = 0
+
+    init(_ inner: SelfSupervisedMethod, fault: Fault) { self.inner = inner; self.fault = fault }
+
+    var encoder: ResNet18 { inner.encoder }
+    var projector: Sequential { inner.projector }
+    var parameters: [Parameter] { inner.parameters }
+    var smallCrops: SmallCropPlan { inner.smallCrops }
+    var extraStateTensors: [Tensor] { inner.extraStateTensors }
+    var momentumTarget: (online: [Parameter], target: [Parameter])? { inner.momentumTarget }
+
+    func trainingStep(views: Tensor, smallCrops: Tensor?, context: StepContext) -> Float {
+        let loss = inner.trainingStep(views: views, smallCrops: smallCrops, context: context)
+        switch fault {
+        case .negatedGradients:
+            for p in parameters { let g = p.grad.data; for i in 0 ..< p.grad.count { g[i] = -g[i] } }
+        case .nanLossFromStep(let first) where context.step >= first:
+            return .nan
+        default: break
+        }
+        return loss
+    }
+
+    func afterOptimizerStep(context: StepContext) {
+        inner.afterOptimizerStep(context: context)
+        if fault == .targetCopiesOnline, let pair = momentumTarget {
+            for (online, target) in zip(pair.online, pair.target) { target.value.data.update(from: online.value.data, count: online.value.count) }
+        }
+    }
+}
+
+/// BYOL with the stop-gradient sg(·) of its Eq. 2 removed: the loss's gradient with respect to
+/// the target's projections runs back through the target networks, and lands on the online
+/// weights the target mirrors (their sum, as if the two branches shared weights).
+final class BYOLWithoutStopGradient: SelfSupervisedMethod {
+    let byol: BYOL
+    private let gradPredictions = Tensor(shape: [0]), gradTargets = Tensor(shape: [0])
+
+    init(_ byol: BYOL) { self.byol = byol }
+
+    var encoder: ResNet18 { byol.encoder }
+    var projector: Sequential { byol.projector }
+    var parameters: [Parameter] { byol.parameters }
+    var extraStateTensors: [Tensor] { byol.extraStateTensors }
+    var momentumTarget: (online: [Parameter], target: [Parameter])? { byol.momentumTarget }
+
+    func trainingStep(views: Tensor, smallCrops: Tensor?, context: StepContext) -> Float {
+        for p in parameters { p.grad.zero() }
+        let predictions = byol.predictor.forward(byol.projector.forward(byol.encoder.forward(views, training: true), training: true),
+                                                 training: true)
+        let targets = byol.targetProjector.forward(byol.targetEncoder.forward(views, training: true), training: true)
+        let loss = byol.symmetricLoss(predictions: predictions, targets: targets, gradient: gradPredictions)
+        _ = byol.encoder.backward(byol.projector.backward(byol.predictor.backward(gradPredictions)))
+        // ℓ is symmetric in p and t: the same loss with the roles swapped gives ∂L/∂t
+        _ = byol.symmetricLoss(predictions: targets, targets: predictions, gradient: gradTargets)
+        guard let pair = byol.momentumTarget else { return loss }
+        for t in pair.target { t.grad.zero() }
+        _ = byol.targetEncoder.backward(byol.targetProjector.backward(gradTargets))
+        for (t, o) in zip(pair.target, pair.online) {
+            let tg = t.grad.data, og = o.grad.data
+            for i in 0 ..< o.grad.count { og[i] += tg[i] }
+        }
+        return loss
+    }
+
+    func afterOptimizerStep(context: StepContext) { byol.afterOptimizerStep(context: context) }
+}
