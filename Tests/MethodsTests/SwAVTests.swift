@@ -27,23 +27,28 @@ final class SwAVTests: XCTestCase {
         for (a, b) in zip(deviations, deviations.dropFirst()) { XCTAssertLessThan(b, a) }
     }
 
+    /// At SwAV's τ 0.1 with Sinkhorn's default codes, with weight 1 (the default) and ½ (a
+    /// step without small crops).
     func testSwappedPredictionValueAndGradient() {
-        var rng = RandomGenerator(seed: 2)
-        let scores = GradientCheck.random([6, 5], rng: &rng, uniform: (-1, 1))
-        let codes = sinkhornCodes(scores: GradientCheck.random([6, 5], rng: &rng, uniform: (-1, 1)))
-        let grad = Tensor(shape: [0])
-        let value = swappedPredictionLoss(scores: scores, codes: codes, temperature: 0.1, gradient: grad)
-        var expected = 0.0
-        for i in 0 ..< 6 {
-            let logits = (0 ..< 5).map { Double(scores[i * 5 + $0]) / 0.1 }
-            let logSum = log(logits.map(exp).reduce(0, +))
-            for j in 0 ..< 5 { expected -= Double(codes[i * 5 + j]) * (logits[j] - logSum) }
+        XCTAssertEqual(SwAVConfiguration().temperature, 0.1)
+        for weight: Float in [1, 0.5] {
+            var rng = RandomGenerator(seed: 2)
+            let scores = GradientCheck.random([6, 5], rng: &rng, uniform: (-1, 1))
+            let codes = sinkhornCodes(scores: GradientCheck.random([6, 5], rng: &rng, uniform: (-1, 1)))
+            let grad = Tensor(shape: [0])
+            let value = swappedPredictionLoss(scores: scores, codes: codes, temperature: 0.1, gradient: grad, weight: weight)
+            var expected = 0.0
+            for i in 0 ..< 6 {
+                let logits = (0 ..< 5).map { Double(scores[i * 5 + $0]) / 0.1 }
+                let logSum = log(logits.map(exp).reduce(0, +))
+                for j in 0 ..< 5 { expected -= Double(codes[i * 5 + j]) * (logits[j] - logSum) }
+            }
+            XCTAssertEqual(Double(value), Double(weight) * expected / 6, accuracy: 1e-4, "weight \(weight)")
+            let idx = Array(0 ..< scores.count)
+            let f = { Double(swappedPredictionLoss(scores: scores, codes: codes, temperature: 0.1, gradient: Tensor(shape: [0]), weight: weight)) }
+            let numeric = GradientCheck.numerical(f, x: scores.data, indices: idx, epsilon: 1e-3, kinkTolerance: .infinity).map { $0! }
+            XCTAssertLessThan(GradientCheck.relativeError(idx.map { Double(grad[$0]) }, numeric), 1e-2, "weight \(weight)")
         }
-        XCTAssertEqual(Double(value), expected / 6, accuracy: 1e-4)
-        let idx = Array(0 ..< scores.count)
-        let f = { Double(swappedPredictionLoss(scores: scores, codes: codes, temperature: 0.1, gradient: Tensor(shape: [0]))) }
-        let numeric = GradientCheck.numerical(f, x: scores.data, indices: idx, epsilon: 1e-3, kinkTolerance: .infinity).map { $0! }
-        XCTAssertLessThan(GradientCheck.relativeError(idx.map { Double(grad[$0]) }, numeric), 1e-2)
     }
 
     /// Prototypes: normalised every step, a gradient once training is past the frozen epochs,
