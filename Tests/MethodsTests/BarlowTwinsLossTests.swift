@@ -52,6 +52,7 @@ final class BarlowTwinsLossTests: XCTestCase {
             var rng = RandomGenerator(seed: 2)
             let za = GradientCheck.random([8, 6], rng: &rng), zb = GradientCheck.random([8, 6], rng: &rng)
             // a large λ so that the redundancy term's gradient is not lost next to the invariance term's
+            // (the recipe's λ 0.0051 and scale 0.1: testGradientsAtTheDefaultsEntrywise)
             let loss = BarlowTwinsLoss(offDiagonalWeight: 0.3, scale: 0.5, form: form)
             let ga = Tensor(shape: [0]), gb = Tensor(shape: [0])
             _ = loss.loss(za, zb, gradA: ga, gradB: gb)
@@ -62,6 +63,55 @@ final class BarlowTwinsLossTests: XCTestCase {
                 let error = GradientCheck.relativeError(idx.map { Double(g[$0]) }, numeric)
                 XCTAssertLessThan(error, 1e-2, "\(form): gradient off by \(error)")
             }
+        }
+    }
+
+    /// The gradient at the recipe's settings (λ 0.0051, loss scale 0.1), where the redundancy
+    /// term's gradient is a few percent of the invariance term's, entry by entry in both forms
+    /// against central differences of the double-precision definition:
+    ///   |g − g_ref| ≤ 1e-4·|g_ref| + 1e-5·max|g_ref|   for every entry of ∂L/∂zA and ∂L/∂zB
+    /// (float32 lands within a tenth of that here).
+    /// Views as a projector gives them early in training: the two views strongly correlated,
+    /// the features of a view correlated with each other (so that C has sizeable off-diagonal
+    /// entries). The test also shows its own reach: 1% of the redundancy term's gradient alone
+    /// exceeds the tolerance on most entries, so a redundancy gradient off by 1% fails it.
+    func testGradientsAtTheDefaultsEntrywise() {
+        let defaults = BarlowTwinsConfiguration()
+        let lambda = defaults.offDiagonalWeight, scale = defaults.lossScale
+        XCTAssertEqual(lambda, 0.0051); XCTAssertEqual(scale, 0.1)
+        let n = 32, d = 24
+        var rng = RandomGenerator(seed: 21)
+        let za = Tensor(shape: [n, d]), zb = Tensor(shape: [n, d])
+        let base = GradientCheck.random([n, d], rng: &rng), shared = GradientCheck.random([n], rng: &rng)
+        for i in 0 ..< n { for j in 0 ..< d {
+            za[i * d + j] = base[i * d + j] + 0.8 * shared[i]
+            zb[i * d + j] = za[i * d + j] + 0.3 * rng.normal()
+        } }
+        let x = (za.array + zb.array).map(Double.init)
+        func reference(_ lambda: Double) -> [Double] {
+            BarlowTwinsReference.gradient(at: x) {
+                BarlowTwinsReference.loss(Array($0[0 ..< n * d]), Array($0[n * d ..< 2 * n * d]), rows: n, columns: d,
+                                          lambda: lambda, scale: Double(scale))
+            }
+        }
+        let expected = reference(Double(lambda)), invarianceOnly = reference(0)
+        let atol = 1e-5 * expected.map(abs).max()!, rtol = 1e-4
+        let tolerance = expected.map { rtol * abs($0) + atol }
+        // the test's reach: entries where a 1% error in the redundancy gradient alone exceeds the tolerance
+        let visible = zip(zip(expected, invarianceOnly), tolerance).filter { 0.01 * abs($0.0 - $0.1) > $1 }.count
+        XCTAssertGreaterThan(visible, x.count / 2, "the redundancy gradient is lost in the tolerance")
+        for form in CrossCorrelationForm.allCases {
+            let loss = BarlowTwinsLoss(offDiagonalWeight: lambda, scale: scale, form: form)
+            let ga = Tensor(shape: [0]), gb = Tensor(shape: [0])
+            _ = loss.loss(za, zb, gradA: ga, gradB: gb)
+            let analytic = (ga.array + gb.array).map(Double.init)
+            var failures = 0, worst = 0.0
+            for i in 0 ..< x.count {
+                let excess = abs(analytic[i] - expected[i]) / tolerance[i]
+                worst = max(worst, excess)
+                if excess > 1 { failures += 1 }
+            }
+            XCTAssertEqual(failures, 0, "\(form): \(failures) of \(x.count) entries off, worst at \(worst)× the tolerance")
         }
     }
 

@@ -25,21 +25,26 @@ final class ContrastiveLossTests: XCTestCase {
         XCTAssertLessThan(error, 1e-2, "gradient off by \(error)", file: file, line: line)
     }
 
+    /// At τ 0.5 and at the default, SimCLR's τ 0.2.
     func testNTXentValueAndGradient() {
-        var rng = RandomGenerator(seed: 1)
-        let z = GradientCheck.random([8, 5], rng: &rng)
-        let loss = NTXentLoss(temperature: 0.5)
-        let grad = Tensor(shape: [0])
-        let value = loss.loss(z, gradient: grad)
-        var expected = 0.0
-        for i in 0 ..< 8 {
-            let positive = (i + 4) % 8
-            var sum = 0.0
-            for k in 0 ..< 8 where k != i { sum += exp(dot(normalised(z, i), normalised(z, k)) / 0.5) }
-            expected += -dot(normalised(z, i), normalised(z, positive)) / 0.5 + log(sum)
+        XCTAssertEqual(NTXentLoss().temperature, SimCLRConfiguration().temperature)
+        for temperature in [0.5, NTXentLoss().temperature] as [Float] {
+            var rng = RandomGenerator(seed: 1)
+            let z = GradientCheck.random([8, 5], rng: &rng)
+            let loss = NTXentLoss(temperature: temperature)
+            let grad = Tensor(shape: [0])
+            let value = loss.loss(z, gradient: grad)
+            let t = Double(temperature)
+            var expected = 0.0
+            for i in 0 ..< 8 {
+                let positive = (i + 4) % 8
+                var sum = 0.0
+                for k in 0 ..< 8 where k != i { sum += exp(dot(normalised(z, i), normalised(z, k)) / t) }
+                expected += -dot(normalised(z, i), normalised(z, positive)) / t + log(sum)
+            }
+            XCTAssertEqual(Double(value), expected / 8, accuracy: 1e-5, "τ \(temperature)")
+            assertGradient({ Double(loss.loss(z, gradient: Tensor(shape: [0]))) }, z, grad)
         }
-        XCTAssertEqual(Double(value), expected / 8, accuracy: 1e-5)
-        assertGradient({ Double(loss.loss(z, gradient: Tensor(shape: [0]))) }, z, grad)
     }
 
     func testNormalizedMSEValueAndGradient() {
@@ -56,10 +61,13 @@ final class ContrastiveLossTests: XCTestCase {
         XCTAssertEqual(loss.loss(prediction: p, target: scaled, gradient: Tensor(shape: [0])), 0, accuracy: 1e-5)
     }
 
+    /// At the defaults, MoCo v3's: τ 0.2, the cross-entropy scaled by 2τ.
     func testInfoNCEValueAndGradientWithHardAndSoftLabels() {
         var rng = RandomGenerator(seed: 3)
         let q = GradientCheck.random([5, 4], rng: &rng), k = GradientCheck.random([5, 4], rng: &rng)
-        let loss = InfoNCELoss(temperature: 0.2)
+        let loss = InfoNCELoss()
+        XCTAssertEqual(loss.temperature, 0.2); XCTAssertEqual(MoCoV3Configuration().temperature, 0.2)
+        XCTAssertTrue(loss.scaleByTwiceTemperature)
         let grad = Tensor(shape: [0])
         let value = loss.loss(queries: q, keys: k, gradient: grad)
         var expected = 0.0

@@ -87,27 +87,49 @@ final class MixingTests: XCTestCase {
         }
     }
 
+    /// For MoCo v3 and SDMP: the key networks are in the loss (changing their weights changes
+    /// it) yet get no gradient, while every query-side network does; after an optimiser step
+    /// every entry of every key tensor moves to τ·key + (1 − τ)·online, and they do move.
     func testMoCoAndSDMPKeysGetNoGradientAndMoveByEMA() {
         var rng = RandomGenerator(seed: 5)
         var config = MoCoV3Configuration()
         config.projectorHiddenDimensions = 16; config.projectionDimensions = 8; config.predictorHiddenDimensions = 16
         for mixing in [nil, MixingConfiguration()] as [MixingConfiguration?] {
+            let name = mixing == nil ? "MoCo v3" : "SDMP"
             config.mixing = mixing
             let moco = MoCoV3(configuration: config, backboneWidth: 2, rng: &rng)
             let views = GradientCheck.random([8, 8, 8, 3], rng: &rng)
             let context = StepContext(step: 0, totalSteps: 4, epoch: 0, stepsPerEpoch: 4, seed: 1)
             let loss = moco.trainingStep(views: views, context: context)
-            XCTAssertTrue(loss.isFinite)
-            for k in moco.keyParameters { XCTAssertTrue(k.grad.array.allSatisfy { $0 == 0 }, "\(k.name) received a gradient") }
             XCTAssertEqual(mixing == nil, moco.lastMix == nil)
+            for k in moco.keyParameters { XCTAssertTrue(k.grad.array.allSatisfy { $0 == 0 }, "\(name): \(k.name) received a gradient") }
+            for (part, network) in [("encoder", moco.encoder.parameters), ("projector", moco.projector.parameters),
+                                    ("predictor", moco.predictor.parameters)] {
+                XCTAssertTrue(network.contains { p in p.grad.array.contains { $0 != 0 } }, "\(name): the query \(part) got no gradient")
+            }
+            // the keys are in the loss: nudging the key networks' weights changes it
+            let keyValues = moco.keyParameters.map { $0.value.array }
+            for p in moco.keyParameters where p.kind == .weight { for i in 0 ..< p.value.count { p.value[i] *= 1.05 + 0.1 * rng.uniform(-1, 1) } }
+            let nudged = moco.trainingStep(views: views, context: context)
+            XCTAssertGreaterThan(abs(nudged - loss), 1e-3 * abs(loss), "\(name): the key networks do not reach the loss")
+            for (p, v) in zip(moco.keyParameters, keyValues) { for i in v.indices { p.value[i] = v[i] } }
+            XCTAssertEqual(moco.trainingStep(views: views, context: context), loss)
+            // the EMA, entry by entry
             let before = moco.keyParameters.map { $0.value.array }
             SGD(momentum: 0).step(moco.parameters, learningRate: 0.1)
             moco.afterOptimizerStep(context: context)
             let online = moco.encoder.parameters + moco.projector.parameters
+            XCTAssertEqual(online.count, moco.keyParameters.count)
             let tau = cosineMomentum(base: 0.99, progress: 0.25)
+            var moved = 0
             for (k, t) in moco.keyParameters.enumerated() {
-                XCTAssertEqual(t.value[0], tau * before[k][0] + (1 - tau) * online[k].value[0], accuracy: 1e-6)
+                XCTAssertEqual(t.value.shape, online[k].value.shape)
+                for i in 0 ..< t.value.count {
+                    XCTAssertEqual(t.value[i], tau * before[k][i] + (1 - tau) * online[k].value[i], accuracy: 1e-6, "\(name): \(t.name)[\(i)]")
+                }
+                if t.value.array != before[k] { moved += 1 }
             }
+            XCTAssertGreaterThan(moved, moco.keyParameters.count / 2, "\(name): the keys did not move")
         }
     }
 

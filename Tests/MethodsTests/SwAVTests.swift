@@ -27,23 +27,28 @@ final class SwAVTests: XCTestCase {
         for (a, b) in zip(deviations, deviations.dropFirst()) { XCTAssertLessThan(b, a) }
     }
 
+    /// At SwAV's τ 0.1 with Sinkhorn's default codes, with weight 1 (the default) and ½ (a
+    /// step without small crops).
     func testSwappedPredictionValueAndGradient() {
-        var rng = RandomGenerator(seed: 2)
-        let scores = GradientCheck.random([6, 5], rng: &rng, uniform: (-1, 1))
-        let codes = sinkhornCodes(scores: GradientCheck.random([6, 5], rng: &rng, uniform: (-1, 1)))
-        let grad = Tensor(shape: [0])
-        let value = swappedPredictionLoss(scores: scores, codes: codes, temperature: 0.1, gradient: grad)
-        var expected = 0.0
-        for i in 0 ..< 6 {
-            let logits = (0 ..< 5).map { Double(scores[i * 5 + $0]) / 0.1 }
-            let logSum = log(logits.map(exp).reduce(0, +))
-            for j in 0 ..< 5 { expected -= Double(codes[i * 5 + j]) * (logits[j] - logSum) }
+        XCTAssertEqual(SwAVConfiguration().temperature, 0.1)
+        for weight: Float in [1, 0.5] {
+            var rng = RandomGenerator(seed: 2)
+            let scores = GradientCheck.random([6, 5], rng: &rng, uniform: (-1, 1))
+            let codes = sinkhornCodes(scores: GradientCheck.random([6, 5], rng: &rng, uniform: (-1, 1)))
+            let grad = Tensor(shape: [0])
+            let value = swappedPredictionLoss(scores: scores, codes: codes, temperature: 0.1, gradient: grad, weight: weight)
+            var expected = 0.0
+            for i in 0 ..< 6 {
+                let logits = (0 ..< 5).map { Double(scores[i * 5 + $0]) / 0.1 }
+                let logSum = log(logits.map(exp).reduce(0, +))
+                for j in 0 ..< 5 { expected -= Double(codes[i * 5 + j]) * (logits[j] - logSum) }
+            }
+            XCTAssertEqual(Double(value), Double(weight) * expected / 6, accuracy: 1e-4, "weight \(weight)")
+            let idx = Array(0 ..< scores.count)
+            let f = { Double(swappedPredictionLoss(scores: scores, codes: codes, temperature: 0.1, gradient: Tensor(shape: [0]), weight: weight)) }
+            let numeric = GradientCheck.numerical(f, x: scores.data, indices: idx, epsilon: 1e-3, kinkTolerance: .infinity).map { $0! }
+            XCTAssertLessThan(GradientCheck.relativeError(idx.map { Double(grad[$0]) }, numeric), 1e-2, "weight \(weight)")
         }
-        XCTAssertEqual(Double(value), expected / 6, accuracy: 1e-4)
-        let idx = Array(0 ..< scores.count)
-        let f = { Double(swappedPredictionLoss(scores: scores, codes: codes, temperature: 0.1, gradient: Tensor(shape: [0]))) }
-        let numeric = GradientCheck.numerical(f, x: scores.data, indices: idx, epsilon: 1e-3, kinkTolerance: .infinity).map { $0! }
-        XCTAssertLessThan(GradientCheck.relativeError(idx.map { Double(grad[$0]) }, numeric), 1e-2)
     }
 
     /// Prototypes: normalised every step, a gradient once training is past the frozen epochs,
@@ -65,18 +70,93 @@ final class SwAVTests: XCTestCase {
         XCTAssertTrue(swav.prototypes.grad.array.contains { $0 != 0 })
     }
 
+    /// Multi-crop and the queue, each on something observable, recomputed here from the
+    /// encoder, projector and prototypes (u = z/‖z‖, scores = u·Cᵀ):
+    /// - the queue holds the normalised embeddings of the last steps' two views, newest first,
+    ///   with its fill count;
+    /// - a view's codes are Sinkhorn over that view's scores with the scores of the queue's rows
+    ///   (as they stood at the start of the step) appended, and with the queue filled they
+    ///   differ from the codes of the batch alone;
+    /// - the loss averages the 2(1 + V) swapped predictions: each view predicts the other's
+    ///   codes, and each of the V small crops (one batch-norm batch) predicts both.
     func testMultiCropAndQueueRun() {
         var rng = RandomGenerator(seed: 4)
         var config = SwAVConfiguration()
         config.projectorHiddenDimensions = 8; config.projectionDimensions = 6; config.prototypeCount = 10
         config.smallCrops = SmallCropPlan(count: 2, size: 16); config.queueLength = 16
         let swav = SwAV(configuration: config, backboneWidth: 2, rng: &rng)
-        let views = GradientCheck.random([8, 32, 32, 3], rng: &rng), crops = GradientCheck.random([8, 16, 16, 3], rng: &rng)
+        let n = 4, d = 6, k = 10, views = GradientCheck.random([2 * n, 32, 32, 3], rng: &rng)
+        let crops = GradientCheck.random([2 * n, 16, 16, 3], rng: &rng)
         let context = StepContext(step: 0, totalSteps: 2, epoch: 1, stepsPerEpoch: 1, seed: 0)
-        let first = swav.trainingStep(views: views, smallCrops: crops, context: context)
-        let second = swav.trainingStep(views: views, smallCrops: crops, context: context)
-        XCTAssertTrue(first.isFinite && second.isFinite)
-        // with the queue filled, the codes of the same batch differ
-        XCTAssertNotEqual(first, second)
+        /// Rows of z/‖z‖ for a batch, through the networks with `groups` batch-norm groups.
+        func embeddings(_ x: Tensor, groups: Int) -> [[Double]] {
+            swav.encoder.setBatchNormGroups(groups); swav.projector.setBatchNormGroups(groups)
+            defer { swav.encoder.setBatchNormGroups(2); swav.projector.setBatchNormGroups(2) }
+            let z = swav.projector.forward(swav.encoder.forward(x, training: true), training: true)
+            return (0 ..< z.rows).map { i in
+                let row = (0 ..< d).map { Double(z[i * d + $0]) }
+                let norm = row.map { $0 * $0 }.reduce(0, +).squareRoot()
+                return row.map { $0 / norm }
+            }
+        }
+        func scores(_ u: [[Double]]) -> [[Double]] {
+            u.map { row in (0 ..< k).map { j in (0 ..< d).map { row[$0] * Double(swav.prototypes.value[j * d + $0]) }.reduce(0, +) } }
+        }
+        func sinkhorn(_ rows: [[Double]]) -> [[Float]] {
+            let codes = sinkhornCodes(scores: Tensor(shape: [rows.count, k], values: rows.flatMap { $0.map(Float.init) }))
+            return (0 ..< rows.count).map { i in (0 ..< k).map { codes[i * k + $0] } }
+        }
+        /// −(1/B) Σ_b Σ_k q_bk log softmax(s_b/τ)_k
+        func swapped(_ s: [[Double]], _ q: [[Float]]) -> Double {
+            let t = Double(config.temperature)
+            return zip(s, q).map { row, code in
+                let logSum = log(row.map { exp($0 / t) }.reduce(0, +))
+                return -zip(row, code).map { Double($1) * ($0 / t - logSum) }.reduce(0, +)
+            }.reduce(0, +) / Double(s.count)
+        }
+        func queue() -> (rows: [[Double]], filled: Int) {
+            let state = swav.extraStateTensors.suffix(2), q = state.first!, fill = state.last!
+            XCTAssertEqual(q.shape, [16, d])
+            return ((0 ..< 16).map { i in (0 ..< d).map { Double(q[i * d + $0]) } }, Int(fill[0]))
+        }
+        func assertClose(_ a: [[Double]], _ b: [[Double]], _ accuracy: Double, _ message: String, line: UInt = #line) {
+            XCTAssertEqual(a.count, b.count, message, line: line)
+            for (x, y) in zip(a, b) { for (p, q) in zip(x, y) { XCTAssertEqual(p, q, accuracy: accuracy, message, line: line) } }
+        }
+        var losses: [Float] = []
+        var queueBefore = queue()
+        XCTAssertEqual(queueBefore.filled, 0)
+        for step in 1 ... 2 {
+            let loss = swav.trainingStep(views: views, smallCrops: crops, context: context)
+            losses.append(loss)
+            let u = embeddings(views, groups: 2), s = scores(u)
+            let sA = Array(s[0 ..< n]), sB = Array(s[n ..< 2 * n])
+            // the queue: this step's two views in front of what was there
+            let now = queue()
+            XCTAssertEqual(now.filled, min(16, queueBefore.filled + 2 * n), "step \(step): fill")
+            assertClose(Array(now.rows[0 ..< 2 * n]), u, 1e-5, "step \(step): newest queue rows")
+            assertClose(Array(now.rows[2 * n ..< 16]), Array(queueBefore.rows[0 ..< 16 - 2 * n]), 0, "step \(step): older queue rows")
+            // the codes: Sinkhorn with the queue's rows at the start of the step appended
+            let queued = scores(Array(queueBefore.rows[0 ..< queueBefore.filled]))
+            let codesA = Array(sinkhorn(sA + queued)[0 ..< n]), codesB = Array(sinkhorn(sB + queued)[0 ..< n])
+            let stepCodes = (0 ..< 2 * n).map { i in (0 ..< k).map { Double(swav.lastCodes[i * k + $0]) } }
+            assertClose(stepCodes, (codesA + codesB).map { $0.map(Double.init) }, 1e-4, "step \(step): codes")
+            if step == 2 {
+                let alone = (sinkhorn(sA) + sinkhorn(sB)).map { $0.map(Double.init) }
+                let difference = zip(stepCodes, alone).map { zip($0, $1).map { abs($0 - $1) }.max()! }.max()!
+                XCTAssertGreaterThan(difference, 0.05, "the queue's rows changed nothing in the codes")
+            }
+            // the loss: both views and both crops, each predicting the codes it is given
+            let c = scores(embeddings(crops, groups: 1))
+            var expected = swapped(sB, codesA) + swapped(sA, codesB)
+            for v in 0 ..< 2 {
+                let sc = Array(c[v * n ..< (v + 1) * n])
+                expected += swapped(sc, codesA) + swapped(sc, codesB)
+            }
+            expected /= 2 * (1 + 2)
+            XCTAssertEqual(Double(loss), expected, accuracy: 1e-4 * expected, "step \(step): loss")
+            queueBefore = now
+        }
+        XCTAssertNotEqual(losses[0], losses[1])
     }
 }

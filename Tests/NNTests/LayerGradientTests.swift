@@ -33,6 +33,16 @@ final class LayerGradientTests: XCTestCase {
         assertGradients(conv, GradientCheck.random([2, 5, 5, 3], rng: &rng))
     }
 
+    /// Conv2d at its initialiser's defaults (stride 1, padding 0): the im2col and col2im path
+    /// of a convolution that shrinks the image.
+    func testConv3x3AtItsDefaults() {
+        var rng = RandomGenerator(seed: 21)
+        let conv = Conv2d(inputChannels: 3, outputChannels: 4, kernelSize: 3, rng: &rng)
+        XCTAssertEqual([conv.stride, conv.padding], [1, 0])
+        XCTAssertTrue(conv.computesInputGradient)
+        assertGradients(conv, GradientCheck.random([2, 6, 5, 3], rng: &rng))
+    }
+
     func testConv3x3Stride2() {
         var rng = RandomGenerator(seed: 2)
         let conv = Conv2d(inputChannels: 4, outputChannels: 5, kernelSize: 3, stride: 2, padding: 1, rng: &rng)
@@ -115,6 +125,15 @@ final class LayerGradientTests: XCTestCase {
         var rng = RandomGenerator(seed: 6)
         let bn = BatchNorm(channels: 3)
         for i in 0 ..< 3 { bn.gamma!.value[i] = rng.uniform(0.5, 1.5); bn.beta!.value[i] = rng.uniform(-0.5, 0.5) }
+        assertGradients(bn, GradientCheck.random([4, 3, 3, 3], rng: &rng))
+    }
+
+    /// BatchNorm as constructed: one group, affine with γ 1 and β 0, no ReLU, training mode.
+    func testBatchNormAtItsDefaults() {
+        var rng = RandomGenerator(seed: 22)
+        let bn = BatchNorm(channels: 3)
+        XCTAssertEqual(bn.gamma!.value.array, [1, 1, 1]); XCTAssertEqual(bn.beta!.value.array, [0, 0, 0])
+        XCTAssertEqual(bn.groups, 1); XCTAssertFalse(bn.fusedReLU)
         assertGradients(bn, GradientCheck.random([4, 3, 3, 3], rng: &rng))
     }
 
@@ -203,7 +222,8 @@ final class LayerGradientTests: XCTestCase {
     /// ResNet-18's wiring (stem, stages, strides, shortcuts, pooling) with its ReLUs switched
     /// off, so that no finite difference straddles a kink: the ReLU masks themselves are
     /// checked in the BatchNorm and BasicBlock tests above. (With the ReLUs on, a deep net of
-    /// width 2 has a kink within ε of nearly every direction, and float32 cannot take ε lower.)
+    /// width 2 has a kink within ε of nearly every direction, and float32 cannot take ε lower;
+    /// the network with its ReLUs is checked against a double-precision reference below.)
     func testResNet18WiringWithoutKinks() {
         var rng = RandomGenerator(seed: 17)
         let net = ResNet18(width: 2, bnGroups: 2, rng: &rng)
@@ -212,6 +232,43 @@ final class LayerGradientTests: XCTestCase {
         for block in net.residualBlocks { block.outputReLU = false }
         // the stem computes no input gradient: check the parameters only
         assertDirectionalGradients(net, GradientCheck.random([4, 16, 16, 3], rng: &rng), checkInput: false)
+    }
+
+    /// ResNet-18 as built by default (every ReLU on, one batch-norm group), which finite
+    /// differences of the float32 network cannot check (above). Its analytic gradient of
+    /// L = Σ y·r, for 4 sampled entries of every parameter tensor, against central differences
+    /// (step 1e-6) of the same network written out in double precision (`ResNetReference`,
+    /// whose forward pass must first match the layer's to float32 precision): per entry,
+    /// |g − g_ref| ≤ 1e-4·|g_ref| + 1e-4·max|g_ref| over the tensor's sampled entries (float32
+    /// lands within a tenth of that).
+    func testResNet18AtItsDefaultsAgainstADoublePrecisionReference() {
+        var rng = RandomGenerator(seed: 21)
+        let net = ResNet18(width: 2, rng: &rng)
+        let x = GradientCheck.random([4, 16, 16, 3], rng: &rng)
+        let reference = ResNetReference(net)
+        let y = net.forward(x, training: true)
+        let yRef = reference.forward(x)
+        let yScale = yRef.map(abs).max()!
+        for (a, b) in zip(y.array, yRef) { XCTAssertEqual(Double(a), b, accuracy: 1e-5 * yScale, "forward") }
+        let r = GradientCheck.random(y.shape, rng: &rng)
+        net.zeroGradients()
+        _ = net.backward(r)
+        let f = { zip(reference.forward(x), r.array).map { $0 * Double($1) }.reduce(0, +) }
+        for (k, p) in net.parameters.enumerated() {
+            let idx = GradientCheck.sampleIndices(p.value.count, count: 4, rng: &rng)
+            let numeric: [Double] = idx.map { i in
+                let saved = reference.values[k][i]
+                reference.values[k][i] = saved + 1e-6; let plus = f()
+                reference.values[k][i] = saved - 1e-6; let minus = f()
+                reference.values[k][i] = saved
+                return (plus - minus) / 2e-6
+            }
+            let scale = numeric.map(abs).max()!
+            for (i, expected) in zip(idx, numeric) {
+                let excess = abs(Double(p.grad[i]) - expected) / (1e-4 * abs(expected) + 1e-4 * scale)
+                XCTAssertLessThanOrEqual(excess, 1, "\(p.name) #\(k)[\(i)]: \(p.grad[i]) against \(expected)")
+            }
+        }
     }
 
     func testResNet18Shapes() {
@@ -227,6 +284,8 @@ final class LayerGradientTests: XCTestCase {
         var rng = RandomGenerator(seed: 18)
         assertDirectionalGradients(multilayerPerceptron(dimensions: [5, 8, 8, 6], bnGroups: 2, rng: &rng), GradientCheck.random([8, 5], rng: &rng))
         assertDirectionalGradients(multilayerPerceptron(dimensions: [5, 7, 4], batchNorm: false, rng: &rng), GradientCheck.random([6, 5], rng: &rng))
+        // at the defaults: batch norm, one group, no final bias
+        assertDirectionalGradients(multilayerPerceptron(dimensions: [5, 8, 6], rng: &rng), GradientCheck.random([8, 5], rng: &rng))
     }
 
     func testGradientCheckCatchesAWrongGradient() {
