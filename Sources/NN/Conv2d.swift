@@ -241,13 +241,7 @@ public final class Conv2d: Layer {
         if asConvolution {
             // w'[ky, kx, co, ci] = w[k−1−ky, k−1−kx, ci, co]
             flippedWeight.reshape([kk, kk, cout, cin])
-            let fw = flippedWeight.data
-            for ky in 0 ..< kk {
-                for kx in 0 ..< kk {
-                    let src = wp + ((kk - 1 - ky) * kk + (kk - 1 - kx)) * cin * cout, dst = fw + (ky * kk + kx) * cout * cin
-                    for ci in 0 ..< cin { for co in 0 ..< cout { dst[co * cin + ci] = src[ci * cout + co] } }
-                }
-            }
+            DirectConvolution.flip(wp, kernelSize: kk, inputChannels: cin, outputChannels: cout, into: flippedWeight.data)
         }
         let fwp = UnsafePointer(flippedWeight.data)
         Parallel.chunks(n) { t, images in

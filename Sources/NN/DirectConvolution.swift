@@ -18,8 +18,9 @@ import Tensors
 /// with a tile of 6 weight rows × 16 output channels in registers over all pixels (4 rows for
 /// the remainder and for 8-channel groups). There `tapNLow` / `tapNHigh` hold output channels
 /// g … g+7 / g+8 … g+15 of weight row j + N of this ky, that is of tap kx·Cin + ci = j + N.
-/// The input gradient of such a convolution is the same convolution of the padded ∂L/∂y with
-/// the flipped, channel-transposed weights (`Conv2d`), so `forward` serves it too.
+/// The input gradient of such a convolution with stride 1 is the same convolution of the padded
+/// ∂L/∂y with the flipped, channel-transposed weights (`flip`), so `forward` serves it too.
+/// `ReferenceConvolution` computes all three from their definitions, for the tests.
 enum DirectConvolution {
     typealias V = SIMD8<Float>
 
@@ -39,6 +40,20 @@ enum DirectConvolution {
             (row + (p + w) * c).update(repeating: 0, count: p * c)
         }
         (padded + (h + p) * pw * c).update(repeating: 0, count: p * pw * c)
+    }
+
+    /// w' [k, k, Cout, Cin] = w [k, k, Cin, Cout] rotated by 180° in space, channels transposed:
+    ///   w'[ky, kx, co, ci] = w[k−1−ky, k−1−kx, ci, co].
+    /// The input gradient of a stride-1 convolution with padding (k − 1)/2 is the convolution of
+    /// ∂L/∂y, padded by (k − 1)/2, with w'.
+    static func flip(_ w: UnsafePointer<Float>, kernelSize kk: Int, inputChannels cin: Int, outputChannels cout: Int,
+                     into fw: UnsafeMutablePointer<Float>) {
+        for ky in 0 ..< kk {
+            for kx in 0 ..< kk {
+                let src = w + ((kk - 1 - ky) * kk + (kk - 1 - kx)) * cin * cout, dst = fw + (ky * kk + kx) * cout * cin
+                for ci in 0 ..< cin { for co in 0 ..< cout { dst[co * cin + ci] = src[ci * cout + co] } }
+            }
+        }
     }
 
     /// y [oh, ow, cout] = the convolution with stride s of the padded image x̃ [·, pw, cin] with
