@@ -42,12 +42,9 @@ public final class Conv2d: Layer {
     /// How ∂L/∂x is computed; nil when the layer computes none.
     private lazy var inputGradientPath: InputGradientPath? = makeInputGradientPath()
 
-    /// On, unless the environment has SSLBENCH_DIRECT_CONV=0 (to compare the paths on whole runs).
-    /// They were off from c9c8586 to f90334e, after SDMP seed 0 at the `ci` scale fell from 30.62
-    /// to 25.39 kNN top-1 with them. `DirectConvolutionMethodTests` then showed every method's
-    /// step the same on both paths, within what a 1e-6 nudge of the input moves it; that run's
-    /// loss curves agree to 1e-6 for two steps and then drift apart as any rounding change makes
-    /// them; four `ci` seeds on them spread as widely (README, "Speed").
+    /// Whether convolutions may use the direct kernels unless told otherwise: true, false when
+    /// the environment has SSLBENCH_DIRECT_CONV=0, which puts every convolution on im2col +
+    /// sgemm (to compare the two on whole runs).
     public static let directKernelsByDefault: Bool = getenv("SSLBENCH_DIRECT_CONV").map { String(cString: $0) != "0" } ?? true
     /// Channel counts up to which a k×k convolution with padding (k − 1)/2 runs on `DirectConvolution`
     /// instead of im2col + sgemm (chosen with `sslbench bench --only layers`).
