@@ -11,12 +11,16 @@ import Tensors
 /// contiguous both in x̃ (k neighbouring pixels of Cin channels) and in w (rows of Cout), so the
 /// inner loop runs over j = kx·Cin + ci with one weight row and one input value per tile pixel.
 /// A tile is 6 or 4 pixels × 16 output channels (12 or 8 vector accumulators) or 8 pixels × 8 channels.
+/// The accumulator `pixelNLow` holds output channels g … g+7 of the tile's pixel N (the N-th
+/// pixel to the right of ox), `pixelNHigh` channels g+8 … g+15; `pixelN` all 8 of an 8-channel group.
 ///
 /// `weightGradient` is the adjoint for w, ∂L/∂w[ky, kx, ci, co] += Σ_{oy, ox} x̃[oy + ky, ox + kx, ci]·∂L/∂y[oy, ox, co],
 /// with a tile of 6 weight rows × 16 output channels in registers over all pixels (4 rows for
-/// the remainder and for 8-channel groups).
-/// The input gradient of such a convolution is the same convolution of the padded ∂L/∂y with
-/// the flipped, channel-transposed weights (`Conv2d`), so `forward` serves it too.
+/// the remainder and for 8-channel groups). There `tapNLow` / `tapNHigh` hold output channels
+/// g … g+7 / g+8 … g+15 of weight row j + N of this ky, that is of tap kx·Cin + ci = j + N.
+/// The input gradient of such a convolution with stride 1 is the same convolution of the padded
+/// ∂L/∂y with the flipped, channel-transposed weights (`flip`), so `forward` serves it too.
+/// `ReferenceConvolution` computes all three from their definitions, for the tests.
 enum DirectConvolution {
     typealias V = SIMD8<Float>
 
@@ -36,6 +40,20 @@ enum DirectConvolution {
             (row + (p + w) * c).update(repeating: 0, count: p * c)
         }
         (padded + (h + p) * pw * c).update(repeating: 0, count: p * pw * c)
+    }
+
+    /// w' [k, k, Cout, Cin] = w [k, k, Cin, Cout] rotated by 180° in space, channels transposed:
+    ///   w'[ky, kx, co, ci] = w[k−1−ky, k−1−kx, ci, co].
+    /// The input gradient of a stride-1 convolution with padding (k − 1)/2 is the convolution of
+    /// ∂L/∂y, padded by (k − 1)/2, with w'.
+    static func flip(_ w: UnsafePointer<Float>, kernelSize kk: Int, inputChannels cin: Int, outputChannels cout: Int,
+                     into fw: UnsafeMutablePointer<Float>) {
+        for ky in 0 ..< kk {
+            for kx in 0 ..< kk {
+                let src = w + ((kk - 1 - ky) * kk + (kk - 1 - kx)) * cin * cout, dst = fw + (ky * kk + kx) * cout * cin
+                for ci in 0 ..< cin { for co in 0 ..< cout { dst[co * cin + ci] = src[ci * cout + co] } }
+            }
+        }
     }
 
     /// y [oh, ow, cout] = the convolution with stride s of the padded image x̃ [·, pw, cin] with
@@ -60,70 +78,70 @@ enum DirectConvolution {
                 for oy in 0 ..< oh {
                     var ox = 0
                     while ox + 6 <= sixEnd {
-                        var a0 = V(), a1 = V(), b0 = V(), b1 = V(), c0 = V(), c1 = V()
-                        var d0 = V(), d1 = V(), e0 = V(), e1 = V(), f0 = V(), f1 = V()
+                        var pixel0Low = V(), pixel0High = V(), pixel1Low = V(), pixel1High = V(), pixel2Low = V(), pixel2High = V()
+                        var pixel3Low = V(), pixel3High = V(), pixel4Low = V(), pixel4High = V(), pixel5Low = V(), pixel5High = V()
                         let s2 = 2 * step, s3 = 3 * step, s4 = 4 * step, s5 = 5 * step
                         for ky in 0 ..< k {
                             // one pointer into the six windows and one into the weights, bumped per tap
                             var xp = x + ((s * oy + ky) * pw + s * ox) * cin, wp = w + ky * taps * cout + g
                             for _ in 0 ..< taps {
-                                let w0 = load(wp), w1 = load(wp + 8)
-                                var xv = V(repeating: xp[0])
-                                a0 = a0.addingProduct(xv, w0); a1 = a1.addingProduct(xv, w1)
-                                xv = V(repeating: xp[step])
-                                b0 = b0.addingProduct(xv, w0); b1 = b1.addingProduct(xv, w1)
-                                xv = V(repeating: xp[s2])
-                                c0 = c0.addingProduct(xv, w0); c1 = c1.addingProduct(xv, w1)
-                                xv = V(repeating: xp[s3])
-                                d0 = d0.addingProduct(xv, w0); d1 = d1.addingProduct(xv, w1)
-                                xv = V(repeating: xp[s4])
-                                e0 = e0.addingProduct(xv, w0); e1 = e1.addingProduct(xv, w1)
-                                xv = V(repeating: xp[s5])
-                                f0 = f0.addingProduct(xv, w0); f1 = f1.addingProduct(xv, w1)
+                                let weightsLow = load(wp), weightsHigh = load(wp + 8)
+                                var input = V(repeating: xp[0])
+                                pixel0Low = pixel0Low.addingProduct(input, weightsLow); pixel0High = pixel0High.addingProduct(input, weightsHigh)
+                                input = V(repeating: xp[step])
+                                pixel1Low = pixel1Low.addingProduct(input, weightsLow); pixel1High = pixel1High.addingProduct(input, weightsHigh)
+                                input = V(repeating: xp[s2])
+                                pixel2Low = pixel2Low.addingProduct(input, weightsLow); pixel2High = pixel2High.addingProduct(input, weightsHigh)
+                                input = V(repeating: xp[s3])
+                                pixel3Low = pixel3Low.addingProduct(input, weightsLow); pixel3High = pixel3High.addingProduct(input, weightsHigh)
+                                input = V(repeating: xp[s4])
+                                pixel4Low = pixel4Low.addingProduct(input, weightsLow); pixel4High = pixel4High.addingProduct(input, weightsHigh)
+                                input = V(repeating: xp[s5])
+                                pixel5Low = pixel5Low.addingProduct(input, weightsLow); pixel5High = pixel5High.addingProduct(input, weightsHigh)
                                 xp += 1; wp += cout
                             }
                         }
                         let yr = y + (oy * ow + ox) * cout + g
-                        store(a0, yr); store(a1, yr + 8)
-                        store(b0, yr + cout); store(b1, yr + cout + 8)
-                        store(c0, yr + 2 * cout); store(c1, yr + 2 * cout + 8)
-                        store(d0, yr + 3 * cout); store(d1, yr + 3 * cout + 8)
-                        store(e0, yr + 4 * cout); store(e1, yr + 4 * cout + 8)
-                        store(f0, yr + 5 * cout); store(f1, yr + 5 * cout + 8)
+                        store(pixel0Low, yr); store(pixel0High, yr + 8)
+                        store(pixel1Low, yr + cout); store(pixel1High, yr + cout + 8)
+                        store(pixel2Low, yr + 2 * cout); store(pixel2High, yr + 2 * cout + 8)
+                        store(pixel3Low, yr + 3 * cout); store(pixel3High, yr + 3 * cout + 8)
+                        store(pixel4Low, yr + 4 * cout); store(pixel4High, yr + 4 * cout + 8)
+                        store(pixel5Low, yr + 5 * cout); store(pixel5High, yr + 5 * cout + 8)
                         ox += 6
                     }
                     while ox + 4 <= ow {
-                        var a0 = V(), a1 = V(), b0 = V(), b1 = V(), c0 = V(), c1 = V(), d0 = V(), d1 = V()
+                        var pixel0Low = V(), pixel0High = V(), pixel1Low = V(), pixel1High = V(), pixel2Low = V(), pixel2High = V(), pixel3Low = V(), pixel3High = V()
                         for ky in 0 ..< k {
                             let xr = x + ((s * oy + ky) * pw + s * ox) * cin, wr = w + ky * taps * cout + g
                             for j in 0 ..< taps {
-                                let w0 = load(wr + j * cout), w1 = load(wr + j * cout + 8)
-                                let xa = V(repeating: xr[j]), xb = V(repeating: xr[step + j])
-                                let xc = V(repeating: xr[2 * step + j]), xd = V(repeating: xr[3 * step + j])
-                                a0 = a0.addingProduct(xa, w0); a1 = a1.addingProduct(xa, w1)
-                                b0 = b0.addingProduct(xb, w0); b1 = b1.addingProduct(xb, w1)
-                                c0 = c0.addingProduct(xc, w0); c1 = c1.addingProduct(xc, w1)
-                                d0 = d0.addingProduct(xd, w0); d1 = d1.addingProduct(xd, w1)
+                                let weightsLow = load(wr + j * cout), weightsHigh = load(wr + j * cout + 8)
+                                let input0 = V(repeating: xr[j]), input1 = V(repeating: xr[step + j])
+                                let input2 = V(repeating: xr[2 * step + j]), input3 = V(repeating: xr[3 * step + j])
+                                pixel0Low = pixel0Low.addingProduct(input0, weightsLow); pixel0High = pixel0High.addingProduct(input0, weightsHigh)
+                                pixel1Low = pixel1Low.addingProduct(input1, weightsLow); pixel1High = pixel1High.addingProduct(input1, weightsHigh)
+                                pixel2Low = pixel2Low.addingProduct(input2, weightsLow); pixel2High = pixel2High.addingProduct(input2, weightsHigh)
+                                pixel3Low = pixel3Low.addingProduct(input3, weightsLow); pixel3High = pixel3High.addingProduct(input3, weightsHigh)
                             }
                         }
                         let yr = y + (oy * ow + ox) * cout + g
-                        store(a0, yr); store(a1, yr + 8)
-                        store(b0, yr + cout); store(b1, yr + cout + 8)
-                        store(c0, yr + 2 * cout); store(c1, yr + 2 * cout + 8)
-                        store(d0, yr + 3 * cout); store(d1, yr + 3 * cout + 8)
+                        store(pixel0Low, yr); store(pixel0High, yr + 8)
+                        store(pixel1Low, yr + cout); store(pixel1High, yr + cout + 8)
+                        store(pixel2Low, yr + 2 * cout); store(pixel2High, yr + 2 * cout + 8)
+                        store(pixel3Low, yr + 3 * cout); store(pixel3High, yr + 3 * cout + 8)
                         ox += 4
                     }
                     while ox < ow {
-                        var a0 = V(), a1 = V()
+                        var pixelLow = V(), pixelHigh = V()
                         for ky in 0 ..< k {
                             let xr = x + ((s * oy + ky) * pw + s * ox) * cin, wr = w + ky * taps * cout + g
                             for j in 0 ..< taps {
-                                let xa = V(repeating: xr[j])
-                                a0 = a0.addingProduct(xa, load(wr + j * cout)); a1 = a1.addingProduct(xa, load(wr + j * cout + 8))
+                                let input = V(repeating: xr[j])
+                                pixelLow = pixelLow.addingProduct(input, load(wr + j * cout)); pixelHigh = pixelHigh.addingProduct(input, load(wr + j * cout + 8))
                             }
                         }
                         let yr = y + (oy * ow + ox) * cout + g
-                        store(a0, yr); store(a1, yr + 8)
+                        store(pixelLow, yr); store(pixelHigh, yr + 8)
                         ox += 1
                     }
                 }
@@ -132,33 +150,33 @@ enum DirectConvolution {
                 for oy in 0 ..< oh {
                     var ox = 0
                     while ox + 8 <= ow {
-                        var a = V(), b = V(), c = V(), d = V(), e = V(), f = V(), gg = V(), h = V()
+                        var pixel0 = V(), pixel1 = V(), pixel2 = V(), pixel3 = V(), pixel4 = V(), pixel5 = V(), pixel6 = V(), pixel7 = V()
                         for ky in 0 ..< k {
                             let xr = x + ((s * oy + ky) * pw + s * ox) * cin, wr = w + ky * taps * cout + g
                             for j in 0 ..< taps {
-                                let w0 = load(wr + j * cout)
-                                a = a.addingProduct(V(repeating: xr[j]), w0)
-                                b = b.addingProduct(V(repeating: xr[step + j]), w0)
-                                c = c.addingProduct(V(repeating: xr[2 * step + j]), w0)
-                                d = d.addingProduct(V(repeating: xr[3 * step + j]), w0)
-                                e = e.addingProduct(V(repeating: xr[4 * step + j]), w0)
-                                f = f.addingProduct(V(repeating: xr[5 * step + j]), w0)
-                                gg = gg.addingProduct(V(repeating: xr[6 * step + j]), w0)
-                                h = h.addingProduct(V(repeating: xr[7 * step + j]), w0)
+                                let weights = load(wr + j * cout)
+                                pixel0 = pixel0.addingProduct(V(repeating: xr[j]), weights)
+                                pixel1 = pixel1.addingProduct(V(repeating: xr[step + j]), weights)
+                                pixel2 = pixel2.addingProduct(V(repeating: xr[2 * step + j]), weights)
+                                pixel3 = pixel3.addingProduct(V(repeating: xr[3 * step + j]), weights)
+                                pixel4 = pixel4.addingProduct(V(repeating: xr[4 * step + j]), weights)
+                                pixel5 = pixel5.addingProduct(V(repeating: xr[5 * step + j]), weights)
+                                pixel6 = pixel6.addingProduct(V(repeating: xr[6 * step + j]), weights)
+                                pixel7 = pixel7.addingProduct(V(repeating: xr[7 * step + j]), weights)
                             }
                         }
                         let yr = y + (oy * ow + ox) * cout + g
-                        store(a, yr); store(b, yr + cout); store(c, yr + 2 * cout); store(d, yr + 3 * cout)
-                        store(e, yr + 4 * cout); store(f, yr + 5 * cout); store(gg, yr + 6 * cout); store(h, yr + 7 * cout)
+                        store(pixel0, yr); store(pixel1, yr + cout); store(pixel2, yr + 2 * cout); store(pixel3, yr + 3 * cout)
+                        store(pixel4, yr + 4 * cout); store(pixel5, yr + 5 * cout); store(pixel6, yr + 6 * cout); store(pixel7, yr + 7 * cout)
                         ox += 8
                     }
                     while ox < ow {
-                        var a = V()
+                        var pixel = V()
                         for ky in 0 ..< k {
                             let xr = x + ((s * oy + ky) * pw + s * ox) * cin, wr = w + ky * taps * cout + g
-                            for j in 0 ..< taps { a = a.addingProduct(V(repeating: xr[j]), load(wr + j * cout)) }
+                            for j in 0 ..< taps { pixel = pixel.addingProduct(V(repeating: xr[j]), load(wr + j * cout)) }
                         }
-                        store(a, y + (oy * ow + ox) * cout + g)
+                        store(pixel, y + (oy * ow + ox) * cout + g)
                         ox += 1
                     }
                 }
@@ -187,67 +205,67 @@ enum DirectConvolution {
                 // six weight rows j … j+5 (of this ky) × 16 channels at a time: 12 accumulators,
                 // 12 FMAs per 2 loads of ∂L/∂y and 6 broadcasts
                 while wide && taps - j >= 6 {
-                    var a0 = V(), a1 = V(), b0 = V(), b1 = V(), c0 = V(), c1 = V()
-                    var d0 = V(), d1 = V(), e0 = V(), e1 = V(), f0 = V(), f1 = V()
+                    var tap0Low = V(), tap0High = V(), tap1Low = V(), tap1High = V(), tap2Low = V(), tap2High = V()
+                    var tap3Low = V(), tap3High = V(), tap4Low = V(), tap4High = V(), tap5Low = V(), tap5High = V()
                     for oy in rowStart ..< rowEnd {
                         let xr = x + (s * oy + ky) * pw * cin + j, dr = dy + oy * ow * cout + g
                         for ox in 0 ..< ow {
-                            let g0 = load(dr + ox * cout), g1 = load(dr + ox * cout + 8), xp = xr + ox * step
-                            let xa = V(repeating: xp[0]), xb = V(repeating: xp[1]), xc = V(repeating: xp[2])
-                            a0 = a0.addingProduct(xa, g0); a1 = a1.addingProduct(xa, g1)
-                            b0 = b0.addingProduct(xb, g0); b1 = b1.addingProduct(xb, g1)
-                            c0 = c0.addingProduct(xc, g0); c1 = c1.addingProduct(xc, g1)
-                            let xd = V(repeating: xp[3]), xe = V(repeating: xp[4]), xf = V(repeating: xp[5])
-                            d0 = d0.addingProduct(xd, g0); d1 = d1.addingProduct(xd, g1)
-                            e0 = e0.addingProduct(xe, g0); e1 = e1.addingProduct(xe, g1)
-                            f0 = f0.addingProduct(xf, g0); f1 = f1.addingProduct(xf, g1)
+                            let gradLow = load(dr + ox * cout), gradHigh = load(dr + ox * cout + 8), xp = xr + ox * step
+                            let input0 = V(repeating: xp[0]), input1 = V(repeating: xp[1]), input2 = V(repeating: xp[2])
+                            tap0Low = tap0Low.addingProduct(input0, gradLow); tap0High = tap0High.addingProduct(input0, gradHigh)
+                            tap1Low = tap1Low.addingProduct(input1, gradLow); tap1High = tap1High.addingProduct(input1, gradHigh)
+                            tap2Low = tap2Low.addingProduct(input2, gradLow); tap2High = tap2High.addingProduct(input2, gradHigh)
+                            let input3 = V(repeating: xp[3]), input4 = V(repeating: xp[4]), input5 = V(repeating: xp[5])
+                            tap3Low = tap3Low.addingProduct(input3, gradLow); tap3High = tap3High.addingProduct(input3, gradHigh)
+                            tap4Low = tap4Low.addingProduct(input4, gradLow); tap4High = tap4High.addingProduct(input4, gradHigh)
+                            tap5Low = tap5Low.addingProduct(input5, gradLow); tap5High = tap5High.addingProduct(input5, gradHigh)
                         }
                     }
                     let base = dw + (ky * taps + j) * cout + g
-                    add(a0, base); add(a1, base + 8)
-                    add(b0, base + cout); add(b1, base + cout + 8)
-                    add(c0, base + 2 * cout); add(c1, base + 2 * cout + 8)
-                    add(d0, base + 3 * cout); add(d1, base + 3 * cout + 8)
-                    add(e0, base + 4 * cout); add(e1, base + 4 * cout + 8)
-                    add(f0, base + 5 * cout); add(f1, base + 5 * cout + 8)
+                    add(tap0Low, base); add(tap0High, base + 8)
+                    add(tap1Low, base + cout); add(tap1High, base + cout + 8)
+                    add(tap2Low, base + 2 * cout); add(tap2High, base + 2 * cout + 8)
+                    add(tap3Low, base + 3 * cout); add(tap3High, base + 3 * cout + 8)
+                    add(tap4Low, base + 4 * cout); add(tap4High, base + 4 * cout + 8)
+                    add(tap5Low, base + 5 * cout); add(tap5High, base + 5 * cout + 8)
                     j += 6
                 }
                 // the rest, and 8-channel groups: four weight rows j … j+3 at a time
                 while j < taps {
                     let rows = min(4, taps - j)
-                    var a0 = V(), a1 = V(), b0 = V(), b1 = V(), c0 = V(), c1 = V(), d0 = V(), d1 = V()
+                    var tap0Low = V(), tap0High = V(), tap1Low = V(), tap1High = V(), tap2Low = V(), tap2High = V(), tap3Low = V(), tap3High = V()
                     for oy in rowStart ..< rowEnd {
                         let xr = x + (s * oy + ky) * pw * cin + j, dr = dy + oy * ow * cout + g
                         if wide && rows == 4 {
                             for ox in 0 ..< ow {
-                                let e0 = load(dr + ox * cout), e1 = load(dr + ox * cout + 8), xp = xr + ox * step
-                                let xa = V(repeating: xp[0]), xb = V(repeating: xp[1]), xc = V(repeating: xp[2]), xd = V(repeating: xp[3])
-                                a0 = a0.addingProduct(xa, e0); a1 = a1.addingProduct(xa, e1)
-                                b0 = b0.addingProduct(xb, e0); b1 = b1.addingProduct(xb, e1)
-                                c0 = c0.addingProduct(xc, e0); c1 = c1.addingProduct(xc, e1)
-                                d0 = d0.addingProduct(xd, e0); d1 = d1.addingProduct(xd, e1)
+                                let gradLow = load(dr + ox * cout), gradHigh = load(dr + ox * cout + 8), xp = xr + ox * step
+                                let input0 = V(repeating: xp[0]), input1 = V(repeating: xp[1]), input2 = V(repeating: xp[2]), input3 = V(repeating: xp[3])
+                                tap0Low = tap0Low.addingProduct(input0, gradLow); tap0High = tap0High.addingProduct(input0, gradHigh)
+                                tap1Low = tap1Low.addingProduct(input1, gradLow); tap1High = tap1High.addingProduct(input1, gradHigh)
+                                tap2Low = tap2Low.addingProduct(input2, gradLow); tap2High = tap2High.addingProduct(input2, gradHigh)
+                                tap3Low = tap3Low.addingProduct(input3, gradLow); tap3High = tap3High.addingProduct(input3, gradHigh)
                             }
                         } else if rows == 4 {
                             for ox in 0 ..< ow {
-                                let e0 = load(dr + ox * cout), xp = xr + ox * step
-                                a0 = a0.addingProduct(V(repeating: xp[0]), e0); b0 = b0.addingProduct(V(repeating: xp[1]), e0)
-                                c0 = c0.addingProduct(V(repeating: xp[2]), e0); d0 = d0.addingProduct(V(repeating: xp[3]), e0)
+                                let gradLow = load(dr + ox * cout), xp = xr + ox * step
+                                tap0Low = tap0Low.addingProduct(V(repeating: xp[0]), gradLow); tap1Low = tap1Low.addingProduct(V(repeating: xp[1]), gradLow)
+                                tap2Low = tap2Low.addingProduct(V(repeating: xp[2]), gradLow); tap3Low = tap3Low.addingProduct(V(repeating: xp[3]), gradLow)
                             }
                         } else {
                             for ox in 0 ..< ow {
-                                let e0 = load(dr + ox * cout), e1 = wide ? load(dr + ox * cout + 8) : V(), xp = xr + ox * step
-                                let xa = V(repeating: xp[0])
-                                a0 = a0.addingProduct(xa, e0); a1 = a1.addingProduct(xa, e1)
-                                if rows > 1 { let xb = V(repeating: xp[1]); b0 = b0.addingProduct(xb, e0); b1 = b1.addingProduct(xb, e1) }
-                                if rows > 2 { let xc = V(repeating: xp[2]); c0 = c0.addingProduct(xc, e0); c1 = c1.addingProduct(xc, e1) }
+                                let gradLow = load(dr + ox * cout), gradHigh = wide ? load(dr + ox * cout + 8) : V(), xp = xr + ox * step
+                                let input0 = V(repeating: xp[0])
+                                tap0Low = tap0Low.addingProduct(input0, gradLow); tap0High = tap0High.addingProduct(input0, gradHigh)
+                                if rows > 1 { let input1 = V(repeating: xp[1]); tap1Low = tap1Low.addingProduct(input1, gradLow); tap1High = tap1High.addingProduct(input1, gradHigh) }
+                                if rows > 2 { let input2 = V(repeating: xp[2]); tap2Low = tap2Low.addingProduct(input2, gradLow); tap2High = tap2High.addingProduct(input2, gradHigh) }
                             }
                         }
                     }
                     let base = dw + (ky * taps + j) * cout + g
-                    add(a0, base); if wide { add(a1, base + 8) }
-                    if rows > 1 { add(b0, base + cout); if wide { add(b1, base + cout + 8) } }
-                    if rows > 2 { add(c0, base + 2 * cout); if wide { add(c1, base + 2 * cout + 8) } }
-                    if rows > 3 { add(d0, base + 3 * cout); if wide { add(d1, base + 3 * cout + 8) } }
+                    add(tap0Low, base); if wide { add(tap0High, base + 8) }
+                    if rows > 1 { add(tap1Low, base + cout); if wide { add(tap1High, base + cout + 8) } }
+                    if rows > 2 { add(tap2Low, base + 2 * cout); if wide { add(tap2High, base + 2 * cout + 8) } }
+                    if rows > 3 { add(tap3Low, base + 3 * cout); if wide { add(tap3High, base + 3 * cout + 8) } }
                     j += rows
                 }
             }
