@@ -38,7 +38,7 @@ let package = Package(
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
         .testTarget(name: "MethodsTests", dependencies: ["Methods"]),
         .testTarget(name: "EvalTests", dependencies: ["Eval"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Options"]),
         .testTarget(name: "BenchTests", dependencies: ["Bench", "Tensors"]),
         .testTarget(name: "RunnerTests", dependencies: ["Runner", "Experiments", "Training", "Report", "Datasets", "Methods", "NN", "Tensors"]),
         .testTarget(name: "CommandsTests", dependencies: ["Commands", "Options", "Methods"]),
