@@ -17,37 +17,16 @@ public struct BYOLConfiguration: Equatable {
     public init() {}
 }
 
-extension BYOLConfiguration: MethodConfiguration {
+extension BYOLConfiguration: MethodConfiguration, PredictorAndMomentumTarget {
     public var name: String { "byol" }
     public var recipe: TrainingRecipe {
         TrainingRecipe(baseLearningRate: 1.0, weightDecay: 1e-5, clipsTrustRatio: true, augmentation: .barlowTwins)
     }
-    public var projectorDescription: String { "\(projectorHiddenDimensions)-\(projectionDimensions)" }
-    public var projectorWidth: Int { projectionDimensions }
-    public mutating func setProjectorWidth(_ width: Int) { projectionDimensions = width }
-    public mutating func setHeadWidths(hidden: Int, projection: Int) {
-        projectorHiddenDimensions = hidden; predictorHiddenDimensions = hidden; projectionDimensions = projection
-    }
-    public func validate() throws {
-        try Check.positive("projector", [projectorHiddenDimensions, projectionDimensions, predictorHiddenDimensions])
-        if !(baseMomentum >= 0 && baseMomentum <= 1) { throw ConfigurationError("base momentum", baseMomentum, "must be in [0, 1]") }
-    }
+    public func validate() throws { try validateHeadsAndMomentum() }
     public func makeMethod(backboneWidth: Int, rng: inout RandomGenerator) -> SelfSupervisedMethod {
         BYOL(configuration: self, backboneWidth: backboneWidth, rng: &rng)
     }
-    public func cost(featureDimensions f: Int) -> HeadCost {
-        var cost = HeadCost()
-        let projector = [(f, projectorHiddenDimensions), (projectorHiddenDimensions, projectionDimensions)]
-        cost.onlineLayers = projector + [(projectionDimensions, predictorHiddenDimensions), (predictorHiddenDimensions, projectionDimensions)]
-        cost.targetLayers = projector
-        return cost
-    }
-    public static let options: [Option<Self>] = [
-        Option("base-momentum", "X", example: "0.996", "the target's momentum τ at the start, rising to 1 (0.99)") { c, v in
-            c.baseMomentum = try Value.float(v, option: "base-momentum")
-            guard c.baseMomentum >= 0 && c.baseMomentum <= 1 else { throw OptionError("--base-momentum must be in [0, 1], got \(v)") }
-        },
-    ]
+    public static let options: [Option<Self>] = [baseMomentumOption("the target's momentum τ at the start, rising to 1 (0.99)")]
 }
 
 public final class BYOL: SelfSupervisedMethod {

@@ -94,6 +94,60 @@ public extension MethodConfiguration {
     mutating func apply(_ parsed: ParsedOptions) throws { try parsed.apply(Self.options, to: &self) }
 }
 
+/// A projector of one hidden layer and an output, Linear-BN-ReLU-Linear (BYOL, SimCLR, SwAV,
+/// MoCo v3): its widths as the CSV shows them ("2048-128") and the small scales' narrow heads.
+public protocol HiddenLayerProjector {
+    var projectorHiddenDimensions: Int { get set }
+    var projectionDimensions: Int { get set }
+}
+
+/// A hidden-layer projector followed by a predictor of the same shape, with a momentum target
+/// that copies the backbone and the projector (BYOL, MoCo v3).
+public protocol PredictorAndMomentumTarget: HiddenLayerProjector {
+    var predictorHiddenDimensions: Int { get set }
+    var baseMomentum: Float { get set }
+}
+
+public extension MethodConfiguration where Self: HiddenLayerProjector {
+    var projectorDescription: String { "\(projectorHiddenDimensions)-\(projectionDimensions)" }
+    var projectorWidth: Int { projectionDimensions }
+    mutating func setProjectorWidth(_ width: Int) { projectionDimensions = width }
+    mutating func setHeadWidths(hidden: Int, projection: Int) {
+        projectorHiddenDimensions = hidden; projectionDimensions = projection
+    }
+    /// The projector's two linear maps on features `featureDimensions` wide.
+    func projectorLayers(featureDimensions f: Int) -> [(inputs: Int, outputs: Int)] {
+        [(f, projectorHiddenDimensions), (projectorHiddenDimensions, projectionDimensions)]
+    }
+}
+
+public extension MethodConfiguration where Self: PredictorAndMomentumTarget {
+    mutating func setHeadWidths(hidden: Int, projection: Int) {
+        projectorHiddenDimensions = hidden; predictorHiddenDimensions = hidden; projectionDimensions = projection
+    }
+    func cost(featureDimensions f: Int) -> HeadCost { momentumHeadCost(featureDimensions: f) }
+    /// Projector and predictor online, the projector's copy in the target.
+    func momentumHeadCost(featureDimensions f: Int) -> HeadCost {
+        var cost = HeadCost()
+        let projector = projectorLayers(featureDimensions: f)
+        cost.onlineLayers = projector + [(projectionDimensions, predictorHiddenDimensions), (predictorHiddenDimensions, projectionDimensions)]
+        cost.targetLayers = projector
+        return cost
+    }
+    /// Every layer width positive, the momentum in [0, 1].
+    func validateHeadsAndMomentum() throws {
+        try Check.positive("projector", [projectorHiddenDimensions, projectionDimensions, predictorHiddenDimensions])
+        if !(baseMomentum >= 0 && baseMomentum <= 1) { throw ConfigurationError("base momentum", baseMomentum, "must be in [0, 1]") }
+    }
+    /// `--base-momentum`, declared once for the methods with a momentum target.
+    static func baseMomentumOption(_ help: String) -> Option<Self> {
+        Option("base-momentum", "X", example: "0.996", help) { c, v in
+            c.baseMomentum = try Value.float(v, option: "base-momentum")
+            guard c.baseMomentum >= 0 && c.baseMomentum <= 1 else { throw OptionError("--base-momentum must be in [0, 1], got \(v)") }
+        }
+    }
+}
+
 /// Every method the harness can train, in its default configuration (solo-learn's CIFAR
 /// recipe): adding a method adds its line here.
 public enum MethodCatalog {

@@ -19,41 +19,28 @@ public struct MoCoV3Configuration: Equatable {
     public init() {}
 }
 
-extension MoCoV3Configuration: MethodConfiguration {
+extension MoCoV3Configuration: MethodConfiguration, PredictorAndMomentumTarget {
     public var name: String { "moco-v3" }
     public var recipe: TrainingRecipe {
         TrainingRecipe(baseLearningRate: 0.3, weightDecay: 1e-6, clipsTrustRatio: true, augmentation: .barlowTwins)
     }
-    public var projectorDescription: String { "\(projectorHiddenDimensions)-\(projectionDimensions)" }
-    public var projectorWidth: Int { projectionDimensions }
-    public mutating func setProjectorWidth(_ width: Int) { projectionDimensions = width }
-    public mutating func setHeadWidths(hidden: Int, projection: Int) {
-        projectorHiddenDimensions = hidden; predictorHiddenDimensions = hidden; projectionDimensions = projection
-    }
     public func validate() throws {
-        try Check.positive("projector", [projectorHiddenDimensions, projectionDimensions, predictorHiddenDimensions])
+        try validateHeadsAndMomentum()
         try Check.positive("temperature", temperature)
-        if !(baseMomentum >= 0 && baseMomentum <= 1) { throw ConfigurationError("base momentum", baseMomentum, "must be in [0, 1]") }
         if let m = mixing { try m.validate() }
     }
     public func makeMethod(backboneWidth: Int, rng: inout RandomGenerator) -> SelfSupervisedMethod {
         MoCoV3(configuration: self, backboneWidth: backboneWidth, rng: &rng)
     }
     public func cost(featureDimensions f: Int) -> HeadCost {
-        var cost = HeadCost()
-        let projector = [(f, projectorHiddenDimensions), (projectorHiddenDimensions, projectionDimensions)]
-        cost.onlineLayers = projector + [(projectionDimensions, predictorHiddenDimensions), (predictorHiddenDimensions, projectionDimensions)]
-        cost.targetLayers = projector
+        var cost = momentumHeadCost(featureDimensions: f)
         // the keys of view B mixed as view A: one more forward of the target per image
         if mixing != nil { cost.extraTargetForwards = 1 }
         return cost
     }
     public static let options: [Option<Self>] = [
         Option("temperature", "X", example: "0.1", "InfoNCE temperature (0.2)") { c, v in c.temperature = try Value.float(v, option: "temperature") },
-        Option("base-momentum", "X", example: "0.996", "the key encoder's momentum τ at the start, rising to 1 (0.99)") { c, v in
-            c.baseMomentum = try Value.float(v, option: "base-momentum")
-            guard c.baseMomentum >= 0 && c.baseMomentum <= 1 else { throw OptionError("--base-momentum must be in [0, 1], got \(v)") }
-        },
+        baseMomentumOption("the key encoder's momentum τ at the start, rising to 1 (0.99)"),
     ]
 }
 

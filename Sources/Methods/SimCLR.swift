@@ -13,16 +13,10 @@ public struct SimCLRConfiguration: Equatable {
     public init() {}
 }
 
-extension SimCLRConfiguration: MethodConfiguration {
+extension SimCLRConfiguration: MethodConfiguration, HiddenLayerProjector {
     public var name: String { "simclr" }
     public var recipe: TrainingRecipe {
         TrainingRecipe(baseLearningRate: 0.4, weightDecay: 1e-5, clipsTrustRatio: true, augmentation: .simclr)
-    }
-    public var projectorDescription: String { "\(projectorHiddenDimensions)-\(projectionDimensions)" }
-    public var projectorWidth: Int { projectionDimensions }
-    public mutating func setProjectorWidth(_ width: Int) { projectionDimensions = width }
-    public mutating func setHeadWidths(hidden: Int, projection: Int) {
-        projectorHiddenDimensions = hidden; projectionDimensions = projection
     }
     public func validate() throws {
         try Check.positive("projector", [projectorHiddenDimensions, projectionDimensions])
@@ -33,7 +27,7 @@ extension SimCLRConfiguration: MethodConfiguration {
     }
     public func cost(featureDimensions f: Int) -> HeadCost {
         var cost = HeadCost()
-        cost.onlineLayers = [(f, projectorHiddenDimensions), (projectorHiddenDimensions, projectionDimensions)]
+        cost.onlineLayers = projectorLayers(featureDimensions: f)
         return cost
     }
     public static let options: [Option<Self>] = [

@@ -26,16 +26,10 @@ public struct SwAVConfiguration: Equatable {
     public init() {}
 }
 
-extension SwAVConfiguration: MethodConfiguration {
+extension SwAVConfiguration: MethodConfiguration, HiddenLayerProjector {
     public var name: String { "swav" }
     public var recipe: TrainingRecipe {
         TrainingRecipe(baseLearningRate: 0.6, weightDecay: 1e-6, clipsTrustRatio: true, augmentation: .simclr)
-    }
-    public var projectorDescription: String { "\(projectorHiddenDimensions)-\(projectionDimensions)" }
-    public var projectorWidth: Int { projectionDimensions }
-    public mutating func setProjectorWidth(_ width: Int) { projectionDimensions = width }
-    public mutating func setHeadWidths(hidden: Int, projection: Int) {
-        projectorHiddenDimensions = hidden; projectionDimensions = projection
     }
     public func validate() throws {
         if projectionDimensions <= 0 || projectorHiddenDimensions <= 0 || prototypeCount <= 0 {
@@ -52,8 +46,7 @@ extension SwAVConfiguration: MethodConfiguration {
     }
     public func cost(featureDimensions f: Int) -> HeadCost {
         var cost = HeadCost()
-        cost.onlineLayers = [(f, projectorHiddenDimensions), (projectorHiddenDimensions, projectionDimensions),
-                             (projectionDimensions, prototypeCount)]
+        cost.onlineLayers = projectorLayers(featureDimensions: f) + [(projectionDimensions, prototypeCount)]
         cost.smallCrops = smallCrops
         return cost
     }
