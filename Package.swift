@@ -39,7 +39,7 @@ let package = Package(
         .testTarget(name: "MethodsTests", dependencies: ["Methods"]),
         .testTarget(name: "EvalTests", dependencies: ["Eval"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Options"]),
-        .testTarget(name: "BenchTests", dependencies: ["Bench", "Tensors"]),
+        .testTarget(name: "BenchTests", dependencies: ["Bench", "Tensors", "Datasets", "Methods", "Training"]),
         .testTarget(name: "RunnerTests", dependencies: ["Runner", "Experiments", "Training", "Report", "Datasets", "Methods", "NN", "Tensors"]),
         .testTarget(name: "CommandsTests", dependencies: ["Commands", "Options", "Methods"]),
         .testTarget(name: "ReportTests", dependencies: ["Report"]),

@@ -43,6 +43,18 @@ public struct BenchMeasurement {
 
 public struct BenchError: Error, CustomStringConvertible { public let description: String }
 
+/// The shape of a benchmarked Barlow Twins step: backbone width, images per view and projector
+/// width (every layer).
+public struct BenchShape: Equatable, CustomStringConvertible {
+    public var width: Int, batch: Int, projector: Int
+    public init(width: Int, batch: Int = 256, projector: Int = 2048) { self.width = width; self.batch = batch; self.projector = projector }
+    /// The step of every `cpu`-scale table cell: width 8, batch 128, heads 1024.
+    public static let cpuScale = BenchShape(width: 8, batch: 128, projector: 1024)
+    public static let width16 = BenchShape(width: 16)
+    public static let width64 = BenchShape(width: 64)
+    public var description: String { "width \(width), batch \(batch), projector \(projector)" }
+}
+
 public enum Bench {
     /// The median wall time of `repetitions` calls of `body` after `warmup` untimed ones.
     public static func median(warmup: Int = 1, repetitions: Int, _ body: () -> Void) -> Double {
@@ -98,11 +110,11 @@ public enum Bench {
         })
     }
 
-    /// The training step of the speed issue: two views of `batch` random images through ResNet-18
-    /// (CIFAR stem) at `width`, projector 2048-2048-2048, Barlow Twins loss (Gram form), backward,
+    /// The benchmarked training step: two views of `batch` random images through ResNet-18
+    /// (CIFAR stem) at the shape's width, its projector in three layers, Barlow Twins loss (Gram form), backward,
     /// SGD with momentum. No allocation happens inside the timed steps after the warm-up.
-    public static func trainingStep(width: Int, batch: Int = 256, projector: Int = 2048, repetitions: Int,
-                                    sgemmRate: Double) -> BenchMeasurement {
+    public static func trainingStep(_ shape: BenchShape, repetitions: Int, sgemmRate: Double) -> BenchMeasurement {
+        let width = shape.width, batch = shape.batch, projector = shape.projector
         let (configuration, step) = benchStep(width: width, batch: batch, projector: projector)
         var k = 0
         let seconds = median(warmup: 1, repetitions: repetitions) { step(k); k += 1 }
@@ -145,11 +157,51 @@ public enum Bench {
                                 unit: "images/s", gigaflopsPerSecond: rate * flopsPerImage / 1e9)
     }
 
+    /// A whole cell through `train` (augmentation in the loop, the evaluations at initialisation
+    /// and at the end, the linear probe) against the bench's step at the cell's shape, timed right
+    /// after it: the cell's seconds, the share of them outside the optimiser steps' arithmetic,
+    /// and their ratio to (steps × the bench step's median). `configuration` must be a Barlow
+    /// Twins cell (the bench step is Barlow Twins').
+    public static func wholeCell(_ configuration: CellConfiguration, train trainSet: LabeledImages, test: LabeledImages,
+                                 log: (String) -> Void) throws -> [BenchMeasurement] {
+        guard let barlowTwins = configuration.method as? BarlowTwinsConfiguration, let projector = barlowTwins.projectorDimensions.last,
+              barlowTwins.projectorDimensions.allSatisfy({ $0 == projector }) else {
+            throw BenchError(description: "the whole-cell benchmark needs a Barlow Twins cell with equal projector layers")
+        }
+        let shape = BenchShape(width: configuration.backboneWidth, batch: configuration.batchSize, projector: projector)
+        var evaluationSeconds = 0.0
+        let result = try train(configuration, train: trainSet, test: test, progress: { event in
+            switch event {
+            case .evaluated(_, _, _, let seconds), .linearProbe(_, let seconds): evaluationSeconds += seconds
+            case .epochFinished(let epoch, let epochs, _, let rate, _): log(String(format: "  cell epoch %d/%d  %.1f images/s", epoch, epochs, rate))
+            default: break
+            }
+        })
+        guard result.status == .ok else { throw BenchError(description: "the benchmarked cell did not finish (\(result.status))") }
+        let steps = result.losses.count
+        let step = trainingStep(shape, repetitions: 5, sgemmRate: .nan)
+        let images = Double(steps * shape.batch)
+        let detail = "sslbench train: Barlow Twins \(shape), \(configuration.epochs) epochs of \(result.trainImages) images, "
+            + "\(result.testImages) test images, kNN at start and end, linear probe"
+        return [
+            BenchMeasurement(benchmark: "cell-whole", detail: detail, threads: Parallel.threads, repetitions: 1,
+                             medianSeconds: result.totalSeconds, rate: images / result.totalSeconds, unit: "images/s"),
+            BenchMeasurement(benchmark: "cell-evaluation-share", detail: "kNN, health figures and linear probe / whole cell",
+                             threads: Parallel.threads, repetitions: 1, medianSeconds: evaluationSeconds,
+                             rate: evaluationSeconds / result.totalSeconds, unit: "share"),
+            step,
+            BenchMeasurement(benchmark: "ratio-cell-to-steps", detail: "whole cell seconds / (\(steps) steps × bench step median), \(shape)",
+                             threads: Parallel.threads, repetitions: 1, medianSeconds: .nan,
+                             rate: result.totalSeconds / (Double(steps) * step.medianSeconds), unit: "x"),
+        ]
+    }
+
     /// The step of `trainingStep`, taken apart: `steps` steps after a warm-up with `StepProfile`
     /// on, and for each layer kind and shape its seconds per step, share of the step and GFLOP/s.
     /// "other" is what no layer claims (the loss, pooling, the optimiser).
-    public static func layerProfile(width: Int, batch: Int = 256, projector: Int = 2048, steps: Int = 3) -> [BenchMeasurement] {
-        let step = benchStep(width: width, batch: batch, projector: projector).step
+    public static func layerProfile(_ shape: BenchShape, steps: Int = 3) -> [BenchMeasurement] {
+        let width = shape.width, batch = shape.batch
+        let step = benchStep(width: width, batch: batch, projector: shape.projector).step
         step(0)
         StepProfile.start()
         let clock = ContinuousClock(), t0 = clock.now
@@ -252,8 +304,9 @@ public struct PyTorchPeer {
     }
 
     /// Images per second of the PyTorch step (median of `steps` after a warm-up), channels-last.
-    public func imagesPerSecond(width: Int, batch: Int, threads: Int, steps: Int) throws -> (rate: Double, description: String) {
-        let r = Self.run(python, [script, "--width", "\(width)", "--batch", "\(batch)", "--threads", "\(threads)", "--steps", "\(steps)"])
+    public func imagesPerSecond(_ shape: BenchShape, threads: Int, steps: Int) throws -> (rate: Double, description: String) {
+        let r = Self.run(python, [script, "--width", "\(shape.width)", "--batch", "\(shape.batch)", "--projector", "\(shape.projector)",
+                                  "--threads", "\(threads)", "--steps", "\(steps)"])
         guard r.status == 0 else { throw Failure.failed(r.output.suffix(400).description) }
         let lines = r.output.split(separator: "\n").map(String.init)
         guard let rateLine = lines.last(where: { $0.hasPrefix("images_per_second=") }),

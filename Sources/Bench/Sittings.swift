@@ -1,39 +1,47 @@
 import Foundation
 import Datasets
 import Tensors
+import Training
 
 /// The parts of `sslbench bench`, and how a sitting runs them: each figure is recorded (printed
 /// and appended to the CSV by the caller) the moment it is measured.
 public enum BenchPart: String, CaseIterable {
-    case sgemm, step, train, layers, pipeline, loss
+    case sgemm, step, train, cell, layers, pipeline, loss
 }
 
 extension Bench {
-    /// The parts in `parts` at the widths of the sitting (16 and 64; 16 only when `quick`):
-    /// sgemm, the step at `Parallel.threads` threads and at one, `sslbench train` against the
-    /// step, the layer profile, the data pipeline and the Barlow Twins loss.
-    public static func sitting(parts: Set<BenchPart>, quick: Bool, rounds: Int?, record: (BenchMeasurement) throws -> Void,
-                               log: (String) -> Void) throws {
+    /// The step shapes of a sitting: the `cpu` scale's (width 8), width 16 and width 64 (not when `quick`).
+    public static func shapes(quick: Bool) -> [BenchShape] { quick ? [.cpuScale, .width16] : [.cpuScale, .width16, .width64] }
+
+    /// The parts in `parts` at the shapes of the sitting: sgemm, the step at `Parallel.threads`
+    /// threads and at one, `sslbench train` against the step, a whole `cell` (when given)
+    /// against its steps, the layer profile, the data pipeline and the Barlow Twins loss.
+    public static func sitting(parts: Set<BenchPart>, quick: Bool, rounds: Int?, cell: CellConfiguration? = nil,
+                               record: (BenchMeasurement) throws -> Void, log: (String) -> Void) throws {
         let threads = Parallel.threads
-        let widths = quick ? [16] : [16, 64]
+        let shapes = shapes(quick: quick)
         // the step's fraction of the sgemm rate needs the sgemm rate
         let sgemm = parts.contains(.sgemm) || parts.contains(.step) ? Bench.sgemm() : nil
         if let sgemm = sgemm { try record(sgemm) }
-        for width in widths where parts.contains(.step) {
+        for shape in shapes where parts.contains(.step) {
             guard let sgemm = sgemm else { break }
-            let repetitions = width >= 64 ? 3 : 7
-            try record(Bench.trainingStep(width: width, repetitions: repetitions, sgemmRate: sgemm.rate))
+            let repetitions = shape.width >= 64 ? 3 : 7
+            try record(Bench.trainingStep(shape, repetitions: repetitions, sgemmRate: sgemm.rate))
             if threads > 1 {
                 Parallel.configure(threads: 1)
-                try record(Bench.trainingStep(width: width, repetitions: repetitions, sgemmRate: sgemm.rate))
+                try record(Bench.trainingStep(shape, repetitions: repetitions, sgemmRate: sgemm.rate))
                 Parallel.configure(threads: threads)
             }
         }
         if parts.contains(.train) {
             try trainAgainstStep(rounds: quick ? 1 : rounds ?? 3, record: record, log: log)
         }
-        for width in widths where parts.contains(.layers) {
-            for m in Bench.layerProfile(width: width, steps: width >= 64 ? 1 : 3) {
+        if parts.contains(.cell), let cell = cell {
+            let data = try CIFAR.loadCIFAR10(folder: try CIFAR.locateCIFAR10())
+            for m in try Bench.wholeCell(cell, train: data.train, test: data.test, log: log) { try record(m) }
+        }
+        for shape in shapes where parts.contains(.layers) {
+            for m in Bench.layerProfile(shape, steps: shape.width >= 64 ? 1 : 3) {
                 log(String(format: "  %6.1f ms  %5.1f%%  %@%@", 1000 * m.medianSeconds, 100 * m.rate, m.detail as NSString,
                            m.gigaflopsPerSecond.isNaN ? "" : String(format: "  (%.1f GFLOP/s)", m.gigaflopsPerSecond)))
                 try record(m)
@@ -69,7 +77,7 @@ extension Bench {
         let (train, test) = benchImages(count: 2048)
         var steps: [BenchMeasurement] = [], ends: [BenchMeasurement] = []
         for round in 1 ... max(rounds, 1) {
-            let m = Bench.trainingStep(width: 16, repetitions: 5, sgemmRate: .nan)
+            let m = Bench.trainingStep(.width16, repetitions: 5, sgemmRate: .nan)
             let e = try Bench.endToEnd(width: 16, steps: 6, images: train, test: test)
             steps.append(m); ends.append(e)
             log(String(format: "  width 16 round %d: bench step %.1f images/s, sslbench train %.1f images/s", round, m.rate, e.rate))
@@ -89,37 +97,37 @@ extension Bench {
                                     rate: end.rate / step.rate, unit: "x"))
     }
 
-    /// Our step against PyTorch's (`Benchmarks/torch_step.py`) at each width, `rounds` rounds
+    /// Our step against PyTorch's (`Benchmarks/torch_step.py`) at each shape, `rounds` rounds
     /// alternating ours, PyTorch's and sgemm (the machine's speed wanders within minutes): the
     /// medians of both, and their ratio.
-    public static func pytorchSitting(peer: PyTorchPeer, widths: [Int], rounds: Int, record: (BenchMeasurement) throws -> Void,
+    public static func pytorchSitting(peer: PyTorchPeer, shapes: [BenchShape], rounds: Int, record: (BenchMeasurement) throws -> Void,
                                       log: (String) -> Void) throws {
         let threads = Parallel.threads
-        for width in widths {
-            let steps = width >= 64 ? 2 : 5
+        for shape in shapes {
+            let width = shape.width, steps = width >= 64 ? 2 : 5
             var ours: [BenchMeasurement] = [], theirs: [Double] = [], sgemmRates: [Double] = [], description = ""
             for round in 1 ... max(rounds, 1) {
                 let g = Bench.sgemm(repetitions: 5).rate
-                let m = Bench.trainingStep(width: width, repetitions: steps, sgemmRate: g)
-                let t = try peer.imagesPerSecond(width: width, batch: 256, threads: threads, steps: steps)
+                let m = Bench.trainingStep(shape, repetitions: steps, sgemmRate: g)
+                let t = try peer.imagesPerSecond(shape, threads: threads, steps: steps)
                 ours.append(m); theirs.append(t.rate); sgemmRates.append(g); description = t.description
-                log(String(format: "  width %d round %d: sgemm %.1f GFLOP/s, ours %.1f images/s, PyTorch %.1f images/s",
-                           width, round, g, m.rate, t.rate))
+                log(String(format: "  %@ round %d: sgemm %.1f GFLOP/s, ours %.1f images/s, PyTorch %.1f images/s",
+                           shape.description, round, g, m.rate, t.rate))
             }
             let sgemmRate = Bench.median(of: sgemmRates)
             var mine = ours[0]
-            mine.rate = Bench.median(of: ours.map(\.rate)); mine.medianSeconds = 256 / mine.rate
+            mine.rate = Bench.median(of: ours.map(\.rate)); mine.medianSeconds = Double(shape.batch) / mine.rate
             mine.gigaflopsPerSecond = Bench.median(of: ours.map(\.gigaflopsPerSecond)); mine.fractionOfSGEMM = mine.gigaflopsPerSecond / sgemmRate
             mine.repetitions = rounds
             mine.detail += String(format: ", median of %d rounds alternating with PyTorch and sgemm (median %.1f GFLOP/s)", rounds, sgemmRate)
             try record(mine)
             let torchRate = Bench.median(of: theirs)
-            var torch = BenchMeasurement(benchmark: "training-step-pytorch", detail: "Benchmarks/torch_step.py, width \(width), batch 256, channels-last; \(description)",
-                                         threads: threads, repetitions: rounds, medianSeconds: 256 / torchRate, rate: torchRate, unit: "images/s")
+            var torch = BenchMeasurement(benchmark: "training-step-pytorch", detail: "Benchmarks/torch_step.py, \(shape), channels-last; \(description)",
+                                         threads: threads, repetitions: rounds, medianSeconds: Double(shape.batch) / torchRate, rate: torchRate, unit: "images/s")
             torch.gigaflopsPerSecond = mine.gigaflopsPerSecond / mine.rate * torchRate
             torch.fractionOfSGEMM = torch.gigaflopsPerSecond / sgemmRate
             try record(torch)
-            try record(BenchMeasurement(benchmark: "ratio-ours-to-pytorch", detail: "training step, width \(width)", threads: threads,
+            try record(BenchMeasurement(benchmark: "ratio-ours-to-pytorch", detail: "training step, \(shape)", threads: threads,
                                         repetitions: rounds, medianSeconds: .nan, rate: mine.rate / torchRate, unit: "x"))
         }
     }

@@ -1,5 +1,7 @@
 import Foundation
 import Bench
+import Experiments
+import Methods
 import Options
 import Report
 import Tensors
@@ -17,20 +19,20 @@ enum BenchCommand {
     }
 
     static let options: [Option<Settings>] = [
-        Option(switch: "quick", "width 16 only, one round") { $0.quick = true },
+        Option(switch: "quick", "the cpu scale's step (width 8) and width 16 only, one round") { $0.quick = true },
         Option("only", "PARTS", example: "step,loss",
-               "only these parts: \(BenchPart.allCases.map(\.rawValue).joined(separator: ",")); train: `sslbench train`\nitself against the step at width 16, alternated; layers: where the step's time goes") { s, v in
+               "only these parts: \(BenchPart.allCases.map(\.rawValue).joined(separator: ",")); train: `sslbench train`\nitself against the step at width 16, alternated; cell: the cpu scale's Barlow Twins cell,\nevaluation included, against its steps; layers: where the step's time goes") { s, v in
             s.parts = Set(try v.split(separator: ",").map { try Value.named(String($0), option: "only", as: BenchPart.self) })
         },
         SharedOptions.threads(\.threads),
         Option("rounds", "N", example: "3", "rounds of the alternated comparisons (3)") { s, v in s.rounds = try Value.int(v, option: "rounds", minimum: 1) },
         Option("out", "FILE", example: "/tmp/bench.csv", "the CSV the figures are appended to (Results/bench.csv)") { s, v in s.out = v },
-        Option(switch: "pytorch", "instead: the step against Benchmarks/torch_step.py (PyTorch, channels-last), run\nalternately at widths 16 and 64: both rates and their ratio") { $0.pytorch = true },
+        Option(switch: "pytorch", "instead: the step against Benchmarks/torch_step.py (PyTorch, channels-last), run\nalternately at the cpu scale's shape (width 8, batch 128, projector 1024) and at\nwidths 16 and 64: both rates and their ratio") { $0.pytorch = true },
         Option("python", "PY", example: "python3", "the Python with PyTorch for --pytorch ($PYTHON, else python3)") { s, v in s.python = v },
     ]
 
     static var command: Command {
-        Command("bench", summary: "time the training step (widths 16 and 64, at T threads and at 1), the data pipeline,\nthe Barlow Twins loss (Gram and dense, D 2048 and 16384) and sgemm; medians after a\nwarm-up, appended to Results/bench.csv",
+        Command("bench", summary: "time the training step (the cpu scale's width 8, widths 16 and 64, at T threads and at 1),\na whole cpu-scale cell against its steps, the data pipeline, the Barlow Twins loss (Gram\nand dense, D 2048 and 16384) and sgemm; medians after a warm-up, appended to Results/bench.csv",
                 options: options, run: run)
     }
 
@@ -51,9 +53,11 @@ enum BenchCommand {
         }
         func log(_ line: String) { print(line); fflush(stdout) }
         if let peer = peer {
-            try Bench.pytorchSitting(peer: peer, widths: s.quick ? [16] : [16, 64], rounds: s.rounds ?? 3, record: record, log: log)
+            try Bench.pytorchSitting(peer: peer, shapes: Bench.shapes(quick: s.quick), rounds: s.rounds ?? 3, record: record, log: log)
         } else {
-            try Bench.sitting(parts: s.parts, quick: s.quick, rounds: s.rounds, record: record, log: log)
+            // the whole cell is the `cpu` scale's Barlow Twins cell of the methods table, seed 0
+            let cell = try Tables.methods.cells(scale: .cpu).first { $0.configuration.method is BarlowTwinsConfiguration }?.configuration
+            try Bench.sitting(parts: s.parts, quick: s.quick, rounds: s.rounds, cell: cell, record: record, log: log)
         }
     }
 }

@@ -2,6 +2,8 @@ import XCTest
 @testable import Bench
 import Tensors
 import Datasets
+import Methods
+import Training
 
 /// The bench's pieces on small sizes: that they run, report positive rates and agree on values.
 /// No assertion is about speed (timings belong in `make bench`, not in tests).
@@ -14,7 +16,7 @@ final class BenchTests: XCTestCase {
         XCTAssertTrue(pair[0].detail.contains("gram") && pair[1].detail.contains("dense"))
         let relative = pair[0].detail.components(separatedBy: "Gram vs dense ").last!.split(separator: " ").first!
         XCTAssertLessThan(Double(relative)!, 1e-5, pair[0].detail)
-        let step = Bench.trainingStep(width: 4, batch: 8, projector: 32, repetitions: 1, sgemmRate: 100)
+        let step = Bench.trainingStep(BenchShape(width: 4, batch: 8, projector: 32), repetitions: 1, sgemmRate: 100)
         XCTAssertGreaterThan(step.rate, 0)
         XCTAssertEqual(step.fields.count, BenchMeasurement.header.count)
     }
@@ -29,6 +31,27 @@ final class BenchTests: XCTestCase {
         XCTAssertGreaterThan(m.rate, 0)
         XCTAssertEqual(m.rate * m.medianSeconds, 8, accuracy: 1e-6)
         XCTAssertEqual(m.fields.count, BenchMeasurement.header.count)
+    }
+
+    /// The whole-cell figures: the cell's rate over every step it took, the evaluation's share
+    /// of its seconds, the step at its shape and the ratio of the two.
+    func testAWholeCellIsSetAgainstItsSteps() throws {
+        Parallel.configure(threads: 2)
+        var rng = RandomGenerator(seed: 3)
+        let images = LabeledImages(pixels: (0 ..< 64 * 3072).map { _ in UInt8(rng.int(below: 256)) },
+                                   labels: (0 ..< 64).map { Int32($0 % 10) }, classCount: 10)
+        var barlowTwins = BarlowTwinsConfiguration()
+        barlowTwins.setProjectorWidth(32)
+        var cell = CellConfiguration(method: barlowTwins)
+        cell.backboneWidth = 4; cell.batchSize = 8; cell.epochs = 2; cell.trainImages = 32; cell.testImages = 16; cell.knnNeighbours = 5
+        let rows = try Bench.wholeCell(cell, train: images, test: images, log: { _ in })
+        XCTAssertEqual(rows.map(\.benchmark), ["cell-whole", "cell-evaluation-share", "training-step", "ratio-cell-to-steps"])
+        XCTAssertEqual(rows[0].rate * rows[0].medianSeconds, 8 * 8, accuracy: 1e-6)   // 2 epochs of 4 steps of 8 images
+        XCTAssertTrue(rows[1].rate > 0 && rows[1].rate < 1, "\(rows[1].rate)")
+        XCTAssertTrue(rows[2].detail.contains("width 4, batch 8, projector 32"), rows[2].detail)
+        XCTAssertEqual(rows[3].rate, rows[0].medianSeconds / (8 * rows[2].medianSeconds), accuracy: 1e-9)
+        cell.method = SimCLRConfiguration()
+        XCTAssertThrowsError(try Bench.wholeCell(cell, train: images, test: images, log: { _ in }))
     }
 
     func testTheMedianIsTheMiddleTiming() {
