@@ -158,10 +158,12 @@ public enum Bench {
     }
 
     /// A whole cell through `train` (augmentation in the loop, the evaluations at initialisation
-    /// and at the end, the linear probe) against the bench's step at the cell's shape, timed right
-    /// after it: the cell's seconds, the share of them outside the optimiser steps' arithmetic,
-    /// and their ratio to (steps × the bench step's median). `configuration` must be a Barlow
-    /// Twins cell (the bench step is Barlow Twins').
+    /// and at the end, the linear probe) against the bench's step at the cell's shape, timed just
+    /// before and just after the cell (the machine's speed wanders): the cell's seconds; the share
+    /// of them spent evaluating; the median step as `train` timed it (augmentation and optimiser
+    /// included) against the bench's; and the cell's seconds over (steps × the bench step, the
+    /// mean of the two medians). `configuration` must be a Barlow Twins cell with equal projector
+    /// layers (the bench step is Barlow Twins').
     public static func wholeCell(_ configuration: CellConfiguration, train trainSet: LabeledImages, test: LabeledImages,
                                  log: (String) -> Void) throws -> [BenchMeasurement] {
         guard let barlowTwins = configuration.method as? BarlowTwinsConfiguration, let projector = barlowTwins.projectorDimensions.last,
@@ -169,30 +171,40 @@ public enum Bench {
             throw BenchError(description: "the whole-cell benchmark needs a Barlow Twins cell with equal projector layers")
         }
         let shape = BenchShape(width: configuration.backboneWidth, batch: configuration.batchSize, projector: projector)
-        var evaluationSeconds = 0.0
+        let before = trainingStep(shape, repetitions: 5, sgemmRate: .nan)
+        var evaluationSeconds = 0.0, cumulative: [Double] = []
         let result = try train(configuration, train: trainSet, test: test, progress: { event in
             switch event {
             case .evaluated(_, _, _, let seconds), .linearProbe(_, let seconds): evaluationSeconds += seconds
+            case .step(_, _, _, _, _, let rate, _): cumulative.append(Double((cumulative.count + 1) * shape.batch) / rate)
             case .epochFinished(let epoch, let epochs, _, let rate, _): log(String(format: "  cell epoch %d/%d  %.1f images/s", epoch, epochs, rate))
             default: break
             }
         })
-        guard result.status == .ok else { throw BenchError(description: "the benchmarked cell did not finish (\(result.status))") }
+        guard result.status == .ok, cumulative.count >= 2 else { throw BenchError(description: "the benchmarked cell did not finish (\(result.status))") }
+        let after = trainingStep(shape, repetitions: 5, sgemmRate: .nan)
         let steps = result.losses.count
-        let step = trainingStep(shape, repetitions: 5, sgemmRate: .nan)
+        let cellStep = median(of: zip(cumulative.dropFirst(), cumulative).map { $0 - $1 })
+        let benchStep = (before.medianSeconds + after.medianSeconds) / 2
         let images = Double(steps * shape.batch)
         let detail = "sslbench train: Barlow Twins \(shape), \(configuration.epochs) epochs of \(result.trainImages) images, "
             + "\(result.testImages) test images, kNN at start and end, linear probe"
+        var stepInCell = BenchMeasurement(benchmark: "cell-step", detail: "median step inside the cell (augmentation and LARS included), \(shape)",
+                                          threads: Parallel.threads, repetitions: steps - 1, medianSeconds: cellStep,
+                                          rate: Double(shape.batch) / cellStep, unit: "images/s")
+        stepInCell.detail += String(format: "; bench step %.4f s before, %.4f s after the cell", before.medianSeconds, after.medianSeconds)
         return [
             BenchMeasurement(benchmark: "cell-whole", detail: detail, threads: Parallel.threads, repetitions: 1,
                              medianSeconds: result.totalSeconds, rate: images / result.totalSeconds, unit: "images/s"),
             BenchMeasurement(benchmark: "cell-evaluation-share", detail: "kNN, health figures and linear probe / whole cell",
                              threads: Parallel.threads, repetitions: 1, medianSeconds: evaluationSeconds,
                              rate: evaluationSeconds / result.totalSeconds, unit: "share"),
-            step,
-            BenchMeasurement(benchmark: "ratio-cell-to-steps", detail: "whole cell seconds / (\(steps) steps × bench step median), \(shape)",
+            before, stepInCell, after,
+            BenchMeasurement(benchmark: "ratio-cell-step-to-bench-step", detail: "median step inside the cell / bench step (mean of before and after), \(shape)",
+                             threads: Parallel.threads, repetitions: 1, medianSeconds: .nan, rate: cellStep / benchStep, unit: "x"),
+            BenchMeasurement(benchmark: "ratio-cell-to-steps", detail: "whole cell seconds / (\(steps) steps × bench step, mean of before and after), \(shape)",
                              threads: Parallel.threads, repetitions: 1, medianSeconds: .nan,
-                             rate: result.totalSeconds / (Double(steps) * step.medianSeconds), unit: "x"),
+                             rate: result.totalSeconds / (Double(steps) * benchStep), unit: "x"),
         ]
     }
 

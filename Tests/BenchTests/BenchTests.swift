@@ -45,11 +45,15 @@ final class BenchTests: XCTestCase {
         var cell = CellConfiguration(method: barlowTwins)
         cell.backboneWidth = 4; cell.batchSize = 8; cell.epochs = 2; cell.trainImages = 32; cell.testImages = 16; cell.knnNeighbours = 5
         let rows = try Bench.wholeCell(cell, train: images, test: images, log: { _ in })
-        XCTAssertEqual(rows.map(\.benchmark), ["cell-whole", "cell-evaluation-share", "training-step", "ratio-cell-to-steps"])
+        XCTAssertEqual(rows.map(\.benchmark), ["cell-whole", "cell-evaluation-share", "training-step", "cell-step", "training-step",
+                                                "ratio-cell-step-to-bench-step", "ratio-cell-to-steps"])
         XCTAssertEqual(rows[0].rate * rows[0].medianSeconds, 8 * 8, accuracy: 1e-6)   // 2 epochs of 4 steps of 8 images
         XCTAssertTrue(rows[1].rate > 0 && rows[1].rate < 1, "\(rows[1].rate)")
         XCTAssertTrue(rows[2].detail.contains("width 4, batch 8, projector 32"), rows[2].detail)
-        XCTAssertEqual(rows[3].rate, rows[0].medianSeconds / (8 * rows[2].medianSeconds), accuracy: 1e-9)
+        XCTAssertEqual(rows[3].repetitions, 7)   // the steps after the first
+        let bench = (rows[2].medianSeconds + rows[4].medianSeconds) / 2
+        XCTAssertEqual(rows[5].rate, rows[3].medianSeconds / bench, accuracy: 1e-9)
+        XCTAssertEqual(rows[6].rate, rows[0].medianSeconds / (8 * bench), accuracy: 1e-9)
         cell.method = SimCLRConfiguration()
         XCTAssertThrowsError(try Bench.wholeCell(cell, train: images, test: images, log: { _ in }))
     }
