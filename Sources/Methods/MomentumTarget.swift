@@ -73,6 +73,7 @@ final class OnlineAndMomentumNetworks {
     /// θ_target ← τ·θ_target + (1 − τ)·θ_online after step `context.step`.
     func updateTarget(_ context: StepContext) {
         let tau = cosineMomentum(base: baseMomentum, progress: Double(context.step + 1) / Double(max(context.totalSteps, 1)))
-        exponentialMovingAverage(target: momentumTarget.target, online: momentumTarget.online, momentum: tau)
+        let pair = momentumTarget
+        exponentialMovingAverage(target: pair.target, online: pair.online, momentum: tau)
     }
 }
