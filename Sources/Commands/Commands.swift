@@ -34,8 +34,13 @@ public enum Commands {
             FileHandle.standardError.write("error: unknown command '\(name)'\n\n\(usage())\n".data(using: .utf8)!)
             return 2
         }
+        let rest = Array(arguments.dropFirst())
+        if rest.contains(where: { $0 == "--help" || $0 == "-h" }) {
+            print(command.usage)
+            return 0
+        }
         do {
-            try command.run(Array(arguments.dropFirst()))
+            try command.run(rest)
             return 0
         } catch {
             FileHandle.standardError.write("error: \(error)\n".data(using: .utf8)!)

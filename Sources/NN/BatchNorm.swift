@@ -72,7 +72,28 @@ public final class BatchNorm: Layer {
             while r < rows {
                 let end = min(r + 64, rows)
                 s1.update(repeating: 0, count: c); s2.update(repeating: 0, count: c)
-                if let (sc, sh) = relu {
+                if c % 8 == 0 && c <= 32 {
+                    // Few channels: one group of 8 channels at a time, its two sums in registers over
+                    // the block's rows (the block, 64 rows of at most 32 channels, stays in L1). Each
+                    // lane adds the same terms in the same order as the scalar loop below.
+                    for g in stride(from: 0, to: c, by: 8) {
+                        var sumA = F8(), sumAB = F8()
+                        if let (sc, sh) = relu {
+                            let scale = F8.load(sc + g), shift = F8.load(sh + g)
+                            for row in r ..< end {
+                                let vb = F8.load(b + row * c + g)
+                                let va = F8().replacing(with: F8.load(a + row * c + g), where: vb * scale + shift .> 0)
+                                sumA += va; sumAB += va * vb
+                            }
+                        } else {
+                            for row in r ..< end {
+                                let va = F8.load(a + row * c + g), vb = F8.load(b + row * c + g)
+                                sumA += va; sumAB += va * vb
+                            }
+                        }
+                        sumA.store(s1 + g); sumAB.store(s2 + g)
+                    }
+                } else if let (sc, sh) = relu {
                     for row in r ..< end {
                         let pa = a + row * c, pb = b + row * c
                         for j in 0 ..< c {
@@ -169,7 +190,13 @@ public final class BatchNorm: Layer {
                 let group = row / groupRows
                 let sc = scale.data + group * c, sh = shift.data + group * c
                 let px = xp + row * c, py = yp + row * c
-                if relu { for j in 0 ..< c { py[j] = max(px[j] * sc[j] + sh[j], 0) } }
+                if c % 8 == 0 {
+                    // explicit 8-wide vectors: the compiler's vector loop skips rows of 8 to 24 channels
+                    for j in stride(from: 0, to: c, by: 8) {
+                        let v = F8.load(px + j) * F8.load(sc + j) + F8.load(sh + j)
+                        (relu ? v.replacing(with: 0, where: v .<= 0) : v).store(py + j)   // max(v, 0) as Swift's max
+                    }
+                } else if relu { for j in 0 ..< c { py[j] = max(px[j] * sc[j] + sh[j], 0) } }
                 else { for j in 0 ..< c { py[j] = px[j] * sc[j] + sh[j] } }
             }
         }
@@ -229,7 +256,14 @@ public final class BatchNorm: Layer {
                 let co = cp + group * 3 * c
                 let a = co, b = co + c, d = co + 2 * c
                 let pdy = dyp + row * c, px = xp + row * c, pdx = dxp + row * c
-                if relu {
+                if c % 8 == 0 {
+                    let sc = scp + group * c, sh = shp + group * c
+                    for j in stride(from: 0, to: c, by: 8) {
+                        var dy = F8.load(pdy + j), vx = F8.load(px + j)
+                        if relu { dy = F8().replacing(with: dy, where: vx * F8.load(sc + j) + F8.load(sh + j) .> 0) }
+                        (dy * F8.load(a + j) + vx * F8.load(b + j) + F8.load(d + j)).store(pdx + j)
+                    }
+                } else if relu {
                     let sc = scp + group * c, sh = shp + group * c
                     for j in 0 ..< c { pdx[j] = (px[j] * sc[j] + sh[j] > 0 ? pdy[j] : 0) * a[j] + px[j] * b[j] + d[j] }
                 } else {
@@ -239,4 +273,13 @@ public final class BatchNorm: Layer {
         }
         return gradInput
     }
+}
+
+/// Eight floats, loaded from and stored to unaligned memory.
+typealias F8 = SIMD8<Float>
+
+extension SIMD8 where Scalar == Float {
+    @inline(__always) static func load(_ p: UnsafePointer<Float>) -> Self { UnsafeRawPointer(p).loadUnaligned(as: Self.self) }
+    @inline(__always) static func load(_ p: UnsafeMutablePointer<Float>) -> Self { load(UnsafePointer(p)) }
+    @inline(__always) func store(_ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: self, as: Self.self) }
 }

@@ -77,4 +77,11 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(error("--seed 1 --seed 2"), "--seed is given twice")
         XCTAssertEqual(error("table"), "unexpected argument 'table' (see sslbench help train)")
     }
+
+    func testHelpAfterAnyCommandPrintsItsUsageInsteadOfRunning() {
+        // `train --help` would otherwise train; `bench -h` would time for minutes
+        XCTAssertEqual(Commands.main(["train", "--method", "byol", "--help"]), 0)
+        XCTAssertEqual(Commands.main(["bench", "-h"]), 0)
+        XCTAssertEqual(Commands.main(["train", "--widht", "8"]), 2)
+    }
 }
