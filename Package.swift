@@ -30,7 +30,7 @@ let package = Package(
         .target(name: "Report", dependencies: ["Experiments", "CPNG"]),
         .target(name: "Runner", dependencies: ["Experiments", "Training", "Methods", "Report", "Datasets"]),
         .target(name: "Bench", dependencies: ["Training", "Methods", "NN", "Datasets", "Tensors"], swiftSettings: numeric),
-        .target(name: "Commands", dependencies: ["Options", "Training", "Report", "Experiments", "Runner", "Bench", "Tensors",
+        .target(name: "Commands", dependencies: ["Options", "Training", "Report", "Experiments", "Runner", "Bench", "Tensors", "NN",
                                                  "Methods", "Datasets"]),
         .executableTarget(name: "sslbench", dependencies: ["Commands", "Tensors"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),

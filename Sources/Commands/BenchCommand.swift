@@ -1,4 +1,5 @@
 import Foundation
+import NN
 import Bench
 import Experiments
 import Methods
@@ -43,7 +44,7 @@ enum BenchCommand {
         // check the peer before spending minutes on our side
         let peer = s.pytorch ? try PyTorchPeer(python: s.python ?? ProcessInfo.processInfo.environment["PYTHON"] ?? "python3") : nil
         let coretype = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"].map { " (OPENBLAS_CORETYPE=\($0))" } ?? ""
-        print("sslbench bench: \(MachineInfo.cpuModel), \(Parallel.threads) threads, OpenBLAS kernel \(blasCoreName)\(coretype), commit \(MachineInfo.commit)")
+        print("sslbench bench: \(MachineInfo.cpuModel), \(Parallel.threads) threads, OpenBLAS kernel \(blasCoreName)\(coretype), \(Conv2d.directKernelVectorWidth)-float convolution vectors, commit \(MachineInfo.commit)")
         print("every figure is the median of its repetitions after a warm-up; rows appended to \(s.out)")
         fflush(stdout)
         let out = s.out

@@ -1,4 +1,5 @@
 import Foundation
+import NN
 import Options
 import Tensors
 
@@ -11,7 +12,7 @@ public enum Commands {
 
     static var info: Command {
         Command("info", summary: "the CPU, thread count and BLAS kernel in use", options: [Option<Int>]()) { _ in
-            print("cpu: \(MachineInfo.cpuModel)\nthreads: \(Parallel.threads)\nblas kernel: \(blasCoreName)")
+            print("cpu: \(MachineInfo.cpuModel)\nthreads: \(Parallel.threads)\nblas kernel: \(blasCoreName)\nconvolution vectors: \(Conv2d.directKernelVectorWidth) floats")
         }
     }
 

@@ -27,6 +27,9 @@ public final class Conv2d: Layer {
     public let weight: Parameter
     /// The stem convolution sees the images and needs no input gradient.
     public var computesInputGradient = true { didSet { inputGradientPath = makeInputGradientPath() } }
+    /// Floats per vector of the direct kernels in this process: 16 on CPUs with AVX-512, else 8
+    /// (`SSLBENCH_VECTOR_WIDTH` chooses).
+    public static var directKernelVectorWidth: Int { DirectConvolution.vectorWidth }
     /// Whether the direct kernels may be used (`Conv2d.directKernelsByDefault` unless set).
     public var allowsDirectKernels = Conv2d.directKernelsByDefault {
         didSet { path = makePath(); inputGradientPath = makeInputGradientPath() }
@@ -187,10 +190,13 @@ public final class Conv2d: Layer {
                 inputGradientPath?.inputGradient(dyp, images: block, thread: t, shape: shape, weights: wp, into: dxp)
             }
         }
-        let g = weight.grad.data
-        for t in 0 ..< min(Parallel.threads, shape.batch) {
-            let dw = weightGrads[t]
-            for i in 0 ..< k * cout { g[i] += dw[i] }
+        // ∂L/∂w += Σ_t dw_t, each element summed in thread order, the elements split over the threads
+        let g = weight.grad.data, used = min(Parallel.threads, shape.batch)
+        Parallel.elementwise(k * cout, minimumToSplit: 1 << 14) { elements in
+            for t in 0 ..< used {
+                let dw = weightGrads[t]
+                for i in elements { g[i] += dw[i] }
+            }
         }
         return gradInput
     }

@@ -1,3 +1,4 @@
+import Foundation
 import Tensors
 
 /// Convolution kernels for layers with few channels, where im2col + sgemm is bound by copies:
@@ -15,14 +16,34 @@ import Tensors
 /// pixel to the right of ox), `pixelNHigh` channels g+8 … g+15; `pixelN` all 8 of an 8-channel group.
 ///
 /// `weightGradient` is the adjoint for w, ∂L/∂w[ky, kx, ci, co] += Σ_{oy, ox} x̃[oy + ky, ox + kx, ci]·∂L/∂y[oy, ox, co],
-/// with a tile of 6 weight rows × 16 output channels in registers over all pixels (4 rows for
-/// the remainder and for 8-channel groups). There `tapNLow` / `tapNHigh` hold output channels
-/// g … g+7 / g+8 … g+15 of weight row j + N of this ky, that is of tap kx·Cin + ci = j + N.
+/// with a tile of 6 weight rows × 16 output channels in registers over all pixels (8 rows × 8
+/// channels for 8-channel groups, 4 rows for the remainder). There `tapNLow` / `tapNHigh` hold output channels
+/// g … g+7 / g+8 … g+15 of weight row j + N of this ky, that is of tap kx·Cin + ci = j + N
+/// (`tapN` all 8 of an 8-channel group).
 /// The input gradient of such a convolution with stride 1 is the same convolution of the padded
 /// ∂L/∂y with the flipped, channel-transposed weights (`flip`), so `forward` serves it too.
-/// `ReferenceConvolution` computes all three from their definitions, for the tests.
+/// `ReferenceConvolution` computes all three from their definitions, for the tests. On CPUs with
+/// AVX-512, groups of 16 output channels go to `WideDirectConvolution` (see `vectorWidth`).
 enum DirectConvolution {
     typealias V = SIMD8<Float>
+
+    /// Floats per vector of the kernels: 16 (`WideDirectConvolution`, for groups of 16 output
+    /// channels) on CPUs with AVX-512, else 8. `SSLBENCH_VECTOR_WIDTH=8` or `16` chooses; both
+    /// widths give the same floats. Read when the process starts; the tests set it.
+    nonisolated(unsafe) static var vectorWidth: Int = {
+        if let chosen = ProcessInfo.processInfo.environment["SSLBENCH_VECTOR_WIDTH"], let width = Int(chosen), width == 8 || width == 16 {
+            return width
+        }
+        return MachineInfo.cpuFlags.contains("avx512f") ? 16 : 8
+    }()
+
+    /// Output rows per block of `weightGradient`: its ∂L/∂y and input rows stay in L1 (about
+    /// 16 KB) while every weight row passes over them; a pass over the whole image would stream
+    /// both from L2.
+    static func weightGradientRowsPerBlock(paddedWidth pw: Int, channels cin: Int, stride s: Int, outputChannels cout: Int,
+                                           outWidth ow: Int) -> Int {
+        max(1, (1 << 14) / (4 * (ow * cout + s * pw * cin)))
+    }
 
     @inline(__always) static func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
     @inline(__always) static func store(_ v: V, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self) }
@@ -61,6 +82,11 @@ enum DirectConvolution {
     static func forward(padded x: UnsafePointer<Float>, paddedWidth pw: Int, channels cin: Int, stride s: Int,
                         weights w: UnsafePointer<Float>, outputChannels cout: Int, kernelSize k: Int, outHeight oh: Int, outWidth ow: Int,
                         output y: UnsafeMutablePointer<Float>) {
+        if vectorWidth == 16 && cout % 16 == 0 {
+            WideDirectConvolution.forward(padded: x, paddedWidth: pw, channels: cin, stride: s, weights: w, outputChannels: cout,
+                                          kernelSize: k, outHeight: oh, outWidth: ow, output: y)
+            return
+        }
         let taps = k * cin, step = s * cin   // step: from one tile pixel's window to the next
         var g = 0
         while g < cout {
@@ -190,10 +216,13 @@ enum DirectConvolution {
     static func weightGradient(padded x: UnsafePointer<Float>, paddedWidth pw: Int, channels cin: Int, stride s: Int,
                                gradOutput dy: UnsafePointer<Float>, outputChannels cout: Int, kernelSize k: Int,
                                outHeight oh: Int, outWidth ow: Int, weightGradient dw: UnsafeMutablePointer<Float>) {
+        if vectorWidth == 16 && cout % 16 == 0 {
+            WideDirectConvolution.weightGradient(padded: x, paddedWidth: pw, channels: cin, stride: s, gradOutput: dy,
+                                                 outputChannels: cout, kernelSize: k, outHeight: oh, outWidth: ow, weightGradient: dw)
+            return
+        }
         let taps = k * cin, step = s * cin
-        // Output rows in blocks whose ∂L/∂y and input rows stay in L1 (about 16 KB) while every
-        // weight row passes over them; a pass over the whole image would stream both from L2.
-        let rowsPerBlock = max(1, (1 << 14) / (4 * (ow * cout + s * pw * cin)))
+        let rowsPerBlock = weightGradientRowsPerBlock(paddedWidth: pw, channels: cin, stride: s, outputChannels: cout, outWidth: ow)
         var rowStart = 0
         while rowStart < oh {
         let rowEnd = min(rowStart + rowsPerBlock, oh)
@@ -230,7 +259,26 @@ enum DirectConvolution {
                     add(tap5Low, base + 5 * cout); add(tap5High, base + 5 * cout + 8)
                     j += 6
                 }
-                // the rest, and 8-channel groups: four weight rows j … j+3 at a time
+                // 8-channel groups: eight weight rows j … j+7 at a time, 8 accumulators (four would
+                // leave the FMA units waiting on their latency)
+                while !wide && taps - j >= 8 {
+                    var tap0 = V(), tap1 = V(), tap2 = V(), tap3 = V(), tap4 = V(), tap5 = V(), tap6 = V(), tap7 = V()
+                    for oy in rowStart ..< rowEnd {
+                        let xr = x + (s * oy + ky) * pw * cin + j, dr = dy + oy * ow * cout + g
+                        for ox in 0 ..< ow {
+                            let grad = load(dr + ox * cout), xp = xr + ox * step
+                            tap0 = tap0.addingProduct(V(repeating: xp[0]), grad); tap1 = tap1.addingProduct(V(repeating: xp[1]), grad)
+                            tap2 = tap2.addingProduct(V(repeating: xp[2]), grad); tap3 = tap3.addingProduct(V(repeating: xp[3]), grad)
+                            tap4 = tap4.addingProduct(V(repeating: xp[4]), grad); tap5 = tap5.addingProduct(V(repeating: xp[5]), grad)
+                            tap6 = tap6.addingProduct(V(repeating: xp[6]), grad); tap7 = tap7.addingProduct(V(repeating: xp[7]), grad)
+                        }
+                    }
+                    let base = dw + (ky * taps + j) * cout + g
+                    add(tap0, base); add(tap1, base + cout); add(tap2, base + 2 * cout); add(tap3, base + 3 * cout)
+                    add(tap4, base + 4 * cout); add(tap5, base + 5 * cout); add(tap6, base + 6 * cout); add(tap7, base + 7 * cout)
+                    j += 8
+                }
+                // the rest: four weight rows j … j+3 at a time
                 while j < taps {
                     let rows = min(4, taps - j)
                     var tap0Low = V(), tap0High = V(), tap1Low = V(), tap1High = V(), tap2Low = V(), tap2High = V(), tap3Low = V(), tap3High = V()

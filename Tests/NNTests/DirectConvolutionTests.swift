@@ -16,18 +16,13 @@ final class DirectConvolutionTests: XCTestCase {
 
     func random(_ count: Int, _ rng: inout RandomGenerator) -> [Float] { (0 ..< count).map { _ in rng.uniform(-1, 1) } }
 
-    /// One image of `height`×`width`×`cin` through every kernel; the input gradient only where
-    /// `Conv2d` runs it on the kernels (stride 1, Cin a multiple of 8, as the flipped
-    /// convolution's output channels).
-    func check(cin: Int, cout: Int, height h: Int, width w: Int, stride s: Int, kernelSize k: Int = 3,
-               rng: inout RandomGenerator, file: StaticString = #filePath, line: UInt = #line) {
+    /// The kernels' y, ∂L/∂w (added to `dw0`) and, where `Conv2d` runs it on the kernels (stride 1,
+    /// Cin a multiple of 8, as the flipped convolution's output channels), ∂L/∂x of one image.
+    func kernels(_ x: [Float], _ weights: [Float], _ dy: [Float], _ dw0: [Float], cin: Int, cout: Int, height h: Int, width w: Int,
+                 stride s: Int, kernelSize k: Int) -> (y: [Float], dw: [Float], dx: [Float]?) {
         let p = (k - 1) / 2
         let oh = ReferenceConvolution.outputSize(h, kernelSize: k, stride: s, padding: p)
         let ow = ReferenceConvolution.outputSize(w, kernelSize: k, stride: s, padding: p)
-        let name = "\(k)×\(k)/s\(s) \(cin)→\(cout) \(h)×\(w)"
-        let x = random(h * w * cin, &rng), weights = random(k * k * cin * cout, &rng), dy = random(oh * ow * cout, &rng)
-        let dw0 = random(k * k * cin * cout, &rng)   // weightGradient adds to what is there
-
         var padded = [Float](repeating: .nan, count: (h + 2 * p) * (w + 2 * p) * cin)
         var y = [Float](repeating: .nan, count: oh * ow * cout), dw = dw0
         padded.withUnsafeMutableBufferPointer { xp in
@@ -38,13 +33,7 @@ final class DirectConvolutionTests: XCTestCase {
                                              gradOutput: dy, outputChannels: cout, kernelSize: k, outHeight: oh, outWidth: ow,
                                              weightGradient: &dw)
         }
-        assertClose(y, ReferenceConvolution.forward(x, height: h, width: w, channels: cin, weights: weights, outputChannels: cout,
-                                                    kernelSize: k, stride: s, padding: p), "\(name): y", file: file, line: line)
-        let dwReference = ReferenceConvolution.weightGradient(x, height: h, width: w, channels: cin, gradOutput: dy,
-                                                              outputChannels: cout, kernelSize: k, stride: s, padding: p)
-        assertClose(dw, zip(dw0, dwReference).map { $0 + $1 }, "\(name): ∂L/∂w", file: file, line: line)
-
-        guard s == 1 && cin % 8 == 0 else { return }
+        guard s == 1 && cin % 8 == 0 else { return (y, dw, nil) }
         var flipped = [Float](repeating: .nan, count: weights.count)
         DirectConvolution.flip(weights, kernelSize: k, inputChannels: cin, outputChannels: cout, into: &flipped)
         var paddedGrad = [Float](repeating: .nan, count: (oh + 2 * p) * (ow + 2 * p) * cout)
@@ -54,9 +43,58 @@ final class DirectConvolutionTests: XCTestCase {
             DirectConvolution.forward(padded: gp.baseAddress!, paddedWidth: ow + 2 * p, channels: cout, stride: 1, weights: flipped,
                                       outputChannels: cin, kernelSize: k, outHeight: h, outWidth: w, output: &dx)
         }
+        return (y, dw, dx)
+    }
+
+    /// One image of `height`×`width`×`cin` through every kernel, against the reference.
+    func check(cin: Int, cout: Int, height h: Int, width w: Int, stride s: Int, kernelSize k: Int = 3,
+               rng: inout RandomGenerator, file: StaticString = #filePath, line: UInt = #line) {
+        let p = (k - 1) / 2
+        let oh = ReferenceConvolution.outputSize(h, kernelSize: k, stride: s, padding: p)
+        let ow = ReferenceConvolution.outputSize(w, kernelSize: k, stride: s, padding: p)
+        let name = "\(k)×\(k)/s\(s) \(cin)→\(cout) \(h)×\(w), \(DirectConvolution.vectorWidth)-float vectors"
+        let x = random(h * w * cin, &rng), weights = random(k * k * cin * cout, &rng), dy = random(oh * ow * cout, &rng)
+        let dw0 = random(k * k * cin * cout, &rng)   // weightGradient adds to what is there
+        let (y, dw, dx) = kernels(x, weights, dy, dw0, cin: cin, cout: cout, height: h, width: w, stride: s, kernelSize: k)
+        assertClose(y, ReferenceConvolution.forward(x, height: h, width: w, channels: cin, weights: weights, outputChannels: cout,
+                                                    kernelSize: k, stride: s, padding: p), "\(name): y", file: file, line: line)
+        let dwReference = ReferenceConvolution.weightGradient(x, height: h, width: w, channels: cin, gradOutput: dy,
+                                                              outputChannels: cout, kernelSize: k, stride: s, padding: p)
+        assertClose(dw, zip(dw0, dwReference).map { $0 + $1 }, "\(name): ∂L/∂w", file: file, line: line)
+        guard let dx else { return }
         assertClose(dx, ReferenceConvolution.inputGradient(gradOutput: dy, height: h, width: w, channels: cin, weights: weights,
                                                            outputChannels: cout, kernelSize: k, stride: s, padding: p),
                     "\(name): ∂L/∂x", file: file, line: line)
+    }
+
+    /// The 16-float kernels (`WideDirectConvolution`, chosen on CPUs with AVX-512) give exactly the
+    /// floats of the 8-float kernels, and pass the reference checks. Where the CPU has no AVX-512
+    /// their vectors are compiled as pairs of 8-float halves, so this runs on any machine.
+    func testWideKernelsGiveTheSameFloatsAsTheEightWide() {
+        let chosen = DirectConvolution.vectorWidth
+        defer { DirectConvolution.vectorWidth = chosen }
+        var rng = RandomGenerator(seed: 24)
+        // widths ending on every mix of 12-, 4- and single-pixel tiles; k·Cin taps ending on
+        // every mix of 12-, 4- and single-row ∂L/∂w tiles; Cout with and without a 16-channel rest
+        let shapes = [(3, 16, 32, 1), (8, 16, 32, 2), (16, 16, 16, 1), (16, 32, 32, 1), (32, 64, 8, 1), (64, 64, 4, 1),
+                      (5, 32, 13, 1), (7, 16, 15, 2), (16, 48, 27, 1), (24, 16, 3, 1), (8, 24, 14, 1), (1, 16, 12, 1)]
+        for (cin, cout, w, s) in shapes {
+            let oh = ReferenceConvolution.outputSize(5, kernelSize: 3, stride: s, padding: 1)
+            let ow = ReferenceConvolution.outputSize(w, kernelSize: 3, stride: s, padding: 1)
+            let x = random(5 * w * cin, &rng), weights = random(9 * cin * cout, &rng), dy = random(oh * ow * cout, &rng)
+            let dw0 = random(9 * cin * cout, &rng)
+            DirectConvolution.vectorWidth = 8
+            let narrow = kernels(x, weights, dy, dw0, cin: cin, cout: cout, height: 5, width: w, stride: s, kernelSize: 3)
+            DirectConvolution.vectorWidth = 16
+            let wide = kernels(x, weights, dy, dw0, cin: cin, cout: cout, height: 5, width: w, stride: s, kernelSize: 3)
+            let name = "3×3/s\(s) \(cin)→\(cout) 5×\(w)"
+            XCTAssertEqual(wide.y, narrow.y, "\(name): y")
+            XCTAssertEqual(wide.dw, narrow.dw, "\(name): ∂L/∂w")
+            XCTAssertEqual(wide.dx, narrow.dx, "\(name): ∂L/∂x")
+            check(cin: cin, cout: cout, height: 5, width: w, stride: s, rng: &rng)
+        }
+        check(cin: 16, cout: 32, height: 32, width: 32, stride: 1, rng: &rng)
+        check(cin: 8, cout: 16, height: 7, width: 14, stride: 1, kernelSize: 5, rng: &rng)
     }
 
     /// Channel counts with remainders (the 6- and 4-row ∂L/∂w tiles over k·Cin taps, 8- and
