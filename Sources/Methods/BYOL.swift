@@ -42,7 +42,7 @@ public final class BYOL: SelfSupervisedMethod {
         let c = configuration
         networks = OnlineAndMomentumNetworks(backboneWidth: backboneWidth, projectorHidden: c.projectorHiddenDimensions,
                                              projection: c.projectionDimensions, predictorHidden: c.predictorHiddenDimensions,
-                                             baseMomentum: c.baseMomentum, rng: &rng)
+                                             baseMomentum: c.baseMomentum, heads: .byol, rng: &rng)
     }
 
     public var encoder: ResNet18 { networks.encoder }

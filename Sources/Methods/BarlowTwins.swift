@@ -5,8 +5,9 @@ import Tensors
 /// Barlow Twins (Zbontar et al., ICML 2021): two augmented views through one encoder and
 /// projector; the cross-correlation of the batch-standardised embeddings is pushed to the
 /// identity (`BarlowTwinsLoss`). CIFAR defaults from solo-learn's recipe (docs/PAPERS.md):
-/// projector 2048-2048-2048, λ 0.0051, loss scale 0.1; LARS lr 0.3 at batch 256, weight decay
-/// 1e-4, trust ratio not clipped, the asymmetric BYOL / Barlow Twins augmentation. The remaining fields are the variants
+/// projector 2048-2048-2048, λ 0.0051, loss scale 0.1; LARS lr 0.3 at batch 256, η 0.02, weight
+/// decay 1e-4, trust ratio clipped (`barlow.yaml`'s `clip_lr`; the official ImageNet code does not
+/// clip), the asymmetric BYOL / Barlow Twins augmentation. The remaining fields are the variants
 /// of the paper's §4 ablations (`BarlowTwinsVariant` sets them by name).
 public struct BarlowTwinsConfiguration: Equatable {
     /// Output widths of the projector's layers; the last is the embedding dimension D.
@@ -33,7 +34,7 @@ public struct BarlowTwinsConfiguration: Equatable {
 extension BarlowTwinsConfiguration: MethodConfiguration {
     public var name: String { "barlow-twins" }
     public var recipe: TrainingRecipe {
-        TrainingRecipe(baseLearningRate: 0.3, weightDecay: 1e-4, clipsTrustRatio: false, augmentation: .barlowTwins)
+        TrainingRecipe(baseLearningRate: 0.3, weightDecay: 1e-4, clipsTrustRatio: true, augmentation: .barlowTwins)
     }
     public var projectorDescription: String { projectorDimensions.map(String.init).joined(separator: "-") }
     public var projectorWidth: Int { projectorDimensions.last ?? 0 }

@@ -10,7 +10,7 @@ public struct TrainingRecipe: Equatable {
     /// Learning rate at batch 256 (scaled linearly with the batch).
     public var baseLearningRate: Float
     public var weightDecay: Float
-    /// LARS's adaptive rate min(η‖p‖/‖g + wd·p‖, lr) (clipped) or η‖p‖/‖g + wd·p‖·lr (not).
+    /// LARS's adaptive rate min(η‖p‖/(‖g‖ + wd‖p‖), lr) (clipped) or η‖p‖/(‖g‖ + wd‖p‖)·lr (not).
     public var clipsTrustRatio: Bool
     public var augmentation: AugmentationPreset
     public init(baseLearningRate: Float, weightDecay: Float, clipsTrustRatio: Bool, augmentation: AugmentationPreset) {

@@ -6,18 +6,31 @@ public enum MixStrategy: String, CaseIterable, Equatable {
     case mixup, cutmix, resizemix
 }
 
-/// SDMP's mixing: which strategies a batch may draw from (uniformly, one per batch), and α of
-/// the Beta(α, α) that draws each sample's λ. The paper gives no α; ours is 1 (λ uniform), the
-/// official code's too, with λ kept in [0.1, 0.9] as there.
+/// SDMP's mixing: which strategies a batch may draw from (uniformly, one per batch), α of the
+/// Beta(α, α) that draws each sample's λ, the range λ is mapped into, and the weights of the two
+/// mixed losses. The paper gives no α; the official code (`moco/builder.py`) draws u ~ Beta(1, 1)
+/// and maps it linearly, λ = 0.1 + 0.8·u (uniform on [0.1, 0.9]), and returns the source and the
+/// mixing loss halved beside the plain MoCo v3 term; ours does the same.
 public struct MixingConfiguration: Equatable {
     public var strategies: [MixStrategy] = MixStrategy.allCases
     public var alpha: Double = 1
+    /// λ = lower + (upper − lower)·u with u ~ Beta(α, α).
     public var lambdaRange: ClosedRange<Double> = 0.1 ... 0.9
+    /// Weight of the source loss (soft labels λ, 1 − λ on the two source keys): ½ as in the official code.
+    public var sourceLossWeight: Float = 0.5
+    /// Weight of the mixing loss (soft labels over the mixed keys): ½ as in the official code.
+    public var mixingLossWeight: Float = 0.5
     public init(strategies: [MixStrategy] = MixStrategy.allCases) { self.strategies = strategies }
 
     func validate() throws {
         if strategies.isEmpty { throw ConfigurationError("mixing", "none", "sdmp needs at least one strategy (moco-v3 is SDMP without mixing)") }
         if !(alpha > 0) { throw ConfigurationError("mixing alpha", alpha, "must be positive") }
+        if !(lambdaRange.lowerBound >= 0 && lambdaRange.upperBound <= 1) {
+            throw ConfigurationError("mixing lambda range", lambdaRange, "must lie within [0, 1]")
+        }
+        if !(sourceLossWeight >= 0 && mixingLossWeight >= 0) {
+            throw ConfigurationError("mixing loss weights", "\(sourceLossWeight), \(mixingLossWeight)", "must not be negative")
+        }
     }
 }
 
@@ -40,7 +53,8 @@ public struct MixPlan {
         var lambdas: [Float] = [], boxes: [Box] = []
         for _ in 0 ..< n {
             let raw = sampleBeta(configuration.alpha, &rng)
-            let lambda = min(max(raw, configuration.lambdaRange.lowerBound), configuration.lambdaRange.upperBound)
+            let range = configuration.lambdaRange
+            let lambda = range.lowerBound + (range.upperBound - range.lowerBound) * raw
             if strategy == .mixup { lambdas.append(Float(lambda)); continue }
             let side = (1 - lambda).squareRoot()
             let h = min(height, max(1, Int((Double(height) * side).rounded()))), w = min(width, max(1, Int((Double(width) * side).rounded())))

@@ -5,8 +5,9 @@ import Tensors
 /// MoCo v3 (Chen, Xie & He, ICCV 2021) with a ResNet backbone: a query encoder with projector
 /// and predictor, a momentum key encoder (backbone + projector) following it by EMA, and a
 /// symmetrised InfoNCE with in-batch negatives: L = ctr(q_A, k_B) + ctr(q_B, k_A), each scaled
-/// by 2τ. CIFAR defaults from solo-learn (docs/PAPERS.md): projector and predictor 4096 → 256,
-/// τ 0.2, momentum 0.99 → 1 by cosine; LARS lr 0.3 at batch 256, weight decay 1e-6, trust ratio
+/// by 2τ. CIFAR defaults from solo-learn (docs/PAPERS.md): projector Linear 4096-BN-ReLU-Linear 256-BN
+/// (the last without γ, β) and predictor Linear 4096-BN-ReLU-Linear 256, every Linear without bias,
+/// as the official code builds them; τ 0.2, momentum 0.99 → 1 by cosine; LARS lr 0.3 at batch 256, weight decay 1e-6, trust ratio
 /// clipped, the asymmetric BYOL / Barlow Twins augmentation.
 public struct MoCoV3Configuration: Equatable {
     public var projectorHiddenDimensions = 4096
@@ -61,7 +62,7 @@ public final class MoCoV3: SelfSupervisedMethod {
         let c = configuration
         networks = OnlineAndMomentumNetworks(backboneWidth: backboneWidth, projectorHidden: c.projectorHiddenDimensions,
                                              projection: c.projectionDimensions, predictorHidden: c.predictorHiddenDimensions,
-                                             baseMomentum: c.baseMomentum, rng: &rng)
+                                             baseMomentum: c.baseMomentum, heads: .mocoV3, rng: &rng)
         objective = InfoNCELoss(temperature: c.temperature)
     }
 
@@ -116,11 +117,13 @@ public final class MoCoV3: SelfSupervisedMethod {
         // queries: mixed A and B
         let q = queries(mixedViews)
         queriesA.setRows(of: q, 0 ..< n); queriesB.setRows(of: q, n ..< 2 * n)
-        // the MoCo v3 term of the view that stays, the source and the mixing losses of the mixed one
+        // the MoCo v3 term of the view that stays, then the source and the mixing losses of the
+        // mixed one with their weights (½ each, as the official code returns them)
+        let sourceWeight = mixing.sourceLossWeight, mixingWeight = mixing.mixingLossWeight
         var loss = objective.loss(queries: queriesB, keys: keysA, gradient: gradB)
-        loss += objective.loss(queries: queriesA, keys: keysB, gradient: gradA, targets: plan.sourceTargets())
-        loss += objective.loss(queries: queriesA, keys: mixedKeys, gradient: partGrad, targets: plan.mixingTargets())
-        for i in 0 ..< gradA.count { gradA[i] += partGrad[i] }
+        loss += sourceWeight * objective.loss(queries: queriesA, keys: keysB, gradient: gradA, targets: plan.sourceTargets())
+        loss += mixingWeight * objective.loss(queries: queriesA, keys: mixedKeys, gradient: partGrad, targets: plan.mixingTargets())
+        for i in 0 ..< gradA.count { gradA[i] = sourceWeight * gradA[i] + mixingWeight * partGrad[i] }
         gradQueries.reshape(q.shape)
         gradQueries.placeRows(gradA, at: 0); gradQueries.placeRows(gradB, at: n)
         backward(gradQueries)

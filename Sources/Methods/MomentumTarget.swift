@@ -28,24 +28,36 @@ public func cosineMomentum(base: Float, progress: Double) -> Float {
 }
 
 
+/// How the projector and predictor of `OnlineAndMomentumNetworks` end.
+enum MomentumHeads {
+    /// BYOL (and solo-learn's BYOL): Linear-BN-ReLU-Linear, the last Linear with a bias.
+    case byol
+    /// MoCo v3 (the official code and solo-learn's `_build_mlp`): every Linear without bias; the
+    /// projector ends in a batch norm without γ and β, the predictor in its Linear.
+    case mocoV3
+}
+
 /// The networks BYOL and MoCo v3 share: an online encoder → projector → predictor, and a
 /// momentum target (encoder → projector) that starts as a copy of the online ones, gets no
-/// gradient and moves by EMA with τ rising from `baseMomentum` to 1 by cosine. All MLPs are
-/// Linear-BN-ReLU-Linear (final bias), each view's statistics apart (two groups).
+/// gradient and moves by EMA with τ rising from `baseMomentum` to 1 by cosine. The MLPs are
+/// Linear-BN-ReLU-Linear, ending as `heads` says, each view's statistics apart (two groups).
 final class OnlineAndMomentumNetworks {
     let encoder: ResNet18, projector: Sequential, predictor: Sequential
     let targetEncoder: ResNet18, targetProjector: Sequential
     let baseMomentum: Float
 
     init(backboneWidth: Int, projectorHidden: Int, projection: Int, predictorHidden: Int, baseMomentum: Float,
-         rng: inout RandomGenerator) {
+         heads: MomentumHeads, rng: inout RandomGenerator) {
         self.baseMomentum = baseMomentum
+        let bias = heads == .byol, projectorBatchNorm = heads == .mocoV3
         encoder = ResNet18(width: backboneWidth, bnGroups: 2, rng: &rng)
         let projectorDimensions = [encoder.featureDimensions, projectorHidden, projection]
-        projector = multilayerPerceptron(dimensions: projectorDimensions, bnGroups: 2, finalBias: true, rng: &rng)
-        predictor = multilayerPerceptron(dimensions: [projection, predictorHidden, projection], bnGroups: 2, finalBias: true, rng: &rng)
+        projector = multilayerPerceptron(dimensions: projectorDimensions, bnGroups: 2, finalBias: bias,
+                                         finalBatchNorm: projectorBatchNorm, rng: &rng)
+        predictor = multilayerPerceptron(dimensions: [projection, predictorHidden, projection], bnGroups: 2, finalBias: bias, rng: &rng)
         targetEncoder = ResNet18(width: backboneWidth, bnGroups: 2, rng: &rng)
-        targetProjector = multilayerPerceptron(dimensions: projectorDimensions, bnGroups: 2, finalBias: true, rng: &rng)
+        targetProjector = multilayerPerceptron(dimensions: projectorDimensions, bnGroups: 2, finalBias: bias,
+                                               finalBatchNorm: projectorBatchNorm, rng: &rng)
         copyParameters(from: encoder.parameters + projector.parameters, to: targetParameters)
     }
 

@@ -3,20 +3,23 @@ import Options
 import Tensors
 
 /// SimCLR (Chen et al., ICML 2020): encoder and projection head, NT-Xent over the 2N views of a
-/// batch. CIFAR defaults from solo-learn (docs/PAPERS.md): projector 2048 → 256, temperature 0.2;
-/// LARS lr 0.4 at batch 256, weight decay 1e-5, trust ratio clipped, the symmetric SimCLR / SwAV
-/// augmentation.
+/// batch. CIFAR defaults from solo-learn's `simclr.yaml` (docs/PAPERS.md): projector
+/// Linear 2048 → ReLU → Linear 256 (no batch norm), temperature 0.2; LARS lr 0.4 at batch 256,
+/// weight decay 1e-4, trust ratio clipped, the symmetric SimCLR / SwAV augmentation.
 public struct SimCLRConfiguration: Equatable {
     public var projectorHiddenDimensions = 2048
     public var projectionDimensions = 256
     public var temperature: Float = 0.2
+    /// Batch norm after the projector's hidden layer, as the TensorFlow original has it;
+    /// solo-learn's CIFAR recipe, our default, has none.
+    public var projectorBatchNorm = false
     public init() {}
 }
 
 extension SimCLRConfiguration: MethodConfiguration, HiddenLayerProjector {
     public var name: String { "simclr" }
     public var recipe: TrainingRecipe {
-        TrainingRecipe(baseLearningRate: 0.4, weightDecay: 1e-5, clipsTrustRatio: true, augmentation: .simclr)
+        TrainingRecipe(baseLearningRate: 0.4, weightDecay: 1e-4, clipsTrustRatio: true, augmentation: .simclr)
     }
     public func validate() throws {
         try Check.positive("projector", [projectorHiddenDimensions, projectionDimensions])
@@ -32,6 +35,9 @@ extension SimCLRConfiguration: MethodConfiguration, HiddenLayerProjector {
     }
     public static let options: [Option<Self>] = [
         Option("temperature", "X", example: "0.5", "NT-Xent temperature (0.2)") { c, v in c.temperature = try Value.float(v, option: "temperature") },
+        Option(switch: "projector-bn", "batch norm after the projector's hidden layer, as in the TensorFlow original (solo-learn: none)") {
+            $0.projectorBatchNorm = true
+        },
     ]
 }
 
@@ -46,7 +52,8 @@ public final class SimCLR: SelfSupervisedMethod {
         self.configuration = configuration
         encoder = ResNet18(width: backboneWidth, bnGroups: 2, rng: &rng)
         projector = multilayerPerceptron(dimensions: [encoder.featureDimensions, configuration.projectorHiddenDimensions,
-                                                      configuration.projectionDimensions], bnGroups: 2, finalBias: true, rng: &rng)
+                                                      configuration.projectionDimensions],
+                                         batchNorm: configuration.projectorBatchNorm, bnGroups: 2, finalBias: true, rng: &rng)
         objective = NTXentLoss(temperature: configuration.temperature)
     }
 

@@ -69,15 +69,17 @@ public final class SGD: Optimizer {
     }
 }
 
-/// LARS (You et al., 2017) as Barlow Twins and the CIFAR recipes use it. For weights:
-///   d = g + wd·p,  q = η·‖p‖/‖d‖ (1 when either norm is 0),
-///   v ← μ·v + q·d,  p ← p − lr·v.
-/// With `clipTrustRatio` (solo-learn's `clip_lr`, apex's LARC "clip" mode) q becomes
-/// min(q/lr, 1), so that the layer's effective rate lr·q is min(η‖p‖/‖d‖, lr): never above the
-/// global rate. The official Barlow Twins LARS does not clip; solo-learn's CIFAR recipes do.
+/// LARS (You et al., 2017) as solo-learn's CIFAR recipes run it. For a weight p with gradient g:
+///   q = η·‖p‖ / (‖g‖ + wd·‖p‖ + 1e-8),   d = g + wd·p,   v ← μ·v + q·d,   p ← p − lr·v.
+/// With `clipTrustRatio` (solo-learn's `clip_lr`) q becomes min(q/lr, 1) (1 while lr is 0), so
+/// that the layer's effective rate lr·q is min(η‖p‖/(‖g‖ + wd‖p‖), lr): never above the global
+/// rate. When ‖p‖ or ‖g‖ is 0 the weight gets plain momentum SGD on g, without the decay.
 /// Biases and batch-norm parameters get neither the decay nor the adaptation: v ← μ·v + g.
+/// (The official Barlow Twins and BYOL code divide by ‖g + wd·p‖ instead and do not clip.)
 public final class LARS: Optimizer {
     public let momentum: Float, weightDecay: Float, trustCoefficient: Float, clipTrustRatio: Bool
+    /// Added to the trust ratio's denominator, as in solo-learn.
+    public static let epsilon = 1e-8
     private let store = StateStore()
     private var scratch: [Double] = []  // block sums of the norms
     public init(momentum: Float = 0.9, weightDecay: Float = 0, trustCoefficient: Float = 0.02, clipTrustRatio: Bool = false) {
@@ -85,17 +87,28 @@ public final class LARS: Optimizer {
         self.trustCoefficient = trustCoefficient; self.clipTrustRatio = clipTrustRatio
     }
     public func stateTensors(for parameters: [Parameter]) -> [Tensor] { parameters.flatMap { store.buffers(for: $0, count: 1) } }
+
+    /// The factor q of a weight with norms ‖p‖ and ‖g‖ at rate `lr`; nil when either norm is 0.
+    public func trustRatio(weightNorm pnorm: Double, gradientNorm gnorm: Double, learningRate lr: Float) -> Float? {
+        guard pnorm > 0 && gnorm > 0 else { return nil }
+        let ratio = Float(Double(trustCoefficient) * pnorm / (gnorm + Double(weightDecay) * pnorm + LARS.epsilon))
+        guard clipTrustRatio else { return ratio }
+        return lr > 0 ? min(ratio / lr, 1) : 1
+    }
+
     public func step(_ parameters: [Parameter], learningRate lr: Float) {
         for p in parameters {
             let v = store.buffers(for: p, count: 1)[0].data, w = p.value.data, g = p.grad.data
             let n = p.value.count, mu = momentum
+            var adapted: Float? = nil
             if p.kind == .weight {
-                let wd = weightDecay
-                // ‖g + wd·p‖ and ‖p‖ without a temporary buffer, in blocks the thread count does not change
-                let dnorm = blockedSum(n, scratch: &scratch) { j in let d = g[j] + wd * w[j]; return d * d }.squareRoot()
+                // ‖g‖ and ‖p‖ without a temporary buffer, in blocks the thread count does not change
+                let gnorm = blockedSum(n, scratch: &scratch) { j in g[j] * g[j] }.squareRoot()
                 let pnorm = blockedSum(n, scratch: &scratch) { j in w[j] * w[j] }.squareRoot()
-                let ratio: Float = (pnorm > 0 && dnorm > 0) ? Float(Double(trustCoefficient) * pnorm / dnorm) : 1
-                let q = clipTrustRatio && lr > 0 ? min(ratio / lr, 1) : ratio
+                adapted = trustRatio(weightNorm: pnorm, gradientNorm: gnorm, learningRate: lr)
+            }
+            if let q = adapted {
+                let wd = weightDecay
                 Parallel.elementwise(n) { r in
                     for j in r {
                         v[j] = mu * v[j] + q * (g[j] + wd * w[j])

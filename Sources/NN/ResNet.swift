@@ -114,9 +114,10 @@ public final class ResNet18: Layer {
 
 /// The projector (or predictor) MLP of the papers: Linear-BN-ReLU for every hidden layer, then
 /// a final Linear; no biases when batch norm follows (Barlow Twins §2.2). With
-/// `batchNorm: false` the hidden layers are Linear(with bias)-ReLU.
+/// `batchNorm: false` the hidden layers are Linear(with bias)-ReLU. `finalBatchNorm` ends the MLP
+/// with a batch norm without γ and β (MoCo v3's projector, after SimCLR's design).
 public func multilayerPerceptron(dimensions: [Int], batchNorm: Bool = true, bnGroups: Int = 1,
-                                 finalBias: Bool = false, rng: inout RandomGenerator) -> Sequential {
+                                 finalBias: Bool = false, finalBatchNorm: Bool = false, rng: inout RandomGenerator) -> Sequential {
     precondition(dimensions.count >= 2 && dimensions.allSatisfy { $0 > 0 })
     var layers: [Layer] = []
     for i in 0 ..< dimensions.count - 1 {
@@ -128,5 +129,6 @@ public func multilayerPerceptron(dimensions: [Int], batchNorm: Bool = true, bnGr
             else { layers.append(ReLU()) }
         }
     }
+    if finalBatchNorm { layers.append(BatchNorm(channels: dimensions[dimensions.count - 1], groups: bnGroups, affine: false)) }
     return Sequential(layers)
 }

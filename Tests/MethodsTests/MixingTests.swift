@@ -170,4 +170,45 @@ final class MixingTests: XCTestCase {
         for (a, n) in results { worst = max(worst, abs(a - n) / max(largest, 1e-3)) }
         XCTAssertLessThan(worst, 2e-2)
     }
+
+    /// λ = 0.1 + 0.8·u with u ~ Beta(1, 1), as the official code maps it: uniform on [0.1, 0.9].
+    /// Clamping u into the range instead would put a tenth of the draws on each end.
+    func testLambdaIsUniformOnPointOneToPointNine() {
+        var rng = RandomGenerator(seed: 31)
+        var lambdas: [Float] = []
+        for _ in 0 ..< 40 {
+            lambdas += MixPlan.draw(batch: 100, height: 8, width: 8, configuration: MixingConfiguration(strategies: [.mixup]), rng: &rng).lambdas
+        }
+        XCTAssertTrue(lambdas.allSatisfy { $0 >= 0.1 && $0 <= 0.9 })
+        let atEnds = lambdas.filter { abs($0 - 0.1) < 1e-3 || abs($0 - 0.9) < 1e-3 }.count
+        XCTAssertLessThan(Double(atEnds) / Double(lambdas.count), 0.01, "mass piled on the ends")
+        // eight bins of width 0.1: 500 expected in each of 4000 draws (sd about 21)
+        for bin in 0 ..< 8 {
+            let low = 0.1 + 0.1 * Float(bin)
+            let count = lambdas.filter { $0 >= low && $0 < low + 0.1 }.count
+            XCTAssertEqual(Double(count), 500, accuracy: 100, "bin \(bin)")
+        }
+    }
+
+    /// SDMP's loss is the plain MoCo v3 term plus the source and the mixing loss weighted ½ each
+    /// (the official builder returns them halved): the loss is linear in the two weights, and the
+    /// default weights are ½.
+    func testSDMPWeighsSourceAndMixingLossesByHalf() {
+        XCTAssertEqual(MixingConfiguration().sourceLossWeight, 0.5)
+        XCTAssertEqual(MixingConfiguration().mixingLossWeight, 0.5)
+        func loss(source: Float, mixing: Float) -> Double {
+            var rng = RandomGenerator(seed: 7)
+            var config = MoCoV3Configuration()
+            config.projectorHiddenDimensions = 8; config.projectionDimensions = 6; config.predictorHiddenDimensions = 8
+            var m = MixingConfiguration(strategies: [.mixup])
+            m.sourceLossWeight = source; m.mixingLossWeight = mixing
+            config.mixing = m
+            let sdmp = MoCoV3(configuration: config, backboneWidth: 2, rng: &rng)
+            let views = GradientCheck.random([8, 8, 8, 3], rng: &rng)
+            return Double(sdmp.trainingStep(views: views, context: StepContext(step: 1, totalSteps: 4, epoch: 0, stepsPerEpoch: 4, seed: 3)))
+        }
+        let plain = loss(source: 0, mixing: 0), source = loss(source: 1, mixing: 0) - plain, mixing = loss(source: 0, mixing: 1) - plain
+        XCTAssertGreaterThan(source, 0.1); XCTAssertGreaterThan(mixing, 0.1)
+        XCTAssertEqual(loss(source: 0.5, mixing: 0.5), plain + 0.5 * source + 0.5 * mixing, accuracy: 1e-5)
+    }
 }

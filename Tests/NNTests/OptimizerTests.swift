@@ -43,6 +43,23 @@ final class OptimizerTests: XCTestCase {
         let unclipped = parameter(.weight, value: [3, 4], grad: [0.0006, 0.0008])
         LARS(momentum: 0, weightDecay: 0, trustCoefficient: 0.02).step([unclipped], learningRate: 0.5)
         XCTAssertEqual(unclipped.value[0], 3 - 0.5 * 100 * 0.0006, accuracy: 1e-6)   // lr·q = 50
+        // a zero gradient: plain momentum SGD on g, no decay (solo-learn skips both), so the weight stays
+        let still = parameter(.weight, value: [3, 4], grad: [0, 0])
+        LARS(momentum: 0.9, weightDecay: 0.1, trustCoefficient: 0.02, clipTrustRatio: true).step([still], learningRate: 0.5)
+        XCTAssertEqual(still.value.array, [3, 4])
+        // at a rate of 0 (the first warm-up step) the clipped factor is 1, as min(q/0, 1) is
+        XCTAssertEqual(LARS(weightDecay: 0, clipTrustRatio: true).trustRatio(weightNorm: 5, gradientNorm: 1, learningRate: 0), 1)
+        XCTAssertNil(LARS().trustRatio(weightNorm: 0, gradientNorm: 1, learningRate: 0.1))
+    }
+
+    /// solo-learn's trust ratio: η‖p‖/(‖g‖ + wd‖p‖ + 1e-8), told apart from the official Barlow
+    /// Twins code's η‖p‖/‖g + wd·p‖ by a gradient orthogonal to the weight.
+    func testLARSTrustRatioDividesBySumOfNorms() {
+        let w = parameter(.weight, value: [3, 4], grad: [0.8, -0.6])   // ‖p‖ 5, ‖g‖ 1, g ⟂ p
+        LARS(momentum: 0.9, weightDecay: 0.1, trustCoefficient: 0.02).step([w], learningRate: 0.5)
+        let q: Float = 0.02 * 5 / (1 + 0.1 * 5)                          // 0.0667; ‖g + wd·p‖ would give 0.0894
+        XCTAssertEqual(w.value[0], 3 - 0.5 * q * (0.8 + 0.3), accuracy: 1e-7)
+        XCTAssertEqual(w.value[1], 4 - 0.5 * q * (-0.6 + 0.4), accuracy: 1e-7)
     }
 
     /// The optimisers split large parameters over the threads; the update must not depend on it.
