@@ -51,6 +51,15 @@ enum TrainCommand {
                 + MethodCatalog.all.map { "\($0.name) \($0.recipe.weightDecay)" }.joined(separator: ", ") + ")") { s, v in
             s.cell.weightDecay = try Value.float(v, option: "weight-decay")
         },
+        Option("lars-clip", "on|off", example: "off",
+               "clip LARS's adaptive rate at the global one, min(η‖p‖/(‖g‖ + wd‖p‖), lr), as solo-learn's recipes do (on); "
+                + "off: lr·η‖p‖/(‖g‖ + wd‖p‖), the official Barlow Twins code's unclipped rate") { s, v in
+            switch v {
+            case "on": s.cell.clipTrustRatio = true
+            case "off": s.cell.clipTrustRatio = false
+            default: throw OptionError("--lars-clip expects on or off, got '\(v)'")
+            }
+        },
         Option("warmup-epochs", "E", example: "0", "linear warm-up of the learning rate (1)") { s, v in
             s.cell.warmupEpochs = try Value.int(v, option: "warmup-epochs")
         },
