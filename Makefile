@@ -5,7 +5,7 @@ BIN := .build/release/sslbench
 CIFAR_URL := https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz
 CIFAR_MD5 := c32a1d4ab5d03f1284b67883e8d87530
 
-.PHONY: bench bench-pytorch build test data train-reference clean help results regress regress-update setup find-data
+.PHONY: parity bench bench-pytorch build test data train-reference clean help results regress regress-update setup find-data
 
 # Scale and seeds of the ablation targets: `cpu` (README, "The cpu scale") is what Results/
 # holds; `smoke` checks the plumbing in seconds; `paper` is the papers' budget, for a big machine.
@@ -24,6 +24,8 @@ help:
 	@echo "make bench             time the step (the cpu scale's width 8, widths 16 and 64), a whole cpu-scale cell"
 	@echo "                       against its steps, the pipeline, the loss and sgemm: Results/bench.csv"
 	@echo "make bench-pytorch     our step against Benchmarks/torch_step.py (PYTHON=... with torch) at widths 8, 16, 64"
+	@echo "make parity            the first steps of every method replayed in PyTorch (PYTHON=... with torch):"
+	@echo "                       loss, gradients, weights, velocity, target against Benchmarks/parity.py"
 	@echo "make regress           the accuracy regression: every method at the ci scale against"
 	@echo "                       Results/regression/baseline.csv (SABOTAGE=negate-gradients shows it failing)"
 	@echo "make regress-update    rerun the baseline (4 seeds) and rewrite Results/regression/baseline.csv"
@@ -97,3 +99,8 @@ bench: build
 	$(BIN) bench
 bench-pytorch: build
 	$(BIN) bench --pytorch --python $(PYTHON)
+
+# Parity: the first five steps of every method (and the Barlow Twins variants) replayed in PyTorch
+# by Benchmarks/parity.py; the table goes to runs/parity/REPORT.md (PYTHON=... with torch and numpy).
+parity: build find-data
+	PYTHON=$(PYTHON) BIN=$(BIN) bash Benchmarks/parity.sh

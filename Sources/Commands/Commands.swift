@@ -7,7 +7,7 @@ import Tensors
 public enum Commands {
     public static var all: [Command] {
         [TrainCommand.command, TableCommands.list, TableCommands.run, TableCommands.plot, TableCommands.merge, TableCommands.report,
-         RegressCommand.command, BenchCommand.command, info]
+         RegressCommand.command, BenchCommand.command, ParityCommand.command, info]
     }
 
     static var info: Command {

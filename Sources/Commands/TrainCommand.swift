@@ -90,11 +90,8 @@ enum TrainCommand {
 
     static var command: Command {
         // every method's options are known to the parser; `settings` refuses those of another method
-        var methodOptions: [String: Bool] = [:]
-        for method in MethodCatalog.all { for o in method.optionSummaries { methodOptions[o.name] = o.valueName != nil } }
-        var notes = MethodCatalog.all.map { method in
-            "Options of --method \(method.name):\n" + OptionSummary.usage(method.optionSummaries)
-        }.joined(separator: "\n")
+        let methodOptions = everyMethodOption
+        var notes = methodOptionsUsage
         notes += """
 
 
@@ -112,14 +109,33 @@ enum TrainCommand {
     static func settings(_ parsed: ParsedOptions) throws -> Settings {
         var s = Settings()
         try parsed.apply(options, to: &s)
-        let common = Set(options.map(\.name))
-        let own = Set(s.cell.method.optionSummaries.map(\.name))
+        try applyMethodOptions(parsed, to: &s.cell, common: Set(options.map(\.name)))
+        return s
+    }
+
+    /// Applies the options of the cell's method found in `parsed`; any other option that is not
+    /// in `common` belongs to another method and is refused, naming the methods it belongs to.
+    static func applyMethodOptions(_ parsed: ParsedOptions, to cell: inout CellConfiguration, common: Set<String>) throws {
+        let own = Set(cell.method.optionSummaries.map(\.name))
         for name in parsed.values.keys.sorted() where !common.contains(name) && !own.contains(name) {
             let owners = MethodCatalog.all.filter { $0.optionSummaries.contains { $0.name == name } }.map(\.name)
-            throw OptionError("--\(name) is an option of \(owners.joined(separator: ", ")), not of \(s.cell.method.name)")
+            throw OptionError("--\(name) is an option of \(owners.joined(separator: ", ")), not of \(cell.method.name)")
         }
-        try s.cell.method.apply(parsed)
-        return s
+        try cell.method.apply(parsed)
+    }
+
+    /// The usage text of every method's options, method by method.
+    static var methodOptionsUsage: String {
+        MethodCatalog.all.map { method in
+            "Options of --method \(method.name):\n" + OptionSummary.usage(method.optionSummaries)
+        }.joined(separator: "\n")
+    }
+
+    /// Every method's options, by name (→ whether it takes a value): the parser knows them all.
+    static var everyMethodOption: [String: Bool] {
+        var known: [String: Bool] = [:]
+        for method in MethodCatalog.all { for o in method.optionSummaries { known[o.name] = o.valueName != nil } }
+        return known
     }
 
     static func run(_ parsed: ParsedOptions) throws {

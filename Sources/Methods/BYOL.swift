@@ -23,6 +23,7 @@ extension BYOLConfiguration: MethodConfiguration, PredictorAndMomentumTarget {
         TrainingRecipe(baseLearningRate: 1.0, weightDecay: 1e-5, clipsTrustRatio: true, augmentation: .barlowTwins)
     }
     public func validate() throws { try validateHeadsAndMomentum() }
+    public var referenceSettings: [String: Any] { momentumHeadSettings }
     public func makeMethod(backboneWidth: Int, rng: inout RandomGenerator) -> SelfSupervisedMethod {
         BYOL(configuration: self, backboneWidth: backboneWidth, rng: &rng)
     }

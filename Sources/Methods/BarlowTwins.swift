@@ -65,6 +65,17 @@ extension BarlowTwinsConfiguration: MethodConfiguration {
 
     public var recordedSettings: [String: String] { ["lambda": "\(offDiagonalWeight)", "loss_scale": "\(lossScale)"] }
 
+    public var referenceSettings: [String: Any] {
+        var s: [String: Any] = ["projector": projectorDimensions, "lambda": Double(offDiagonalWeight), "loss_scale": Double(lossScale),
+                                "invariance_weight": Double(invarianceWeight), "normalization": normalization.rawValue,
+                                "projector_batch_norm": projectorBatchNorm, "predictor": predictor, "stop_gradient": stopGradient]
+        switch objective {
+        case .squaredError: s["objective"] = "squared-error"
+        case .crossEntropy(let t): s["objective"] = "cross-entropy"; s["temperature"] = Double(t)
+        }
+        return s
+    }
+
     public static let options: [Option<Self>] = [
         Option("lambda", "X", example: "0.01", "off-diagonal weight λ (0.0051)") { c, v in
             c.offDiagonalWeight = try Value.float(v, option: "lambda")

@@ -76,10 +76,15 @@ public protocol MethodConfiguration: Equatable {
     var recordedSettings: [String: String] { get }
     /// The command-line options of this method, applied in this order.
     static var options: [Option<Self>] { get }
+    /// What an independent implementation needs to rebuild this method's heads and loss, by
+    /// name, as JSON values (`sslbench parity-export` writes it; `Benchmarks/parity.py` reads it).
+    var referenceSettings: [String: Any] { get }
 }
 
 public extension MethodConfiguration {
     var recordedSettings: [String: String] { [:] }
+    /// None by default: a method without them cannot be checked by `make parity`.
+    var referenceSettings: [String: Any] { [:] }
     mutating func setProjectorLayers(_ widths: [Int]) throws {
         guard widths.count == 1 else {
             throw OptionError("--projector takes one width D for \(name), got \(widths.map(String.init).joined(separator: ","))")
@@ -133,6 +138,11 @@ public extension MethodConfiguration where Self: PredictorAndMomentumTarget {
         cost.onlineLayers = projector + [(projectionDimensions, predictorHiddenDimensions), (predictorHiddenDimensions, projectionDimensions)]
         cost.targetLayers = projector
         return cost
+    }
+    /// The heads' widths and the base momentum, for `referenceSettings`.
+    var momentumHeadSettings: [String: Any] {
+        ["projector_hidden": projectorHiddenDimensions, "projection": projectionDimensions,
+         "predictor_hidden": predictorHiddenDimensions, "base_momentum": Double(baseMomentum)]
     }
     /// Every layer width positive, the momentum in [0, 1].
     func validateHeadsAndMomentum() throws {

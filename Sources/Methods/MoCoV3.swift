@@ -30,6 +30,15 @@ extension MoCoV3Configuration: MethodConfiguration, PredictorAndMomentumTarget {
         try Check.positive("temperature", temperature)
         if let m = mixing { try m.validate() }
     }
+    public var referenceSettings: [String: Any] {
+        var s = momentumHeadSettings
+        s["temperature"] = Double(temperature)
+        if let m = mixing {
+            s["mixing"] = ["strategies": m.strategies.map(\.rawValue), "source_loss_weight": Double(m.sourceLossWeight),
+                           "mixing_loss_weight": Double(m.mixingLossWeight)] as [String: Any]
+        }
+        return s
+    }
     public func makeMethod(backboneWidth: Int, rng: inout RandomGenerator) -> SelfSupervisedMethod {
         MoCoV3(configuration: self, backboneWidth: backboneWidth, rng: &rng)
     }

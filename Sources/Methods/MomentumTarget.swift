@@ -82,9 +82,11 @@ final class OnlineAndMomentumNetworks {
     func backward(_ gradPredictions: Tensor) {
         _ = encoder.backward(projector.backward(predictor.backward(gradPredictions)))
     }
-    /// θ_target ← τ·θ_target + (1 − τ)·θ_online after step `context.step`.
+    /// θ_target ← τ_k·θ_target + (1 − τ_k)·θ_online after step k = `context.step` (from 0), with
+    /// τ_k at progress k/K: the first update uses τ_base, as BYOL's §3.2 and solo-learn's
+    /// `MomentumUpdater` (τ advanced after each update) have it.
     func updateTarget(_ context: StepContext) {
-        let tau = cosineMomentum(base: baseMomentum, progress: Double(context.step + 1) / Double(max(context.totalSteps, 1)))
+        let tau = cosineMomentum(base: baseMomentum, progress: Double(context.step) / Double(max(context.totalSteps, 1)))
         let pair = momentumTarget
         exponentialMovingAverage(target: pair.target, online: pair.online, momentum: tau)
     }

@@ -26,6 +26,7 @@ extension SDMPConfiguration: MethodConfiguration {
     public mutating func setProjectorWidth(_ width: Int) { moco.setProjectorWidth(width) }
     public mutating func setHeadWidths(hidden: Int, projection: Int) { moco.setHeadWidths(hidden: hidden, projection: projection) }
     public func validate() throws { try mixed.validate() }
+    public var referenceSettings: [String: Any] { mixed.referenceSettings }
     public func makeMethod(backboneWidth: Int, rng: inout RandomGenerator) -> SelfSupervisedMethod {
         MoCoV3(configuration: mixed, backboneWidth: backboneWidth, rng: &rng)
     }

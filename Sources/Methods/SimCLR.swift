@@ -25,6 +25,10 @@ extension SimCLRConfiguration: MethodConfiguration, HiddenLayerProjector {
         try Check.positive("projector", [projectorHiddenDimensions, projectionDimensions])
         try Check.positive("temperature", temperature)
     }
+    public var referenceSettings: [String: Any] {
+        ["projector_hidden": projectorHiddenDimensions, "projection": projectionDimensions, "temperature": Double(temperature),
+         "projector_batch_norm": projectorBatchNorm]
+    }
     public func makeMethod(backboneWidth: Int, rng: inout RandomGenerator) -> SelfSupervisedMethod {
         SimCLR(configuration: self, backboneWidth: backboneWidth, rng: &rng)
     }

@@ -41,6 +41,12 @@ extension SwAVConfiguration: MethodConfiguration, HiddenLayerProjector {
         }
         if queueLength < 0 { throw ConfigurationError("queue length", queueLength, "must be 0 or more") }
     }
+    public var referenceSettings: [String: Any] {
+        ["projector_hidden": projectorHiddenDimensions, "projection": projectionDimensions, "prototypes": prototypeCount,
+         "temperature": Double(temperature), "sinkhorn_epsilon": sinkhornEpsilon, "sinkhorn_iterations": sinkhornIterations,
+         "freeze_prototypes_epochs": freezePrototypesEpochs, "queue_length": queueLength, "small_crops": smallCrops.count,
+         "prototype_normalization": "in-place"]
+    }
     public func makeMethod(backboneWidth: Int, rng: inout RandomGenerator) -> SelfSupervisedMethod {
         SwAV(configuration: self, backboneWidth: backboneWidth, rng: &rng)
     }

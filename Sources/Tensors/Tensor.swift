@@ -51,6 +51,12 @@ public final class Tensor {
         reshape(other.shape)
         data.update(from: other.data, count: other.count)
     }
+    /// A new tensor with this one's shape and values.
+    public func copy() -> Tensor {
+        let t = Tensor(shape: shape)
+        t.data.update(from: data, count: count)
+        return t
+    }
     public var array: [Float] { Array(buffer) }
     public subscript(i: Int) -> Float {
         get { data[i] }

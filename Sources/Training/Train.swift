@@ -20,9 +20,10 @@ public enum TrainingEvent {
 /// `stopAfterEpoch`, asked after every epoch's checkpoint, lets a caller interrupt the cell as
 /// a kill would (the tests use it). `wrapMethod` receives the method as built and returns the
 /// one to train: a caller that wants to watch or alter the steps wraps it there; by default it
-/// is trained as it is.
+/// is trained as it is; `observeOptimizer` receives the optimiser once it is built.
 public func train(_ config: CellConfiguration, train fullTrain: LabeledImages, test fullTest: LabeledImages,
                   wrapMethod: (SelfSupervisedMethod) -> SelfSupervisedMethod = { $0 },
+                  observeOptimizer: (Optimizer) -> Void = { _ in },
                   stopAfterEpoch: (Int) -> Bool = { _ in false },
                   progress: (TrainingEvent) -> Void = { _ in }) throws -> CellResult {
     try config.validate(availableTrainImages: fullTrain.count)
@@ -72,6 +73,7 @@ public func train(_ config: CellConfiguration, train fullTrain: LabeledImages, t
     case .sgd: optimizer = SGD(momentum: config.momentum, weightDecay: config.weightDecay)
     case .adamw: optimizer = AdamW(weightDecay: config.weightDecay)
     }
+    observeOptimizer(optimizer)
     let batch = config.batchSize
     let stepsPerEpoch = trainSet.count / batch     // the last partial batch is dropped
     let totalSteps = stepsPerEpoch * config.epochs

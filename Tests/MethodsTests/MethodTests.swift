@@ -25,8 +25,8 @@ final class MethodTests: XCTestCase {
         // after an optimiser step on the online network, the target moves by exactly τ·t + (1 − τ)·o
         let before = byol.targetParameters.map { $0.value.array }
         SGD(momentum: 0).step(byol.parameters, learningRate: 0.1)
-        byol.afterOptimizerStep(context: context(4, of: 10))
-        let tau = cosineMomentum(base: 0.99, progress: 0.5)
+        byol.afterOptimizerStep(context: context(5, of: 10))
+        let tau = cosineMomentum(base: 0.99, progress: 0.5)   // τ of step k at k/K
         for (k, t) in byol.targetParameters.enumerated() {
             let o = online[k].value.array
             for i in 0 ..< min(5, o.count) { XCTAssertEqual(t.value[i], tau * before[k][i] + (1 - tau) * o[i], accuracy: 1e-6) }

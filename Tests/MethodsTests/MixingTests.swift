@@ -120,7 +120,7 @@ final class MixingTests: XCTestCase {
             moco.afterOptimizerStep(context: context)
             let online = moco.encoder.parameters + moco.projector.parameters
             XCTAssertEqual(online.count, moco.keyParameters.count)
-            let tau = cosineMomentum(base: 0.99, progress: 0.25)
+            let tau = cosineMomentum(base: 0.99, progress: 0)   // step 0: τ_base
             var moved = 0
             for (k, t) in moco.keyParameters.enumerated() {
                 XCTAssertEqual(t.value.shape, online[k].value.shape)
