@@ -4,13 +4,24 @@ import Options
 import Tensors
 
 /// SwAV (Caron et al., NeurIPS 2020): embeddings are L2-normalised and scored against learnable
-/// prototypes (themselves L2-normalised every step); codes come from Sinkhorn–Knopp without
+/// prototypes (of unit norm, `PrototypeNormalization`); codes come from Sinkhorn–Knopp without
 /// gradient, and each view predicts the codes of the other view (swapped prediction, softmax
 /// at temperature τ). Multi-crop adds small crops that only predict. CIFAR defaults from
 /// solo-learn (docs/PAPERS.md): projector 2048 → 128, 3000 prototypes, τ 0.1, ε 0.05, 3 iterations;
 /// LARS lr 0.6 at batch 256, weight decay 1e-6, trust ratio clipped, the symmetric SimCLR / SwAV
 /// augmentation. The prototypes stay frozen for the first epoch (solo-learn freezes them for two
 /// of its 1000; our schedules are a few epochs long).
+/// How the prototypes are kept at unit norm.
+public enum PrototypeNormalization: String, CaseIterable, Equatable {
+    /// solo-learn's `swav.py`: a weight-normalised layer with the norm fixed at 1. The parameter
+    /// V is free; the scores use C = V/‖V‖ row by row, and the gradient passes through the
+    /// normalisation: ∂L/∂V_k = (∂L/∂C_k − C_k⟨C_k, ∂L/∂C_k⟩)/‖V_k‖.
+    case weightNorm = "weight-norm"
+    /// The official SwAV code: C ← C/‖C‖ in place before every step, the gradient taken with
+    /// respect to C.
+    case inPlace = "in-place"
+}
+
 public struct SwAVConfiguration: Equatable {
     public var projectorHiddenDimensions = 2048
     public var projectionDimensions = 128
@@ -23,6 +34,7 @@ public struct SwAVConfiguration: Equatable {
     /// Embeddings of earlier batches kept to stabilise Sinkhorn with small batches (0: none).
     public var queueLength = 0
     public var queueStartEpoch = 0
+    public var prototypeNormalization = PrototypeNormalization.weightNorm
     public init() {}
 }
 
@@ -45,7 +57,7 @@ extension SwAVConfiguration: MethodConfiguration, HiddenLayerProjector {
         ["projector_hidden": projectorHiddenDimensions, "projection": projectionDimensions, "prototypes": prototypeCount,
          "temperature": Double(temperature), "sinkhorn_epsilon": sinkhornEpsilon, "sinkhorn_iterations": sinkhornIterations,
          "freeze_prototypes_epochs": freezePrototypesEpochs, "queue_length": queueLength, "small_crops": smallCrops.count,
-         "prototype_normalization": "in-place"]
+         "prototype_normalization": prototypeNormalization.rawValue]
     }
     public func makeMethod(backboneWidth: Int, rng: inout RandomGenerator) -> SelfSupervisedMethod {
         SwAV(configuration: self, backboneWidth: backboneWidth, rng: &rng)
@@ -71,6 +83,10 @@ extension SwAVConfiguration: MethodConfiguration, HiddenLayerProjector {
         Option("freeze-prototypes", "E", example: "2", "epochs with the prototypes frozen (1)") { c, v in
             c.freezePrototypesEpochs = try Value.int(v, option: "freeze-prototypes", minimum: 0)
         },
+        Option("prototype-normalization", "HOW", example: "in-place",
+               "weight-norm (solo-learn: C = V/‖V‖, gradient through it) or in-place (the official code:\nC renormalised before every step) (weight-norm)") { c, v in
+            c.prototypeNormalization = try Value.named(v, option: "prototype-normalization", as: PrototypeNormalization.self)
+        },
         Option("small-crops", "V", example: "2", "multi-crop: V extra 16×16 crops per image (0)") { c, v in
             c.smallCrops.count = try Value.int(v, option: "small-crops")
         },
@@ -81,8 +97,11 @@ public final class SwAV: SelfSupervisedMethod {
     public let configuration: SwAVConfiguration
     public let encoder: ResNet18
     public let projector: Sequential
-    /// [K, D]: one prototype per row.
+    /// [K, D]: one prototype per row, as the optimiser sees it (V, or C itself in place).
     public let prototypes: Parameter
+    /// [K, D]: the unit-norm prototypes C the scores of the last step used.
+    public let prototypeMatrix = Tensor(shape: [0])
+    private let prototypeInverseNorms = Tensor(shape: [0]), prototypeMatrixGrad = Tensor(shape: [0])
     public var smallCrops: SmallCropPlan { configuration.smallCrops }
     /// The codes of the last step, [2N, K] (view A rows, then view B), for inspection.
     public private(set) var lastCodes = Tensor(shape: [0])
@@ -115,14 +134,29 @@ public final class SwAV: SelfSupervisedMethod {
         runningStatistics(encoder.batchNorms + projector.batchNorms) + (queue.map { [$0, queueFillTensor] } ?? [])
     }
 
-    /// C ← C/‖C‖ row by row, in place (no gradient flows through the normalisation).
+    /// C = V/‖V‖ row by row into `prototypeMatrix`; with `.inPlace` V itself is overwritten by C
+    /// (no gradient flows through the normalisation).
     func normalizePrototypes() {
-        let k = configuration.prototypeCount, d = configuration.projectionDimensions, c = prototypes.value.data
-        for i in 0 ..< k {
-            var s: Float = 0
-            for j in 0 ..< d { s += c[i * d + j] * c[i * d + j] }
-            let inv = 1 / max(s.squareRoot(), 1e-12)
-            for j in 0 ..< d { c[i * d + j] *= inv }
+        let k = configuration.prototypeCount, d = configuration.projectionDimensions
+        prototypeMatrix.reshape([k, d]); prototypeInverseNorms.reshape([k]); prototypeMatrixGrad.reshape([k, d])
+        prototypeMatrixGrad.zero()
+        RowNormalization.forward(prototypes.value.data, rows: k, columns: d, into: prototypeMatrix.data,
+                                 inverseNorms: prototypeInverseNorms.data)
+        if configuration.prototypeNormalization == .inPlace { prototypes.value.copy(from: prototypeMatrix) }
+    }
+
+    /// ∂L/∂C accumulated over the step into the prototypes' gradient: as it is in place, through
+    /// the normalisation for the weight-normalised layer.
+    private func prototypeGradient() {
+        let k = configuration.prototypeCount, d = configuration.projectionDimensions, g = prototypes.grad.data
+        switch configuration.prototypeNormalization {
+        case .inPlace:
+            for i in 0 ..< k * d { g[i] += prototypeMatrixGrad[i] }
+        case .weightNorm:
+            let projected = Tensor(shape: [k, d])
+            RowNormalization.backward(prototypeMatrix.data, prototypeMatrixGrad.data, rows: k, columns: d,
+                                      inverseNorms: prototypeInverseNorms.data, into: projected.data)
+            for i in 0 ..< k * d { g[i] += projected[i] }
         }
     }
 
@@ -131,7 +165,7 @@ public final class SwAV: SelfSupervisedMethod {
         let n = z.rows, d = z.columns, k = configuration.prototypeCount
         embeddings.reshape([n, d]); inverseNorms.reshape([n]); scores.reshape([n, k])
         RowNormalization.forward(z.data, rows: n, columns: d, into: embeddings.data, inverseNorms: inverseNorms.data)
-        parallelGemm(transposeB: true, m: n, n: k, k: d, a: embeddings.data, lda: d, b: prototypes.value.data, ldb: d,
+        parallelGemm(transposeB: true, m: n, n: k, k: d, a: embeddings.data, lda: d, b: prototypeMatrix.data, ldb: d,
                      c: scores.data, ldc: k)
     }
 
@@ -140,10 +174,10 @@ public final class SwAV: SelfSupervisedMethod {
         let n = scores.rows, k = configuration.prototypeCount, d = configuration.projectionDimensions
         if !frozen {   // ∂L/∂C += (∂L/∂scores)ᵀ·U
             parallelGemm(transposeA: true, m: k, n: d, k: n, a: gradScores.data, lda: k, b: embeddings.data, ldb: d,
-                         beta: 1, c: prototypes.grad.data, ldc: d)
+                         beta: 1, c: prototypeMatrixGrad.data, ldc: d)
         }
         gradEmbeddings.reshape([n, d]); gradZ.reshape([n, d])
-        parallelGemm(m: n, n: d, k: k, a: gradScores.data, lda: k, b: prototypes.value.data, ldb: d, c: gradEmbeddings.data, ldc: d)
+        parallelGemm(m: n, n: d, k: k, a: gradScores.data, lda: k, b: prototypeMatrix.data, ldb: d, c: gradEmbeddings.data, ldc: d)
         RowNormalization.backward(embeddings.data, gradEmbeddings.data, rows: n, columns: d, inverseNorms: inverseNorms.data,
                                   into: gradZ.data)
         return gradZ
@@ -157,7 +191,7 @@ public final class SwAV: SelfSupervisedMethod {
         let input = Tensor(shape: [rows.count + extra, k])
         input.data.update(from: scores.data + rows.lowerBound * k, count: rows.count * k)
         if extra > 0, let q = queue {
-            gemm(transposeB: true, m: extra, n: k, k: d, a: q.data, lda: d, b: prototypes.value.data, ldb: d,
+            gemm(transposeB: true, m: extra, n: k, k: d, a: q.data, lda: d, b: prototypeMatrix.data, ldb: d,
                  c: input.data + rows.count * k, ldc: k)
         }
         let all = sinkhornCodes(scores: input, epsilon: configuration.sinkhornEpsilon, iterations: configuration.sinkhornIterations)
@@ -212,6 +246,7 @@ public final class SwAV: SelfSupervisedMethod {
             _ = encoder.backward(projector.backward(scoreBackward(frozen: frozen)))
             encoder.setBatchNormGroups(2); projector.setBatchNormGroups(2)
         }
+        if !frozen { prototypeGradient() }
         return loss
     }
 

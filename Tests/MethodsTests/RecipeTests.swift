@@ -1,6 +1,7 @@
 import XCTest
 @testable import Methods
 import NN
+import Options
 import Tensors
 
 /// Each default that follows a source, pinned: solo-learn's CIFAR YAMLs
@@ -69,5 +70,17 @@ final class RecipeTests: XCTestCase {
         c.projectorBatchNorm = true
         let withNorm = SimCLR(configuration: c, backboneWidth: 2, rng: &rng)
         XCTAssertEqual(withNorm.projector.layers.filter { $0 is BatchNorm }.count, 1)
+    }
+
+    /// SwAV's prototypes as solo-learn's `swav.py` builds them: weight-normalised with the norm
+    /// fixed at 1 (SwAVTests checks the gradient through it); the official code's in-place
+    /// renormalisation by name.
+    func testSwAVPrototypesAreWeightNormalisedAsSoloLearn() throws {
+        XCTAssertEqual(SwAVConfiguration().prototypeNormalization, .weightNorm)
+        var c = SwAVConfiguration()
+        let parsed = try ParsedOptions.parse(["--prototype-normalization", "in-place"], known: ["prototype-normalization": true],
+                                         positionalLimit: 0, command: "train")
+        try c.apply(parsed)
+        XCTAssertEqual(c.prototypeNormalization, .inPlace)
     }
 }

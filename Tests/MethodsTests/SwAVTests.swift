@@ -55,19 +55,64 @@ final class SwAVTests: XCTestCase {
     /// none before. (A finite-difference check of the whole step would move the codes too; the
     /// swapped prediction with fixed codes is checked above.)
     func testPrototypesAreNormalisedAndFrozenForTheFirstEpoch() {
-        var rng = RandomGenerator(seed: 3)
-        var config = SwAVConfiguration()
-        config.projectorHiddenDimensions = 8; config.projectionDimensions = 6; config.prototypeCount = 10
-        let swav = SwAV(configuration: config, backboneWidth: 2, rng: &rng)
-        let views = GradientCheck.random([8, 8, 8, 3], rng: &rng)
-        _ = swav.trainingStep(views: views, context: StepContext(step: 0, totalSteps: 2, epoch: 0, stepsPerEpoch: 1, seed: 0))
-        for i in 0 ..< 10 {
-            XCTAssertEqual((0 ..< 6).map { swav.prototypes.value[i * 6 + $0] * swav.prototypes.value[i * 6 + $0] }.reduce(0, +), 1, accuracy: 1e-5)
+        for normalization in PrototypeNormalization.allCases {
+            var rng = RandomGenerator(seed: 3)
+            var config = SwAVConfiguration()
+            config.projectorHiddenDimensions = 8; config.projectionDimensions = 6; config.prototypeCount = 10
+            config.prototypeNormalization = normalization
+            let swav = SwAV(configuration: config, backboneWidth: 2, rng: &rng)
+            let initial = swav.prototypes.value.array
+            let views = GradientCheck.random([8, 8, 8, 3], rng: &rng)
+            _ = swav.trainingStep(views: views, context: StepContext(step: 0, totalSteps: 2, epoch: 0, stepsPerEpoch: 1, seed: 0))
+            for i in 0 ..< 10 {
+                let row = (0 ..< 6).map { swav.prototypeMatrix[i * 6 + $0] }
+                XCTAssertEqual(row.map { $0 * $0 }.reduce(0, +), 1, accuracy: 1e-5, "\(normalization)")
+                let norm = (0 ..< 6).map { initial[i * 6 + $0] * initial[i * 6 + $0] }.reduce(0, +).squareRoot()
+                for j in 0 ..< 6 { XCTAssertEqual(row[j], initial[i * 6 + j] / norm, accuracy: 1e-6) }
+            }
+            // in place, the parameter itself becomes C; weight-normalised, V stays as it was
+            XCTAssertEqual(swav.prototypes.value.array == initial, normalization == .weightNorm, "\(normalization)")
+            XCTAssertTrue(swav.prototypes.grad.array.allSatisfy { $0 == 0 })
+            XCTAssertEqual(swav.lastCodes.shape, [8, 10])
+            _ = swav.trainingStep(views: views, context: StepContext(step: 1, totalSteps: 2, epoch: 1, stepsPerEpoch: 1, seed: 0))
+            XCTAssertTrue(swav.prototypes.grad.array.contains { $0 != 0 })
         }
-        XCTAssertTrue(swav.prototypes.grad.array.allSatisfy { $0 == 0 })
-        XCTAssertEqual(swav.lastCodes.shape, [8, 10])
-        _ = swav.trainingStep(views: views, context: StepContext(step: 1, totalSteps: 2, epoch: 1, stepsPerEpoch: 1, seed: 0))
-        XCTAssertTrue(swav.prototypes.grad.array.contains { $0 != 0 })
+    }
+
+    /// The weight-normalised prototypes: the loss depends on V only through V/‖V‖, so its
+    /// gradient is orthogonal to every row of V (∂L/∂V_k = (∂L/∂C_k − C_k⟨C_k, ∂L/∂C_k⟩)/‖V_k‖),
+    /// scaling V by s leaves the loss alone and divides the gradient by s, and the part of the
+    /// gradient along the prototypes' own directions is what the in-place variant keeps.
+    func testWeightNormalisedPrototypesPassTheGradientThroughTheNorm() {
+        func run(_ normalization: PrototypeNormalization, scale: Float) -> (loss: Float, v: [Float], g: [Float], c: [Float]) {
+            var rng = RandomGenerator(seed: 5)
+            var config = SwAVConfiguration()
+            config.projectorHiddenDimensions = 8; config.projectionDimensions = 6; config.prototypeCount = 10
+            config.freezePrototypesEpochs = 0; config.prototypeNormalization = normalization
+            let swav = SwAV(configuration: config, backboneWidth: 2, rng: &rng)
+            for i in 0 ..< swav.prototypes.value.count { swav.prototypes.value[i] *= scale * (1 + Float(i % 3)) }
+            let views = GradientCheck.random([8, 8, 8, 3], rng: &rng)
+            let v = swav.prototypes.value.array
+            let loss = swav.trainingStep(views: views, context: StepContext(step: 0, totalSteps: 1, epoch: 0, stepsPerEpoch: 1, seed: 0))
+            return (loss, v, swav.prototypes.grad.array, swav.prototypeMatrix.array)
+        }
+        let a = run(.weightNorm, scale: 1), b = run(.weightNorm, scale: 2), flat = run(.inPlace, scale: 1)
+        XCTAssertEqual(a.loss, b.loss, accuracy: 1e-5 * abs(a.loss))
+        XCTAssertEqual(a.loss, flat.loss, accuracy: 1e-5 * abs(a.loss))
+        XCTAssertTrue(a.g.contains { $0 != 0 })
+        let scale = a.g.map(abs).max()!
+        for k in 0 ..< 10 {
+            let row = k * 6 ..< k * 6 + 6
+            let radial = row.map { a.v[$0] * a.g[$0] }.reduce(0, +) / row.map { a.v[$0] * a.v[$0] }.reduce(0, +).squareRoot()
+            XCTAssertEqual(radial, 0, accuracy: 1e-5 * scale, "row \(k)")
+            let norm = row.map { a.v[$0] * a.v[$0] }.reduce(0, +).squareRoot()
+            // the in-place gradient G_k projected off C_k and divided by ‖V_k‖
+            let along = row.map { flat.c[$0] * flat.g[$0] }.reduce(0, +)
+            for j in row {
+                XCTAssertEqual(b.g[j], a.g[j] / 2, accuracy: 1e-4 * scale, "scaling V by 2 halves ∂L/∂V")
+                XCTAssertEqual(a.g[j], (flat.g[j] - flat.c[j] * along) / norm, accuracy: 1e-4 * scale)
+            }
+        }
     }
 
     /// Multi-crop and the queue, each on something observable, recomputed here from the
@@ -100,7 +145,7 @@ final class SwAVTests: XCTestCase {
             }
         }
         func scores(_ u: [[Double]]) -> [[Double]] {
-            u.map { row in (0 ..< k).map { j in (0 ..< d).map { row[$0] * Double(swav.prototypes.value[j * d + $0]) }.reduce(0, +) } }
+            u.map { row in (0 ..< k).map { j in (0 ..< d).map { row[$0] * Double(swav.prototypeMatrix[j * d + $0]) }.reduce(0, +) } }
         }
         func sinkhorn(_ rows: [[Double]]) -> [[Float]] {
             let codes = sinkhornCodes(scores: Tensor(shape: [rows.count, k], values: rows.flatMap { $0.map(Float.init) }))
