@@ -22,10 +22,12 @@ the papers and those sources, not from sslbench's code:
     the two pairs; the prototypes' gradient dropped while frozen.
   * MoCo v3 (official code and solo-learn's _build_mlp): bias-free Linear layers, the projector
     ending in BatchNorm1d(affine=False); InfoNCE with in-batch negatives scaled by 2 tau, both ways.
-  * SDMP (paper, with the official code's lambda and loss weights): view A mixed with the reversed
-    batch by the recorded strategy, lambdas and boxes (Mixup, CutMix, ResizeMix with bilinear
-    resizing); the source loss with soft labels lambda, 1 - lambda on view B's keys and the mixing
-    loss with soft labels over the keys of view B mixed the same way, each weighted as recorded.
+  * SDMP (paper, with the official code's lambda, loss weights, view choice and key boxes): the
+    recorded view mixed with the reversed batch by the recorded strategy, lambdas and boxes
+    (Mixup, CutMix, ResizeMix with bilinear resizing); the kept view's plain term against the
+    mixed view's keys; the source loss with soft labels lambda, 1 - lambda on the kept view's keys
+    and the mixing loss with soft labels over the keys of the kept view mixed with the same
+    lambdas in the recorded key boxes, each weighted as recorded.
   * LARS as solo-learn's lars.py: for a weight (not a bias or a BN parameter) with nonzero norms,
     q = eta |p| / (|g| + wd |p| + eps), clipped to min(q / lr, 1) when asked, d = q (g + wd p);
     otherwise d = g; v <- mu v + d; p <- p - lr v. A parameter without a gradient is skipped.
@@ -43,11 +45,19 @@ exact arithmetic up to 1e-15 and what is left is sslbench's float32 rounding, wi
 exception: a ReLU whose input lies within that rounding of zero. There the two take different
 sides of the kink and that unit's whole gradient differs; the reference then tries, nearest to
 zero first, which of those units' sides bring it to sslbench's gradients, and reports how many
-it flipped and how close to zero they were (`Kinks`). With `--free-run` the reference also runs
-on its own from the initial weights, where such flips accumulate.
+it flipped and how close to zero they were (`Kinks`). A step still beyond the bound is run once
+more in PyTorch's own float32: the table gives how far that lies from the float64 reference and
+how far sslbench lies from it; when sslbench agrees with PyTorch's float32 within the bound, the
+step is "ok: float32" (both round the step the same way, exact arithmetic differs). It is also
+run with every ReLU taking the side sslbench took (the trace's relu.bin, for the methods whose
+ReLU calls pair up, `map_relu_calls`): when that agrees within the bound and every unit whose
+side changes lies within SIDE_BAND·rms of zero, the step is "ok: kinks".
+With `--free-run` the reference also runs on its own from the initial weights, where such flips
+accumulate.
 Needs torch and numpy only.
 """
 import argparse
+import copy
 import json
 import math
 import os
@@ -82,6 +92,21 @@ class Trace:
     def target(self, key, i, names):
         return to_torch_layout(names[i], self.array(f"{key}/{i}"))
 
+    def relu_calls(self, step):
+        """sslbench's ReLU calls of a step, in call order: (shape in sslbench's layout, flat bool
+        array of the units whose output was positive); [] for a trace without relu.bin."""
+        path = os.path.join(self.folder, "relu.bin")
+        if not os.path.exists(path) or "relu" not in self.info["steps"][step]:
+            return []
+        if not hasattr(self, "relu_blob"):
+            self.relu_blob = np.fromfile(path, dtype=np.uint8)
+        calls = []
+        for call in self.info["steps"][step]["relu"]:
+            units = int(np.prod(call["shape"]))
+            raw = self.relu_blob[call["offset"]:call["offset"] + (units + 7) // 8]
+            calls.append((call["shape"], np.unpackbits(raw, bitorder="little")[:units].astype(bool)))
+        return calls
+
 
 def to_torch_layout(name, array):
     """sslbench stores convolutions [k, k, Cin, Cout] and linear weights [in, out]."""
@@ -113,10 +138,13 @@ class Kinks:
     band = 2e-4
 
     def __init__(self):
-        self.calls, self.flipped = [], set()
+        self.reset()
 
     def reset(self):
         self.calls, self.flipped = [], set()
+        # sslbench's sides imposed on whole calls (call -> flat bool mask), and the inputs of every
+        # call kept while `keep_inputs` (see `sslbench_kink_sides`)
+        self.imposed, self.inputs, self.keep_inputs = {}, [], False
 
     def candidates(self):
         """(distance to zero / rms, call, units): units of one call with the same input value
@@ -137,6 +165,8 @@ class KinkAwareReLU(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
+        if ctx.call in KINKS.imposed:
+            return grad * KINKS.imposed[ctx.call].view_as(x).to(grad.dtype), None
         passes = (x > 0).reshape(-1).clone()
         flips = [i for call, units in KINKS.flipped if call == ctx.call for i in units]
         if flips:
@@ -155,6 +185,8 @@ def relu(x):
     for i, value in zip(near.tolist(), flat[near].tolist()):
         groups.setdefault(value, []).append(i)
     KINKS.calls.append([(abs(value) / rms, units) for value, units in groups.items()])
+    if KINKS.keep_inputs:
+        KINKS.inputs.append(x.detach())
     return KinkAwareReLU.apply(x, len(KINKS.calls) - 1)
 
 
@@ -413,14 +445,16 @@ class MoCoV3(MomentumMethod):
         plan = step.get("mix")
         if plan is None:
             return info_nce(self.query(a), self.key(b), t) + info_nce(self.query(b), self.key(a), t)
-        mixed_a, mixed_b = mix(a, plan), mix(b, plan)
-        ka, kb, k_mixed = self.key(a), self.key(b), self.key(mixed_b)
-        q_mixed, qb = self.query(mixed_a), self.query(b)
+        if plan.get("mixed_view", 0) == 1:   # this step mixes view B and keeps view A
+            a, b = b, a
+        key_plan = dict(plan, boxes=plan.get("key_boxes", plan["boxes"]))
+        q_mixed, q_kept = self.query(mix(a, plan)), self.query(b)
+        k_mixed_view, k_kept, k_kept_mixed = self.key(a), self.key(b), self.key(mix(b, key_plan))
         source, mixing = sdmp_soft_labels(plan["lambdas"])
         m = self.s["mixing"]
-        return (info_nce(qb, ka, t)
-                + m["source_loss_weight"] * info_nce(q_mixed, kb, t, source)
-                + m["mixing_loss_weight"] * info_nce(q_mixed, k_mixed, t, mixing))
+        return (info_nce(q_kept, k_mixed_view, t)
+                + m["source_loss_weight"] * info_nce(q_mixed, k_kept, t, source)
+                + m["mixing_loss_weight"] * info_nce(q_mixed, k_kept_mixed, t, mixing))
 
 
 class SimCLR(Method):
@@ -439,8 +473,8 @@ class SimCLR(Method):
 class SwAV(Method):
     def __init__(self, s, width):
         super().__init__()
-        if s["queue_length"] or s["small_crops"]:
-            sys.exit("parity covers SwAV without a queue and without small crops")
+        if s["small_crops"]:
+            sys.exit("parity covers SwAV without small crops")
         self.s = s
         self.encoder = CifarResNet18(width)
         self.projector = mlp([self.encoder.features, s["projector_hidden"], s["projection"]], last_bias=True)
@@ -573,8 +607,99 @@ def gradients_matching_kinks(model, loss, params, ours, step, match=True, good_e
     return raw, flipped
 
 
-def replay(folder, threads, forced=True, match_kinks=True, dtype=torch.float64):
+def float32_rounding(model, params, views, step, ours, cancelled_indices):
+    """For a step whose gradients differ from the float64 reference by more than the bound:
+    (PyTorch's own float32 gradients against the float64 reference, with the reference's kinks
+    matched to float32's sides; sslbench's gradients against PyTorch's float32 ones, with
+    float32's kinks matched to sslbench's). When the first is as large and the second small,
+    the gap belongs to float32 arithmetic, not to either implementation. The model is copied;
+    the caller restores the float64 model's gradients."""
+    n = views.shape[0] // 2
+    previous = torch.get_default_dtype()
+
+    def worst(a, b):
+        return max(g for i, g in enumerate(largest_differences(a, b)) if i not in cancelled_indices)
+
+    torch.set_default_dtype(torch.float32)
+    try:
+        model32 = copy.deepcopy(model).float()
+        params32 = model32.online_parameters()
+        v32 = views.float()
+        KINKS.reset()
+        loss32 = model32.loss(v32[:n], v32[n:], step)
+        g32 = [g.detach().clone() for g in gradients(model32, loss32, params32, step)]
+        gradients_matching_kinks(model32, loss32, params32, [torch.as_tensor(o).float() for o in ours], step)
+        matched32 = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params32]
+        ours_vs_float32 = worst(ours, matched32)
+    finally:
+        torch.set_default_dtype(previous)
+    KINKS.reset()
+    loss = model.loss(views[:n], views[n:], step)
+    g32 = [g.to(previous) for g in g32]
+    gradients_matching_kinks(model, loss, params, g32, step)
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    return worst(g32, grads), ours_vs_float32
+
+
+def map_relu_calls(inputs, calls, n):
+    """sslbench's sides for the reference's ReLU calls, or None where the calls do not pair up.
+    sslbench runs the shared networks once on both views (rows 0..N view A, N..2N view B), the
+    reference once per view, then anything applied to one view alone (Barlow Twins' predictor):
+    reference call c < T is sslbench's call c, rows of view A; T <= c < 2T, call c - T, view B;
+    c >= 2T, call c - T whole, with T = (reference calls) - (sslbench calls)."""
+    per_view = len(inputs) - len(calls)
+    if per_view <= 0 or len(inputs) < 2 * per_view:
+        return None
+    masks = []
+    for c, x in enumerate(inputs):
+        own, rows = (c, slice(0, n)) if c < per_view else (c - per_view, slice(n, 2 * n)) if c < 2 * per_view else (c - per_view, None)
+        _, positive = calls[own]
+        try:
+            full = positive.reshape((-1,) + ((x.shape[2], x.shape[3], x.shape[1]) if x.ndim == 4 else (x.shape[1],)))
+        except ValueError:
+            return None
+        part = full[rows] if rows is not None else full
+        if part.shape[0] != x.shape[0]:
+            return None
+        mask = torch.from_numpy(np.ascontiguousarray(part))
+        masks.append((mask.permute(0, 3, 1, 2) if x.ndim == 4 else mask).contiguous().reshape(-1))
+    return masks
+
+
+def sslbench_kink_sides(model, params, views, step, calls, ours, cancelled_indices):
+    """The step's gradients with every ReLU taking the side sslbench took (from the trace's
+    relu.bin): (largest difference from sslbench's gradients, units whose side differs from the
+    reference's own, the farthest of them from zero / rms), or None when the calls do not pair up
+    (`map_relu_calls`). The caller restores the model's gradients."""
+    n = views.shape[0] // 2
+    KINKS.reset()
+    KINKS.keep_inputs = True
+    loss = model.loss(views[:n], views[n:], step)
+    KINKS.keep_inputs = False
+    inputs = KINKS.inputs
+    masks = map_relu_calls(inputs, calls, n)
+    if masks is None:
+        KINKS.reset()
+        return None
+    units, farthest = 0, 0.0
+    for c, (x, mask) in enumerate(zip(inputs, masks)):
+        other = (x.reshape(-1) > 0) != mask
+        if other.any():
+            rms = x.pow(2).mean().sqrt()
+            units += int(other.sum())
+            farthest = max(farthest, (x.reshape(-1)[other].abs().max() / rms).item())
+        KINKS.imposed[c] = mask
+    grads = gradients(model, loss, params, step)
+    KINKS.reset()
+    gaps = largest_differences(ours, grads)
+    return max(g for i, g in enumerate(gaps) if i not in cancelled_indices), units, farthest
+
+
+def replay(folder, threads, forced=True, match_kinks=True, dtype=torch.float64, bounds=None):
     """Replays the trace; returns its settings and one row of differences per step.
+
+    bounds: (first step, any step); where a step's loss or gradients differ by more, the row
+    also gets `float32_rounding`, PyTorch's own float32 distance from the reference at that step.
 
     forced: every step starts from sslbench's parameters, optimiser velocity and target after
     the step before, so that each row measures that step alone. Otherwise the reference runs on
@@ -585,6 +710,8 @@ def replay(folder, threads, forced=True, match_kinks=True, dtype=torch.float64):
     info, s = trace.info, trace.info["method_settings"]
     if info["optimizer"]["name"] != "lars":
         sys.exit(f"{folder}: parity covers LARS, the trace used {info['optimizer']['name']}")
+    if s.get("queue_length") and s.get("queue_start_epoch", 0) < len(info["steps"]):
+        sys.exit("parity covers SwAV without a queue in use (the traced steps reach its start epoch)")
     model = METHODS[info["method"]](s, info["backbone_width"])
     model.train()
     momentum_target = isinstance(model, MomentumMethod)
@@ -635,6 +762,13 @@ def replay(folder, threads, forced=True, match_kinks=True, dtype=torch.float64):
             gaps[i] = 0.0
         worst = int(np.argmax(gaps))
         row["gradient"], row["worst_gradient"] = gaps[worst], f"{worst}:{names[worst]}"
+        if bounds and max(row["loss"], row["gradient"]) > (bounds[0] if k == 0 else bounds[1]):
+            row["float32_vs_float64"], row["ours_vs_float32"] = float32_rounding(model, params, views, step, ours, cancelled)
+            sides = sslbench_kink_sides(model, params, views, step, trace.relu_calls(k), ours, cancelled)
+            if sides is not None:
+                row["with_sslbench_sides"], row["sides_differ"], row["sides_farthest"] = sides
+            for p, g in zip(params, grads):
+                p.grad = g
         optimizer.step(step["learning_rate"])
         row["weights"] = max(largest_differences([trace.parameter(f"step/{k}/parameter", i) for i in range(len(params))], params))
         row["velocity"] = max(largest_differences(compared([trace.parameter(f"step/{k}/optimizer", i) for i in range(len(params))]),
@@ -647,6 +781,9 @@ def replay(folder, threads, forced=True, match_kinks=True, dtype=torch.float64):
 
 
 COLUMNS = ["loss", "gradient", "weights", "velocity", "target"]
+# how close to zero (/ rms of the layer's input) a ReLU input may be where sslbench's side is
+# imposed on the reference: float32 rounding, amplified by a batch norm, stays well inside
+SIDE_BAND = 1e-3
 
 
 def main():
@@ -669,12 +806,14 @@ def main():
                         help="take every ReLU kink on the reference's own side (no matching; see Kinks)")
     args = parser.parse_args()
     header = ("| case | steps | " + " | ".join(f"{c}, step 1" for c in COLUMNS)
-              + " | worst, steps 1–K | raw, steps 1–K | kinks matched | verdict |" + (" free run: gradient, step K |" if args.free_run else ""))
-    lines = [header, "|" + "---|" * (len(COLUMNS) + 6 + args.free_run)]
+              + " | worst, steps 1–K | raw, steps 1–K | kinks matched | steps beyond: PyTorch float32 vs float64 / sslbench vs PyTorch float32; with sslbench's ReLU sides | verdict |"
+              + (" free run: gradient, step K |" if args.free_run else ""))
+    lines = [header, "|" + "---|" * (len(COLUMNS) + 7 + args.free_run)]
     failures = 0
     for folder in args.folders:
         dtype = torch.float32 if args.float32 else torch.float64
-        info, rows = replay(folder, args.threads, forced=True, match_kinks=not args.exact_kinks, dtype=dtype)
+        info, rows = replay(folder, args.threads, forced=True, match_kinks=not args.exact_kinks, dtype=dtype,
+                            bounds=None if args.float32 else (args.first, args.last))
         free = replay(folder, args.threads, forced=False, match_kinks=not args.exact_kinks, dtype=dtype)[1] if args.free_run else None
         if args.verbose:
             for r in rows:
@@ -685,17 +824,45 @@ def main():
         worst_first = max(first.get(c, 0) for c in COLUMNS)
         worst_all = max(max(r.get(c, 0) for c in COLUMNS) for r in rows)
         ok = worst_first <= args.first and worst_all <= args.last
-        failures += not ok
+
+        def bound(r):
+            return args.first if r["step"] == 1 else args.last
+        beyond = [r for r in rows if max(r.get(c, 0) for c in COLUMNS) > bound(r)]
+
+        def reason(r):
+            """Why a step beyond the bound is still parity: sslbench agrees with PyTorch's own
+            float32 within the bound (the float64 reference separates float32 from exact
+            arithmetic there, not the two codes), or the reference with every ReLU on sslbench's
+            side agrees within it and the units that change side lie within SIDE_BAND·rms of zero."""
+            if r.get("ours_vs_float32", math.inf) <= bound(r):
+                return "float32"
+            if r.get("with_sslbench_sides", math.inf) <= bound(r) and r["sides_farthest"] <= SIDE_BAND:
+                return "kinks"
+            return None
+        reasons = [reason(r) for r in beyond]
+        verdict = "ok" if ok else "FAILS" if None in reasons else "ok: " + ", ".join(sorted(set(reasons)))
+
+        def explain(r):
+            text = f"step {r['step']}: {r['float32_vs_float64']:.1e} / {r['ours_vs_float32']:.1e}"
+            if "with_sslbench_sides" in r:
+                units = f"{r['sides_differ']} unit" + ("" if r["sides_differ"] == 1 else "s")
+                text += f"; sslbench's sides: {r['with_sslbench_sides']:.1e} ({units}, ≤ {r['sides_farthest']:.0e} rms)"
+            return text
+        explained = "<br>".join(explain(r) for r in beyond if "ours_vs_float32" in r) or "–"
+        failures += verdict == "FAILS"
         cells = [f"{first[c]:.1e}" if c in first else "–" for c in COLUMNS]
         matched = f"{sum(r['matched_kinks'] for r in rows)}"
         if any(r["matched_kinks"] for r in rows):
             matched += f" (≤ {max(r['farthest_flip'] for r in rows):.0e} rms)"
         lines.append(f"| {os.path.basename(os.path.normpath(folder))} | {len(rows)} | " + " | ".join(cells)
-                     + f" | {worst_all:.1e} | {max(r['raw_gradient'] for r in rows):.1e} | {matched} | {'ok' if ok else 'FAILS'} |" + (f" {free[-1]['gradient']:.1e} |" if free else ""))
+                     + f" | {worst_all:.1e} | {max(r['raw_gradient'] for r in rows):.1e} | {matched} | {explained} | {verdict} |"
+                     + (f" {free[-1]['gradient']:.1e} |" if free else ""))
         print(lines[-1], flush=True)
     text = "\n".join(lines)
     footer = (f"torch {torch.__version__}, reference in {'float32' if args.float32 else 'float64'}, {args.threads} threads. Each step starts from sslbench's weights, velocity and "
-              f"target after the step before; accepted: at most {args.first:g} at step 1 and {args.last:g} at every step; "
+              f"target after the step before; accepted: at most {args.first:g} at step 1 and {args.last:g} at every step, "
+              f"against the float64 reference or, where that is beyond, against PyTorch's float32 (\"ok: float32\") or the float64 "
+              f"reference with every ReLU on sslbench's side, those changing side within {SIDE_BAND:g}·rms of zero (\"ok: kinks\"); "
               f"{len(args.folders) - failures} of {len(args.folders)} cases within.")
     print("\n" + text + "\n\n" + footer)
     if args.report:

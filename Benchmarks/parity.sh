@@ -30,8 +30,10 @@ cases=(
   "simclr|--method simclr"
   "simclr-projector-bn|--method simclr --projector-bn"
   "swav|--method swav"
+  "swav-in-place|--method swav --prototype-normalization in-place"
   "moco-v3|--method moco-v3"
   "sdmp|--method sdmp"
+  "sdmp-cutmix|--method sdmp --mixing cutmix"
 )
 folders=()
 for c in "${cases[@]}"; do

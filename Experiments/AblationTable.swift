@@ -117,6 +117,14 @@ public enum Scales {
         func narrowHeads(hidden: Int, projection: Int) {
             c.method.setHeadWidths(hidden: hidden, projection: projection)
             c.ifMethod(SwAVConfiguration.self) { $0.prototypeCount = 100 }
+            shortSchedule()
+        }
+        /// SwAV's solo-learn recipe freezes the prototypes for 2 of 1000 epochs and starts its
+        /// queue at epoch 50: on schedules of 1 to 8 epochs the first would freeze up to a quarter
+        /// of training and the second never starts, so these scales freeze 1 epoch and keep no
+        /// queue (`--freeze-prototypes`, `--queue` set either back).
+        func shortSchedule() {
+            c.ifMethod(SwAVConfiguration.self) { $0.freezePrototypesEpochs = 1; $0.queueLength = 0 }
         }
         switch scale {
         case .smoke:

@@ -6,11 +6,32 @@ public enum MixStrategy: String, CaseIterable, Equatable {
     case mixup, cutmix, resizemix
 }
 
+/// Which of the two views SDMP mixes on the query side.
+public enum MixedView: String, CaseIterable, Equatable {
+    /// One of the two, drawn with probability ½ per batch (the official `moco/builder.py` swaps
+    /// the views at random before mixing the second).
+    case random
+    /// Always the first view (view A, the view with blur always on in the asymmetric
+    /// augmentation): sslbench's rule before the official one was followed, kept to rerun old cells.
+    case first
+}
+
+/// Where the boxes of the mixed keys lie (CutMix and ResizeMix).
+public enum KeyBoxes: String, CaseIterable, Equatable {
+    /// Boxes of the same size as the queries' (so the same λ) at new random places: the official
+    /// `moco/builder.py` mixes each view with its own call to the box sampler.
+    case fresh
+    /// The queries' boxes reused: sslbench's rule before the official one was followed.
+    case shared
+}
+
 /// SDMP's mixing: which strategies a batch may draw from (uniformly, one per batch), α of the
-/// Beta(α, α) that draws each sample's λ, the range λ is mapped into, and the weights of the two
-/// mixed losses. The paper gives no α; the official code (`moco/builder.py`) draws u ~ Beta(1, 1)
-/// and maps it linearly, λ = 0.1 + 0.8·u (uniform on [0.1, 0.9]), and returns the source and the
-/// mixing loss halved beside the plain MoCo v3 term; ours does the same.
+/// Beta(α, α) that draws each sample's λ, the range λ is mapped into, the weights of the two
+/// mixed losses, which view is mixed and where the keys' boxes lie. The paper gives no α; the
+/// official code (`moco/builder.py`) draws u ~ Beta(1, 1) and maps it linearly, λ = 0.1 + 0.8·u
+/// (uniform on [0.1, 0.9]), returns the source and the mixing loss halved beside the plain MoCo v3
+/// term, mixes one of the two views chosen at random per batch, and draws the keys' boxes anew;
+/// ours does the same by default.
 public struct MixingConfiguration: Equatable {
     public var strategies: [MixStrategy] = MixStrategy.allCases
     public var alpha: Double = 1
@@ -20,6 +41,8 @@ public struct MixingConfiguration: Equatable {
     public var sourceLossWeight: Float = 0.5
     /// Weight of the mixing loss (soft labels over the mixed keys): ½ as in the official code.
     public var mixingLossWeight: Float = 0.5
+    public var mixedView = MixedView.random
+    public var keyBoxes = KeyBoxes.fresh
     public init(strategies: [MixStrategy] = MixStrategy.allCases) { self.strategies = strategies }
 
     func validate() throws {
@@ -63,6 +86,15 @@ public struct MixPlan {
             lambdas.append(1 - Float(h * w) / Float(height * width))
         }
         return MixPlan(strategy: strategy, lambdas: lambdas, boxes: boxes, height: height, width: width)
+    }
+
+    /// The same strategy, λ and box sizes with each box moved to a new random place inside the
+    /// image (λ is unchanged, as it only depends on the box's area).
+    public func movingBoxes(rng: inout RandomGenerator) -> MixPlan {
+        let moved = boxes.map { b in
+            Box(top: rng.int(below: height - b.height + 1), left: rng.int(below: width - b.width + 1), height: b.height, width: b.width)
+        }
+        return MixPlan(strategy: strategy, lambdas: lambdas, boxes: moved, height: height, width: width)
     }
 
     /// Mixes a batch of images x ([n, H, W, C]) into `out`: image i with image n−1−i.
@@ -128,6 +160,24 @@ public struct MixPlan {
             t[i * n + j] += common / (1 + common)
         }
         return t
+    }
+}
+
+/// One SDMP step's mixing: the plan of the mixed queries, the plan of the mixed keys (the same λ;
+/// the boxes moved or shared, `KeyBoxes`) and which view was mixed.
+public struct SDMPMix {
+    public let queries: MixPlan
+    public let keys: MixPlan
+    /// 0: view A mixed and view B kept; 1: view B mixed and view A kept.
+    public let mixedView: Int
+
+    /// Draws a step's mixing: the queries' plan, then which view (`MixedView`), then the keys' boxes.
+    public static func draw(batch n: Int, height: Int, width: Int, configuration: MixingConfiguration,
+                            rng: inout RandomGenerator) -> SDMPMix {
+        let queries = MixPlan.draw(batch: n, height: height, width: width, configuration: configuration, rng: &rng)
+        let mixedView = configuration.mixedView == .random && rng.nextDouble() < 0.5 ? 1 : 0
+        let keys = configuration.keyBoxes == .fresh ? queries.movingBoxes(rng: &rng) : queries
+        return SDMPMix(queries: queries, keys: keys, mixedView: mixedView)
     }
 }
 

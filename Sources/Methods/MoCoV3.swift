@@ -35,6 +35,7 @@ extension MoCoV3Configuration: MethodConfiguration, PredictorAndMomentumTarget {
         s["temperature"] = Double(temperature)
         if let m = mixing {
             s["mixing"] = ["strategies": m.strategies.map(\.rawValue), "source_loss_weight": Double(m.sourceLossWeight),
+                           "mixed_view": m.mixedView.rawValue, "key_boxes": m.keyBoxes.rawValue,
                            "mixing_loss_weight": Double(m.mixingLossWeight)] as [String: Any]
         }
         return s
@@ -59,12 +60,13 @@ public final class MoCoV3: SelfSupervisedMethod {
     let networks: OnlineAndMomentumNetworks
     public let objective: InfoNCELoss
     /// The mixing of the last step (SDMP), for inspection.
-    public private(set) var lastMix: MixPlan?
+    public private(set) var lastMix: SDMPMix?
 
     private let queriesA = Tensor(shape: [0]), queriesB = Tensor(shape: [0]), keysA = Tensor(shape: [0]), keysB = Tensor(shape: [0])
     private let mixedKeys = Tensor(shape: [0]), gradA = Tensor(shape: [0]), gradB = Tensor(shape: [0]), gradQueries = Tensor(shape: [0])
     private let mixedViews = Tensor(shape: [0]), mixedKeyViews = Tensor(shape: [0]), partGrad = Tensor(shape: [0])
-    private let viewA = Tensor(shape: [0]), viewB = Tensor(shape: [0])
+    /// SDMP: the view that is mixed (before mixing) and the view that is kept, of the current step.
+    private let mixedSource = Tensor(shape: [0]), keptView = Tensor(shape: [0])
 
     public init(configuration: MoCoV3Configuration = .init(), backboneWidth: Int, rng: inout RandomGenerator) {
         self.configuration = configuration
@@ -106,35 +108,40 @@ public final class MoCoV3: SelfSupervisedMethod {
             lastMix = nil
             return loss
         }
-        // SDMP (Ren et al. 2022, §3): the mixed view A replaces view A on the query side.
+        // SDMP (Ren et al. 2022, §3): one view, mixed, replaces itself on the query side; the other
+        // view is kept. Rows v·n ..< (v+1)·n of views, keys and queries hold view v throughout;
+        // below, the tensors named A hold the mixed view's rows and those named B the kept view's.
         var rng = RandomGenerator(seed: context.seed, stream: 0x5D3F, substream: UInt64(context.step))
-        let plan = MixPlan.draw(batch: n, height: views.shape[1], width: views.shape[2], configuration: mixing, rng: &rng)
-        lastMix = plan
-        viewA.setRows(of: views, 0 ..< n); viewB.setRows(of: views, n ..< 2 * n)
+        let mix = SDMPMix.draw(batch: n, height: views.shape[1], width: views.shape[2], configuration: mixing, rng: &rng)
+        lastMix = mix
+        let mixed = mix.mixedView, kept = 1 - mixed
+        mixedSource.setRows(of: views, mixed * n ..< (mixed + 1) * n)
+        keptView.setRows(of: views, kept * n ..< (kept + 1) * n)
         mixedViews.reshape(views.shape)
-        plan.apply(to: viewA, into: partGrad)                 // partGrad as scratch: mixed A
-        mixedViews.placeRows(partGrad, at: 0); mixedViews.placeRows(viewB, at: n)
-        // keys: A, B and B mixed the same way as A (forward only)
+        mix.queries.apply(to: mixedSource, into: partGrad)          // partGrad as scratch: the mixed view
+        mixedViews.placeRows(partGrad, at: mixed * n); mixedViews.placeRows(keptView, at: kept * n)
+        // keys: both views, and the kept view mixed with the same λ (forward only)
         let k = keys(views)
-        keysA.setRows(of: k, 0 ..< n); keysB.setRows(of: k, n ..< 2 * n)
-        plan.apply(to: viewB, into: partGrad)
+        keysA.setRows(of: k, mixed * n ..< (mixed + 1) * n); keysB.setRows(of: k, kept * n ..< (kept + 1) * n)
+        mix.keys.apply(to: keptView, into: partGrad)
         mixedKeyViews.reshape([n] + Array(views.shape.dropFirst()))
         mixedKeyViews.placeRows(partGrad, at: 0)
         keyEncoder.setBatchNormGroups(1); keyProjector.setBatchNormGroups(1)
         mixedKeys.copy(from: keys(mixedKeyViews))
         keyEncoder.setBatchNormGroups(2); keyProjector.setBatchNormGroups(2)
-        // queries: mixed A and B
+        // queries: the mixed view and the kept one
         let q = queries(mixedViews)
-        queriesA.setRows(of: q, 0 ..< n); queriesB.setRows(of: q, n ..< 2 * n)
-        // the MoCo v3 term of the view that stays, then the source and the mixing losses of the
-        // mixed one with their weights (½ each, as the official code returns them)
+        queriesA.setRows(of: q, mixed * n ..< (mixed + 1) * n); queriesB.setRows(of: q, kept * n ..< (kept + 1) * n)
+        // the MoCo v3 term of the kept view against the other view's keys, then the source and
+        // the mixing losses of the mixed queries with their weights (½ each, as the official code
+        // returns them)
         let sourceWeight = mixing.sourceLossWeight, mixingWeight = mixing.mixingLossWeight
         var loss = objective.loss(queries: queriesB, keys: keysA, gradient: gradB)
-        loss += sourceWeight * objective.loss(queries: queriesA, keys: keysB, gradient: gradA, targets: plan.sourceTargets())
-        loss += mixingWeight * objective.loss(queries: queriesA, keys: mixedKeys, gradient: partGrad, targets: plan.mixingTargets())
+        loss += sourceWeight * objective.loss(queries: queriesA, keys: keysB, gradient: gradA, targets: mix.queries.sourceTargets())
+        loss += mixingWeight * objective.loss(queries: queriesA, keys: mixedKeys, gradient: partGrad, targets: mix.queries.mixingTargets())
         for i in 0 ..< gradA.count { gradA[i] = sourceWeight * gradA[i] + mixingWeight * partGrad[i] }
         gradQueries.reshape(q.shape)
-        gradQueries.placeRows(gradA, at: 0); gradQueries.placeRows(gradB, at: n)
+        gradQueries.placeRows(gradA, at: mixed * n); gradQueries.placeRows(gradB, at: kept * n)
         backward(gradQueries)
         return loss
     }

@@ -2,10 +2,13 @@ import NN
 import Options
 import Tensors
 
-/// SDMP (Ren et al., CVPR 2022) on MoCo v3: the query side sees view A mixed within the batch
-/// (Mixup, CutMix or ResizeMix, one strategy per batch) and learns both the source loss (soft
-/// labels λ, 1 − λ on the two source keys) and the mixing loss (soft labels over keys of view B
-/// mixed the same way). The network, loss and recipe are MoCo v3's (`MoCoV3Configuration`); the
+/// SDMP (Ren et al., CVPR 2022) on MoCo v3: on the query side one of the two views (drawn per
+/// batch) is mixed within the batch (Mixup, CutMix or ResizeMix, one strategy per batch) and
+/// learns both the source loss (soft labels λ, 1 − λ on the two source keys of the other view)
+/// and the mixing loss (soft labels over the keys of the other view mixed with the same λ); the
+/// kept view learns the plain MoCo v3 term. Each mixed loss is the soft-label cross-entropy
+/// −Σⱼ tⱼ·log pⱼ, the λ-weighted sum of InfoNCE terms of the authors' README ("plug-in example");
+/// their `moco/builder.py` takes −log Σⱼ tⱼ·pⱼ instead (docs/PAPERS.md). The network, loss and recipe are MoCo v3's (`MoCoV3Configuration`); the
 /// mixing is `MixingConfiguration`.
 public struct SDMPConfiguration: Equatable {
     public var moco = MoCoV3Configuration()
@@ -39,6 +42,14 @@ extension SDMPConfiguration: MethodConfiguration {
                     strategies.append(try Value.named(String(name), option: "mixing", as: MixStrategy.self))
                 }
                 c.mixing.strategies = strategies
+            },
+            Option("mixed-view", "WHICH", example: "first",
+                   "random (one of the two views per batch, the official code) or first (always view A) (random)") { c, v in
+                c.mixing.mixedView = try Value.named(v, option: "mixed-view", as: MixedView.self)
+            },
+            Option("key-boxes", "HOW", example: "shared",
+                   "fresh (the mixed keys' boxes drawn anew, the same λ: the official code) or shared\n(the queries' boxes) (fresh)") { c, v in
+                c.mixing.keyBoxes = try Value.named(v, option: "key-boxes", as: KeyBoxes.self)
             },
         ]
 }

@@ -9,8 +9,10 @@ import Tensors
 /// at temperature τ). Multi-crop adds small crops that only predict. CIFAR defaults from
 /// solo-learn (docs/PAPERS.md): projector 2048 → 128, 3000 prototypes, τ 0.1, ε 0.05, 3 iterations;
 /// LARS lr 0.6 at batch 256, weight decay 1e-6, trust ratio clipped, the symmetric SimCLR / SwAV
-/// augmentation. The prototypes stay frozen for the first epoch (solo-learn freezes them for two
-/// of its 1000; our schedules are a few epochs long).
+/// augmentation; the prototypes frozen for the first 2 epochs and a queue of 3840 embeddings per
+/// view from epoch 50 (solo-learn's `swav.yaml`, 1000 epochs). The smoke, ci and cpu scales
+/// (`AblationTable.base`) freeze 1 epoch and keep no queue.
+///
 /// How the prototypes are kept at unit norm.
 public enum PrototypeNormalization: String, CaseIterable, Equatable {
     /// solo-learn's `swav.py`: a weight-normalised layer with the norm fixed at 1. The parameter
@@ -29,11 +31,14 @@ public struct SwAVConfiguration: Equatable {
     public var temperature: Float = 0.1
     public var sinkhornEpsilon: Double = 0.05
     public var sinkhornIterations = 3
-    public var freezePrototypesEpochs = 1
+    public var freezePrototypesEpochs = 2
     public var smallCrops = SmallCropPlan()
-    /// Embeddings of earlier batches kept to stabilise Sinkhorn with small batches (0: none).
-    public var queueLength = 0
-    public var queueStartEpoch = 0
+    /// Embeddings of earlier batches kept per view to stabilise Sinkhorn with small batches (0:
+    /// none): view v's codes are computed over the batch and the last `queueLength` embeddings
+    /// of view v, from epoch `queueStartEpoch` on and once the queue is full (the official code;
+    /// solo-learn's also counts the zero rows of a queue not yet full).
+    public var queueLength = 3840
+    public var queueStartEpoch = 50
     public var prototypeNormalization = PrototypeNormalization.weightNorm
     public init() {}
 }
@@ -56,7 +61,7 @@ extension SwAVConfiguration: MethodConfiguration, HiddenLayerProjector {
     public var referenceSettings: [String: Any] {
         ["projector_hidden": projectorHiddenDimensions, "projection": projectionDimensions, "prototypes": prototypeCount,
          "temperature": Double(temperature), "sinkhorn_epsilon": sinkhornEpsilon, "sinkhorn_iterations": sinkhornIterations,
-         "freeze_prototypes_epochs": freezePrototypesEpochs, "queue_length": queueLength, "small_crops": smallCrops.count,
+         "freeze_prototypes_epochs": freezePrototypesEpochs, "queue_length": queueLength, "queue_start_epoch": queueStartEpoch, "small_crops": smallCrops.count,
          "prototype_normalization": prototypeNormalization.rawValue]
     }
     public func makeMethod(backboneWidth: Int, rng: inout RandomGenerator) -> SelfSupervisedMethod {
@@ -75,12 +80,12 @@ extension SwAVConfiguration: MethodConfiguration, HiddenLayerProjector {
         Option("prototypes", "K", example: "100", "number of prototypes (3000)") { c, v in
             c.prototypeCount = try Value.int(v, option: "prototypes", minimum: 1)
         },
-        Option("queue", "L[,E]", example: "3840,1", "keep the last L embeddings for Sinkhorn, from epoch E (none)") { c, v in
+        Option("queue", "L[,E]", example: "3840,1", "keep the last L embeddings of each view for Sinkhorn, used from epoch E\nonce full (0: none) (3840,50)") { c, v in
             let parts = try Value.ints(v, option: "queue", counts: 1 ... 2, form: "LENGTH or LENGTH,START_EPOCH (0 or more)")
             guard parts.allSatisfy({ $0 >= 0 }) else { throw OptionError("--queue expects LENGTH or LENGTH,START_EPOCH (0 or more), got '\(v)'") }
             c.queueLength = parts[0]; c.queueStartEpoch = parts.count == 2 ? parts[1] : 0
         },
-        Option("freeze-prototypes", "E", example: "2", "epochs with the prototypes frozen (1)") { c, v in
+        Option("freeze-prototypes", "E", example: "1", "epochs with the prototypes frozen (2)") { c, v in
             c.freezePrototypesEpochs = try Value.int(v, option: "freeze-prototypes", minimum: 0)
         },
         Option("prototype-normalization", "HOW", example: "in-place",
@@ -109,8 +114,8 @@ public final class SwAV: SelfSupervisedMethod {
     private let embeddings = Tensor(shape: [0]), inverseNorms = Tensor(shape: [0]), scores = Tensor(shape: [0])
     private let gradScores = Tensor(shape: [0]), gradEmbeddings = Tensor(shape: [0]), gradZ = Tensor(shape: [0])
     private let part = Tensor(shape: [0]), partGrad = Tensor(shape: [0]), cropGrad = Tensor(shape: [0])
-    private var queue: Tensor?          // [queueLength, D], newest first
-    /// Rows of the queue in use, kept in a tensor so that a checkpoint saves it with the rest.
+    private var queue: Tensor?          // [2, queueLength, D]: view v's queue, newest first
+    /// Rows filled in each view's queue, kept in a tensor so that a checkpoint saves it with the rest.
     private let queueFillTensor = Tensor(shape: [1])
     private var queueFilled: Int {
         get { Int(queueFillTensor[0]) }
@@ -125,7 +130,7 @@ public final class SwAV: SelfSupervisedMethod {
                                          bnGroups: 2, finalBias: true, rng: &rng)
         prototypes = Parameter(name: "swav.prototypes", shape: [c.prototypeCount, c.projectionDimensions], kind: .weight)
         initialiseUniform(prototypes.value, fanIn: c.projectionDimensions, rng: &rng)
-        if c.queueLength > 0 { queue = Tensor(shape: [c.queueLength, c.projectionDimensions]) }
+        if c.queueLength > 0 { queue = Tensor(shape: [2, c.queueLength, c.projectionDimensions]) }
     }
 
     public var parameters: [Parameter] { encoder.parameters + projector.parameters + [prototypes] }
@@ -183,16 +188,16 @@ public final class SwAV: SelfSupervisedMethod {
         return gradZ
     }
 
-    /// Codes of one view's rows of `scores`, with the queue's scores appended for Sinkhorn when
-    /// the queue is in use (only the batch's own rows are kept).
-    private func codes(rows: Range<Int>, useQueue: Bool) -> Tensor {
+    /// Codes of view v's rows of `scores`, with the scores of view v's queue appended for
+    /// Sinkhorn when the queue is in use (only the batch's own rows are kept).
+    private func codes(view v: Int, rows: Range<Int>, useQueue: Bool) -> Tensor {
         let k = configuration.prototypeCount, d = configuration.projectionDimensions
         let extra = useQueue ? queueFilled : 0
         let input = Tensor(shape: [rows.count + extra, k])
         input.data.update(from: scores.data + rows.lowerBound * k, count: rows.count * k)
         if extra > 0, let q = queue {
-            gemm(transposeB: true, m: extra, n: k, k: d, a: q.data, lda: d, b: prototypeMatrix.data, ldb: d,
-                 c: input.data + rows.count * k, ldc: k)
+            gemm(transposeB: true, m: extra, n: k, k: d, a: q.data + v * configuration.queueLength * d, lda: d,
+                 b: prototypeMatrix.data, ldb: d, c: input.data + rows.count * k, ldc: k)
         }
         let all = sinkhornCodes(scores: input, epsilon: configuration.sinkhornEpsilon, iterations: configuration.sinkhornIterations)
         let own = Tensor(shape: [rows.count, k])
@@ -205,7 +210,7 @@ public final class SwAV: SelfSupervisedMethod {
         for p in parameters { p.grad.zero() }
         normalizePrototypes()
         let frozen = context.epoch < c.freezePrototypesEpochs
-        let useQueue = queue != nil && context.epoch >= c.queueStartEpoch
+        let useQueue = queue != nil && context.epoch >= c.queueStartEpoch && queueFilled == c.queueLength
         let n = views.shape[0] / 2
         let cropCount = crops == nil ? 0 : c.smallCrops.count
         // every code is predicted by the other 1 + V views; the loss averages over them and over the two codes
@@ -215,7 +220,7 @@ public final class SwAV: SelfSupervisedMethod {
         encoder.setBatchNormGroups(2); projector.setBatchNormGroups(2)
         let z = projector.forward(encoder.forward(views, training: true), training: true)
         score(z)
-        let codesA = codes(rows: 0 ..< n, useQueue: useQueue), codesB = codes(rows: n ..< 2 * n, useQueue: useQueue)
+        let codesA = codes(view: 0, rows: 0 ..< n, useQueue: useQueue), codesB = codes(view: 1, rows: n ..< 2 * n, useQueue: useQueue)
         lastCodes.reshape([2 * n, k])
         lastCodes.placeRows(codesA, at: 0); lastCodes.placeRows(codesB, at: n)
         gradScores.reshape([2 * n, k])
@@ -227,7 +232,7 @@ public final class SwAV: SelfSupervisedMethod {
         part.setRows(of: scores, 0 ..< n)
         loss += swappedPredictionLoss(scores: part, codes: codesB, temperature: c.temperature, gradient: partGrad, weight: weight)
         gradScores.placeRows(partGrad, at: 0)
-        if let q = queue { enqueue(q, rows: 2 * n) }
+        if let q = queue { enqueue(q, rowsPerView: n) }
         _ = encoder.backward(projector.backward(scoreBackward(frozen: frozen)))
 
         // the small crops predict both codes; one pass over all of them, one batch-norm batch
@@ -250,13 +255,16 @@ public final class SwAV: SelfSupervisedMethod {
         return loss
     }
 
-    /// Pushes the normalised embeddings of the two views (the first `rows` of `embeddings`)
-    /// into the queue, dropping the oldest.
-    private func enqueue(_ q: Tensor, rows: Int) {
-        let length = q.rows, d = q.columns, keep = max(0, length - rows)
-        if keep > 0 { memmove(q.data + rows * d, q.data, keep * d * MemoryLayout<Float>.size) }
-        let fresh = min(rows, length)
-        q.data.update(from: embeddings.data, count: fresh * d)
-        queueFilled = min(length, queueFilled + rows)
+    /// Pushes each view's normalised embeddings (rows v·n ..< (v+1)·n of `embeddings`) into
+    /// that view's queue, dropping the oldest.
+    private func enqueue(_ q: Tensor, rowsPerView n: Int) {
+        let length = configuration.queueLength, d = configuration.projectionDimensions
+        let keep = max(0, length - n), fresh = min(n, length)
+        for v in 0 ..< 2 {
+            let queue = q.data + v * length * d
+            if keep > 0 { memmove(queue + n * d, queue, keep * d * MemoryLayout<Float>.size) }
+            queue.update(from: embeddings.data + v * n * d, count: fresh * d)
+        }
+        queueFilled = min(length, queueFilled + n)
     }
 }

@@ -200,6 +200,7 @@ public final class BatchNorm: Layer {
                 else { for j in 0 ..< c { py[j] = px[j] * sc[j] + sh[j] } }
             }
         }
+        if relu, let record = ReLURecorder.record { record(output) }
         return output
     }
 

@@ -10,6 +10,7 @@ public final class ReLU: Layer {
         output.reshape(x.shape)
         let xp = x.data, yp = output.data
         Parallel.chunks(x.count) { _, r in for i in r { yp[i] = max(xp[i], 0) } }
+        ReLURecorder.record?(output)
         return output
     }
     public func backward(_ gradOutput: Tensor) -> Tensor {

@@ -38,6 +38,7 @@ public final class BasicBlock: Layer {
         StepProfile.measure("residual add+relu \(main.rows)×\(main.columns) forward") {
             Parallel.chunks(main.count) { _, r in for i in r { y[i] = relu ? max(a[i] + b[i], 0) : a[i] + b[i] } }
         }
+        if relu, let record = ReLURecorder.record { record(output) }
         return output
     }
 

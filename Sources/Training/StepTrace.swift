@@ -8,14 +8,14 @@ import Tensors
 /// implementation to replay (`sslbench parity-export`, `Benchmarks/parity.py`): the initial
 /// parameters and momentum target, and for every step the augmented views, the learning rate,
 /// SDMP's mixing, the loss, each parameter's gradient, the parameters after the optimiser and
-/// the target after its EMA.
+/// the target after its EMA, and which units of each ReLU of the step passed the gradient.
 public struct StepTrace {
     public struct Step {
         public var epoch: Int
         public var learningRate: Float
         /// [2N, 32, 32, 3]: view A of the batch, then view B.
         public var views: Tensor
-        public var mix: MixPlan?
+        public var mix: SDMPMix?
         public var loss: Float
         /// ∂L/∂p of every parameter, in `parameterNames` order.
         public var gradients: [Tensor]
@@ -25,6 +25,9 @@ public struct StepTrace {
         public var optimizerState: [Tensor]
         /// The momentum target after its update (empty without one).
         public var target: [Tensor]
+        /// Every ReLU of the step's forward passes, in call order (`ReLURecorder`): its output's
+        /// shape (our layout) and one bit per unit, set where the output is positive.
+        public var reluCalls: [(shape: [Int], positive: [UInt8])] = []
     }
     public var configuration: CellConfiguration
     public var parameterNames: [String] = []
@@ -81,10 +84,18 @@ final class StepRecorder: SelfSupervisedMethod {
     func trainingStep(views: Tensor, smallCrops: Tensor?, context: StepContext) -> Float {
         precondition(smallCrops == nil, "parity traces do not cover multi-crop")
         let copiedViews = views.copy()
+        var reluCalls: [(shape: [Int], positive: [UInt8])] = []
+        ReLURecorder.record = { output in
+            var bits = [UInt8](repeating: 0, count: (output.count + 7) / 8)
+            for i in 0 ..< output.count where output[i] > 0 { bits[i >> 3] |= 1 << UInt8(i & 7) }
+            reluCalls.append((output.shape, bits))
+        }
         let loss = inner.trainingStep(views: views, smallCrops: smallCrops, context: context)
+        ReLURecorder.record = nil
         steps.append(StepTrace.Step(epoch: context.epoch, learningRate: schedule.learningRate(atStep: context.step),
                                     views: copiedViews, mix: (inner as? MoCoV3)?.lastMix, loss: loss,
-                                    gradients: inner.parameters.map { $0.grad.copy() }, parameters: [], optimizerState: [], target: []))
+                                    gradients: inner.parameters.map { $0.grad.copy() }, parameters: [], optimizerState: [], target: [],
+                                    reluCalls: reluCalls))
         return loss
     }
 
@@ -98,8 +109,10 @@ final class StepRecorder: SelfSupervisedMethod {
 
 extension StepTrace {
     /// Writes `trace.json` (the cell's settings, the method's `referenceSettings`, the steps'
-    /// scalars and an index of the tensors) and `tensors.bin` (every tensor as little-endian
-    /// float32, in the index's order) into `folder`, created when missing.
+    /// scalars and an index of the tensors), `tensors.bin` (every tensor as little-endian
+    /// float32, in the index's order) and `relu.bin` (each step's ReLU calls, one bit per unit
+    /// from the lowest bit of each byte up, at the byte offsets of the steps' `relu` lists) into
+    /// `folder`, created when missing.
     ///
     /// Layouts are ours and named in the index: convolution weights [k, k, Cin, Cout], linear
     /// weights [in, out], views [N, H, W, C] (NHWC).
@@ -114,6 +127,7 @@ extension StepTrace {
         for (i, t) in initialParameters.enumerated() { add("initial/parameter/\(i)", t) }
         for (i, t) in initialTarget.enumerated() { add("initial/target/\(i)", t) }
         var stepRecords: [[String: Any]] = []
+        var reluBlob = Data()
         for (k, s) in steps.enumerated() {
             add("step/\(k)/views", s.views)
             for (i, t) in s.gradients.enumerated() { add("step/\(k)/gradient/\(i)", t) }
@@ -121,9 +135,15 @@ extension StepTrace {
             for (i, t) in s.target.enumerated() { add("step/\(k)/target/\(i)", t) }
             for (i, t) in s.optimizerState.enumerated() { add("step/\(k)/optimizer/\(i)", t) }
             var record: [String: Any] = ["epoch": s.epoch, "learning_rate": Double(s.learningRate), "loss": Double(s.loss)]
+            record["relu"] = s.reluCalls.map { call -> [String: Any] in
+                defer { reluBlob.append(contentsOf: call.positive) }
+                return ["shape": call.shape, "offset": reluBlob.count]
+            }
             if let m = s.mix {
-                record["mix"] = ["strategy": m.strategy.rawValue, "lambdas": m.lambdas.map(Double.init),
-                                 "boxes": m.boxes.map { [$0.top, $0.left, $0.height, $0.width] }] as [String: Any]
+                record["mix"] = ["strategy": m.queries.strategy.rawValue, "lambdas": m.queries.lambdas.map(Double.init),
+                                 "boxes": m.queries.boxes.map { [$0.top, $0.left, $0.height, $0.width] },
+                                 "key_boxes": m.keys.boxes.map { [$0.top, $0.left, $0.height, $0.width] },
+                                 "mixed_view": m.mixedView] as [String: Any]
             }
             stepRecords.append(record)
         }
@@ -146,5 +166,6 @@ extension StepTrace {
         let json = try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys])
         try json.write(to: URL(fileURLWithPath: folder + "/trace.json"))
         try blob.write(to: URL(fileURLWithPath: folder + "/tensors.bin"))
+        try reluBlob.write(to: URL(fileURLWithPath: folder + "/relu.bin"))
     }
 }

@@ -171,6 +171,73 @@ final class MixingTests: XCTestCase {
         XCTAssertLessThan(worst, 2e-2)
     }
 
+    /// The official step mixes one of the two views, drawn per batch: about half the steps mix
+    /// view B. `--mixed-view first` always mixes view A.
+    func testSDMPMixesEitherViewByDefaultAndViewAWhenAsked() {
+        var rng = RandomGenerator(seed: 12)
+        var config = MixingConfiguration(strategies: [.cutmix])
+        XCTAssertEqual(config.mixedView, .random)
+        let second = (0 ..< 400).filter { _ in SDMPMix.draw(batch: 4, height: 8, width: 8, configuration: config, rng: &rng).mixedView == 1 }.count
+        XCTAssertEqual(Double(second), 200, accuracy: 40)   // binomial sd 10
+        config.mixedView = .first
+        XCTAssertTrue((0 ..< 50).allSatisfy { _ in SDMPMix.draw(batch: 4, height: 8, width: 8, configuration: config, rng: &rng).mixedView == 0 })
+    }
+
+    /// The mixed keys keep the queries' λ and box sizes; by default (the official code) their
+    /// boxes lie at new places, with `--key-boxes shared` at the same ones.
+    func testSDMPKeyBoxesKeepLambdaAndMoveUnlessShared() {
+        var rng = RandomGenerator(seed: 13)
+        var config = MixingConfiguration(strategies: [.cutmix, .resizemix])
+        XCTAssertEqual(config.keyBoxes, .fresh)
+        var moved = 0, boxes = 0
+        for _ in 0 ..< 20 {
+            let mix = SDMPMix.draw(batch: 6, height: 8, width: 8, configuration: config, rng: &rng)
+            XCTAssertEqual(mix.keys.lambdas, mix.queries.lambdas)
+            XCTAssertEqual(mix.keys.strategy, mix.queries.strategy)
+            for (k, q) in zip(mix.keys.boxes, mix.queries.boxes) {
+                XCTAssertEqual([k.height, k.width], [q.height, q.width])
+                XCTAssertTrue(k.top + k.height <= 8 && k.left + k.width <= 8 && k.top >= 0 && k.left >= 0)
+                if k != q { moved += 1 }
+                boxes += 1
+            }
+        }
+        XCTAssertGreaterThan(moved, boxes / 2, "the keys' boxes did not move")
+        config.keyBoxes = .shared
+        for _ in 0 ..< 10 {
+            let mix = SDMPMix.draw(batch: 6, height: 8, width: 8, configuration: config, rng: &rng)
+            XCTAssertEqual(mix.keys.boxes, mix.queries.boxes)
+        }
+    }
+
+    /// With the two mixed losses weighted 0, SDMP's loss is the plain MoCo v3 term of the view
+    /// that was not mixed against the other view's keys: the step keeps the view it says it keeps,
+    /// whichever it is.
+    func testSDMPPlainTermUsesTheViewThatIsKept() {
+        var rng = RandomGenerator(seed: 14)
+        var config = MoCoV3Configuration()
+        config.projectorHiddenDimensions = 16; config.projectionDimensions = 8; config.predictorHiddenDimensions = 16
+        var mixing = MixingConfiguration(strategies: [.mixup])
+        mixing.sourceLossWeight = 0; mixing.mixingLossWeight = 0
+        config.mixing = mixing
+        let sdmp = MoCoV3(configuration: config, backboneWidth: 2, rng: &rng)
+        let views = GradientCheck.random([8, 8, 8, 3], rng: &rng)
+        var seen = Set<Int>()
+        let scratch = Tensor(shape: [0]), kept = Tensor(shape: [0]), other = Tensor(shape: [0])
+        for step in 0 ..< 12 {
+            let context = StepContext(step: step, totalSteps: 12, epoch: 0, stepsPerEpoch: 12, seed: 3)
+            let loss = sdmp.trainingStep(views: views, context: context)
+            let m = sdmp.lastMix!.mixedView
+            seen.insert(m)
+            let q = sdmp.networks.predictions(views)
+            kept.setRows(of: q, (1 - m) * 4 ..< (2 - m) * 4)
+            let k = sdmp.networks.targets(views)
+            other.setRows(of: k, m * 4 ..< (m + 1) * 4)
+            let expected = sdmp.objective.loss(queries: kept, keys: other, gradient: scratch)
+            XCTAssertEqual(loss, expected, accuracy: 1e-5 * abs(expected), "step \(step), view \(m) mixed")
+        }
+        XCTAssertEqual(seen, [0, 1], "both views should be mixed in 12 steps")
+    }
+
     /// λ = 0.1 + 0.8·u with u ~ Beta(1, 1), as the official code maps it: uniform on [0.1, 0.9].
     /// Clamping u into the range instead would put a tenth of the draws on each end.
     func testLambdaIsUniformOnPointOneToPointNine() {

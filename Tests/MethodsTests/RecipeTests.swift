@@ -83,4 +83,20 @@ final class RecipeTests: XCTestCase {
         try c.apply(parsed)
         XCTAssertEqual(c.prototypeNormalization, .inPlace)
     }
+
+    /// SwAV's prototype freeze and queue as solo-learn's `swav.yaml` (2 epochs; 3840 embeddings
+    /// per view from epoch 50); SDMP's view choice and key boxes as the official builder (a
+    /// random view per batch, the keys' boxes drawn anew); the old rules by name.
+    func testSwAVScheduleAndSDMPMixingFollowTheirSources() throws {
+        let swav = SwAVConfiguration()
+        XCTAssertEqual(swav.freezePrototypesEpochs, 2)
+        XCTAssertEqual(swav.queueLength, 3840); XCTAssertEqual(swav.queueStartEpoch, 50)
+        let sdmp = SDMPConfiguration()
+        XCTAssertEqual(sdmp.mixing.mixedView, .random); XCTAssertEqual(sdmp.mixing.keyBoxes, .fresh)
+        var c = SDMPConfiguration()
+        let parsed = try ParsedOptions.parse(["--mixed-view", "first", "--key-boxes", "shared"],
+                                             known: ["mixed-view": true, "key-boxes": true], positionalLimit: 0, command: "train")
+        try c.apply(parsed)
+        XCTAssertEqual(c.mixing.mixedView, .first); XCTAssertEqual(c.mixing.keyBoxes, .shared)
+    }
 }

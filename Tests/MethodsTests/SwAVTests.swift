@@ -54,7 +54,7 @@ final class SwAVTests: XCTestCase {
     /// Prototypes: normalised every step, a gradient once training is past the frozen epochs,
     /// none before. (A finite-difference check of the whole step would move the codes too; the
     /// swapped prediction with fixed codes is checked above.)
-    func testPrototypesAreNormalisedAndFrozenForTheFirstEpoch() {
+    func testPrototypesAreNormalisedAndFrozenForTheFirstEpochs() {
         for normalization in PrototypeNormalization.allCases {
             var rng = RandomGenerator(seed: 3)
             var config = SwAVConfiguration()
@@ -74,7 +74,11 @@ final class SwAVTests: XCTestCase {
             XCTAssertEqual(swav.prototypes.value.array == initial, normalization == .weightNorm, "\(normalization)")
             XCTAssertTrue(swav.prototypes.grad.array.allSatisfy { $0 == 0 })
             XCTAssertEqual(swav.lastCodes.shape, [8, 10])
-            _ = swav.trainingStep(views: views, context: StepContext(step: 1, totalSteps: 2, epoch: 1, stepsPerEpoch: 1, seed: 0))
+            // solo-learn's 2 frozen epochs: still none in epoch 1, a gradient from epoch 2 on
+            XCTAssertEqual(config.freezePrototypesEpochs, 2)
+            _ = swav.trainingStep(views: views, context: StepContext(step: 1, totalSteps: 3, epoch: 1, stepsPerEpoch: 1, seed: 0))
+            XCTAssertTrue(swav.prototypes.grad.array.allSatisfy { $0 == 0 })
+            _ = swav.trainingStep(views: views, context: StepContext(step: 2, totalSteps: 3, epoch: 2, stepsPerEpoch: 1, seed: 0))
             XCTAssertTrue(swav.prototypes.grad.array.contains { $0 != 0 })
         }
     }
@@ -117,21 +121,20 @@ final class SwAVTests: XCTestCase {
 
     /// Multi-crop and the queue, each on something observable, recomputed here from the
     /// encoder, projector and prototypes (u = z/‖z‖, scores = u·Cᵀ):
-    /// - the queue holds the normalised embeddings of the last steps' two views, newest first,
-    ///   with its fill count;
-    /// - a view's codes are Sinkhorn over that view's scores with the scores of the queue's rows
-    ///   (as they stood at the start of the step) appended, and with the queue filled they
-    ///   differ from the codes of the batch alone;
+    /// - each view's queue holds the normalised embeddings of that view in the last steps, newest
+    ///   first, with the fill count;
+    /// - until the queues are full a view's codes are Sinkhorn over that view's scores alone;
+    ///   once full, with the scores of that view's queue (as it stood at the start of the step)
+    ///   appended, and then they differ from the codes of the batch alone;
     /// - the loss averages the 2(1 + V) swapped predictions: each view predicts the other's
     ///   codes, and each of the V small crops (one batch-norm batch) predicts both.
     func testMultiCropAndQueueRun() {
         var rng = RandomGenerator(seed: 4)
         var config = SwAVConfiguration()
         config.projectorHiddenDimensions = 8; config.projectionDimensions = 6; config.prototypeCount = 10
-        config.smallCrops = SmallCropPlan(count: 2, size: 16); config.queueLength = 16
+        config.smallCrops = SmallCropPlan(count: 2, size: 16); config.queueLength = 8; config.queueStartEpoch = 1
         let swav = SwAV(configuration: config, backboneWidth: 2, rng: &rng)
-        let n = 4, d = 6, k = 10, views = GradientCheck.random([2 * n, 32, 32, 3], rng: &rng)
-        let crops = GradientCheck.random([2 * n, 16, 16, 3], rng: &rng)
+        let n = 4, d = 6, k = 10
         let context = StepContext(step: 0, totalSteps: 2, epoch: 1, stepsPerEpoch: 1, seed: 0)
         /// Rows of z/‖z‖ for a batch, through the networks with `groups` batch-norm groups.
         func embeddings(_ x: Tensor, groups: Int) -> [[Double]] {
@@ -159,10 +162,12 @@ final class SwAVTests: XCTestCase {
                 return -zip(row, code).map { Double($1) * ($0 / t - logSum) }.reduce(0, +)
             }.reduce(0, +) / Double(s.count)
         }
-        func queue() -> (rows: [[Double]], filled: Int) {
+        /// Each view's queue: rows[v][i], newest first.
+        func queue() -> (rows: [[[Double]]], filled: Int) {
             let state = swav.extraStateTensors.suffix(2), q = state.first!, fill = state.last!
-            XCTAssertEqual(q.shape, [16, d])
-            return ((0 ..< 16).map { i in (0 ..< d).map { Double(q[i * d + $0]) } }, Int(fill[0]))
+            XCTAssertEqual(q.shape, [2, 8, d])
+            let rows = (0 ..< 2).map { v in (0 ..< 8).map { i in (0 ..< d).map { Double(q[(v * 8 + i) * d + $0]) } } }
+            return (rows, Int(fill[0]))
         }
         func assertClose(_ a: [[Double]], _ b: [[Double]], _ accuracy: Double, _ message: String, line: UInt = #line) {
             XCTAssertEqual(a.count, b.count, message, line: line)
@@ -171,22 +176,30 @@ final class SwAVTests: XCTestCase {
         var losses: [Float] = []
         var queueBefore = queue()
         XCTAssertEqual(queueBefore.filled, 0)
-        for step in 1 ... 2 {
+        for step in 1 ... 3 {
+            // new images every step, so that the queue holds other embeddings than the batch's
+            let views = GradientCheck.random([2 * n, 32, 32, 3], rng: &rng)
+            let crops = GradientCheck.random([2 * n, 16, 16, 3], rng: &rng)
             let loss = swav.trainingStep(views: views, smallCrops: crops, context: context)
             losses.append(loss)
             let u = embeddings(views, groups: 2), s = scores(u)
             let sA = Array(s[0 ..< n]), sB = Array(s[n ..< 2 * n])
-            // the queue: this step's two views in front of what was there
+            // each view's queue: this step's rows of that view in front of what was there
             let now = queue()
-            XCTAssertEqual(now.filled, min(16, queueBefore.filled + 2 * n), "step \(step): fill")
-            assertClose(Array(now.rows[0 ..< 2 * n]), u, 1e-5, "step \(step): newest queue rows")
-            assertClose(Array(now.rows[2 * n ..< 16]), Array(queueBefore.rows[0 ..< 16 - 2 * n]), 0, "step \(step): older queue rows")
-            // the codes: Sinkhorn with the queue's rows at the start of the step appended
-            let queued = scores(Array(queueBefore.rows[0 ..< queueBefore.filled]))
-            let codesA = Array(sinkhorn(sA + queued)[0 ..< n]), codesB = Array(sinkhorn(sB + queued)[0 ..< n])
+            XCTAssertEqual(now.filled, min(8, queueBefore.filled + n), "step \(step): fill")
+            for v in 0 ..< 2 {
+                assertClose(Array(now.rows[v][0 ..< n]), Array(u[v * n ..< (v + 1) * n]), 1e-5, "step \(step): newest rows of queue \(v)")
+                assertClose(Array(now.rows[v][n ..< 8]), Array(queueBefore.rows[v][0 ..< 8 - n]), 0, "step \(step): older rows of queue \(v)")
+            }
+            // the codes: Sinkhorn with the view's queue as it stood at the start of the step
+            // appended, once it was full
+            let full = queueBefore.filled == 8
+            XCTAssertEqual(full, step == 3)
+            let queuedA = full ? scores(queueBefore.rows[0]) : [], queuedB = full ? scores(queueBefore.rows[1]) : []
+            let codesA = Array(sinkhorn(sA + queuedA)[0 ..< n]), codesB = Array(sinkhorn(sB + queuedB)[0 ..< n])
             let stepCodes = (0 ..< 2 * n).map { i in (0 ..< k).map { Double(swav.lastCodes[i * k + $0]) } }
             assertClose(stepCodes, (codesA + codesB).map { $0.map(Double.init) }, 1e-4, "step \(step): codes")
-            if step == 2 {
+            if step == 3 {
                 let alone = (sinkhorn(sA) + sinkhorn(sB)).map { $0.map(Double.init) }
                 let difference = zip(stepCodes, alone).map { zip($0, $1).map { abs($0 - $1) }.max()! }.max()!
                 XCTAssertGreaterThan(difference, 0.05, "the queue's rows changed nothing in the codes")
@@ -202,6 +215,6 @@ final class SwAVTests: XCTestCase {
             XCTAssertEqual(Double(loss), expected, accuracy: 1e-4 * expected, "step \(step): loss")
             queueBefore = now
         }
-        XCTAssertNotEqual(losses[0], losses[1])
+        XCTAssertNotEqual(losses[0], losses[2])
     }
 }

@@ -1,6 +1,7 @@
 import XCTest
 @testable import Runner
 import Datasets
+import Methods
 import Experiments
 import Report
 import Tensors
@@ -33,6 +34,18 @@ final class RunnerTests: XCTestCase {
         r.resultsDirectory = directory
         if let s = shard { r.shard = try Shard(parsing: s) }
         return r
+    }
+
+    /// The short scales freeze SwAV's prototypes for 1 epoch and keep no queue; the paper scale
+    /// keeps solo-learn's 2 epochs and its queue from epoch 50.
+    func testShortScalesShortenSwAVsFreezeAndDropItsQueue() {
+        for scale in [Scale.smoke, .ci, .cpu, .paper] {
+            let c = Scales.base(scale, method: SwAVConfiguration())
+            guard let swav = c.method as? SwAVConfiguration else { return XCTFail("not SwAV") }
+            let short = scale != .paper
+            XCTAssertEqual(swav.freezePrototypesEpochs, short ? 1 : 2, "\(scale)")
+            XCTAssertEqual(swav.queueLength, short ? 0 : 3840, "\(scale)")
+        }
     }
 
     /// Every table at the smoke scale: a CSV that parses with one ok row per cell, and a PNG

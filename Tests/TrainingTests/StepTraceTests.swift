@@ -88,4 +88,29 @@ final class StepTraceTests: XCTestCase {
         let first = data.subdata(in: 4 * offset ..< 4 * offset + 16).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
         XCTAssertEqual(first, Array(trace.steps[0].views.array.prefix(4)))
     }
+
+    /// Each step records every ReLU of its forward pass in call order: for Barlow Twins the stem,
+    /// each block's first batch norm and its output, then the projector's hidden layers; one bit
+    /// per unit, with a share of units passing, and the recorder is off again after the step.
+    func testTheTraceRecordsEveryReLUOfTheStep() throws {
+        let c = cell(BarlowTwinsConfiguration())
+        let trace = try traceSteps(c, train: images(8, seed: 1), test: images(8, seed: 2))
+        XCTAssertNil(ReLURecorder.record)
+        var rng = RandomGenerator(seed: c.seed, stream: 0xC0FFEE)
+        let built = c.method.makeMethod(backboneWidth: 2, rng: &rng)
+        let blocks = built.encoder.residualBlocks.count
+        let hidden = built.projector.layers.filter { ($0 as? BatchNorm)?.fusedReLU == true || $0 is ReLU }.count
+        XCTAssertEqual(blocks, 8); XCTAssertGreaterThan(hidden, 0)
+        for step in trace.steps {
+            XCTAssertEqual(step.reluCalls.count, 1 + 2 * blocks + hidden)
+            let stem = step.reluCalls[0]
+            XCTAssertEqual(stem.shape.reduce(1, *), 16 * 32 * 32 * 2)
+            for call in step.reluCalls {
+                let units = call.shape.reduce(1, *)
+                XCTAssertEqual(call.positive.count, (units + 7) / 8)
+                let passing = call.positive.reduce(0) { $0 + $1.nonzeroBitCount }
+                XCTAssertTrue(passing > 0 && passing < units, "\(passing) of \(units) units pass")
+            }
+        }
+    }
 }

@@ -162,7 +162,7 @@ final class CheckpointTests: XCTestCase {
             c.backboneWidth = 2; c.batchSize = 8; c.epochs = 3; c.trainImages = 32; c.knnNeighbours = 5
             c.method.setHeadWidths(hidden: 16, projection: 8)
             c.ifMethod(BarlowTwinsConfiguration.self) { $0.projectorDimensions = [16, 16] }
-            c.ifMethod(SwAVConfiguration.self) { $0.prototypeCount = 12; $0.queueLength = 16 }
+            c.ifMethod(SwAVConfiguration.self) { $0.prototypeCount = 12; $0.queueLength = 16; $0.queueStartEpoch = 0 }
             c.optimizer = method is BYOLConfiguration ? .adamw : .lars
             let whole = try Training.train(c, train: train, test: test)
             let path = NSTemporaryDirectory() + "sslbench-\(UUID().uuidString).ckpt"
