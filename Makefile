@@ -10,7 +10,10 @@ CIFAR_MD5 := c32a1d4ab5d03f1284b67883e8d87530
 # Scale and seeds of the ablation targets: `cpu` (README, "The cpu scale") is what Results/
 # holds; `smoke` checks the plumbing in seconds; `paper` is the papers' budget, for a big machine.
 SCALE ?= cpu
-SEEDS ?= 2
+SEEDS ?= 3
+# yes: after SEEDS seeds per cell, add seeds to the cells of the claims still open, up to 8
+# (`sslbench run --until-resolved`); no: SEEDS seeds and stop.
+UNTIL_RESOLVED ?= yes
 
 help:
 	@echo "make build             release build of .build/release/sslbench"
@@ -19,7 +22,8 @@ help:
 	@echo "make train-reference   Barlow Twins, width 16, 10 epochs on 20000 images, seeds 0 1 2"
 	@echo "                       (rows in Results/train-reference.csv; about 25 minutes a seed on 2 cores)"
 	@echo "make ablation-NAME     run a table (batchsize, projector, lambda, normalization, asymmetry, mixing,"
-	@echo "                       methods) at SCALE=$(SCALE) with SEEDS=$(SEEDS): Results/<table>.csv and .png"
+	@echo "                       methods) at SCALE=$(SCALE) with SEEDS=$(SEEDS), then seeds where a claim is open"
+	@echo "                       (UNTIL_RESOLVED=$(UNTIL_RESOLVED), up to 8): Results/<table>.csv and .png"
 	@echo "make results           every table"
 	@echo "make bench             time the step (the cpu scale's width 8, widths 16 and 64), a whole cpu-scale cell"
 	@echo "                       against its steps, the pipeline, the loss and sgemm: Results/bench.csv"
@@ -81,7 +85,7 @@ clean:
 ABLATIONS := batchsize projector lambda normalization asymmetry mixing methods
 table_normalization := loss-normalization
 ablation-%: build find-data
-	$(BIN) run $(or $(table_$*),$*) --scale $(SCALE) --seeds $(SEEDS)
+	$(BIN) run $(or $(table_$*),$*) --scale $(SCALE) --seeds $(SEEDS) $(if $(filter yes,$(UNTIL_RESOLVED)),--until-resolved)
 results: $(addprefix ablation-,$(ABLATIONS))
 	$(BIN) report --scale $(SCALE)
 

@@ -27,7 +27,7 @@ let package = Package(
         .target(name: "Eval", dependencies: ["NN", "Datasets"], swiftSettings: numeric),
         .target(name: "Training", dependencies: ["NN", "Datasets", "Methods", "Eval"], swiftSettings: numeric),
         .target(name: "Experiments", dependencies: ["Training", "Methods"], path: "Experiments", exclude: ["slurm"]),
-        .target(name: "Report", dependencies: ["Experiments", "CPNG"]),
+        .target(name: "Report", dependencies: ["Experiments", "Tensors", "CPNG"]),
         .target(name: "Runner", dependencies: ["Experiments", "Training", "Methods", "Report", "Datasets"]),
         .target(name: "Bench", dependencies: ["Training", "Methods", "NN", "Datasets", "Tensors"], swiftSettings: numeric),
         .target(name: "Commands", dependencies: ["Options", "Training", "Report", "Experiments", "Runner", "Bench", "Tensors", "NN",
@@ -42,6 +42,6 @@ let package = Package(
         .testTarget(name: "BenchTests", dependencies: ["Bench", "Tensors", "Datasets", "Methods", "Training"]),
         .testTarget(name: "RunnerTests", dependencies: ["Runner", "Experiments", "Training", "Report", "Datasets", "Methods", "NN", "Tensors"]),
         .testTarget(name: "CommandsTests", dependencies: ["Commands", "Options", "Methods"]),
-        .testTarget(name: "ReportTests", dependencies: ["Report"]),
+        .testTarget(name: "ReportTests", dependencies: ["Report", "Experiments", "Tensors"]),
     ]
 )

@@ -16,6 +16,8 @@ enum TableCommands {
         var data: String?
         var threads: Int?
         var dryRun = false
+        var untilResolved = false
+        var maxSeeds: Int?
 
         /// The runner these settings ask for.
         func runner() -> TableRunner {
@@ -24,6 +26,11 @@ enum TableCommands {
             if let s = seeds { runner.seeds = s }
             runner.shard = shard
             runner.dryRun = dryRun
+            if untilResolved {
+                let base = seeds ?? SeedPlan.standard.base
+                runner.seeds = base
+                runner.untilResolved = SeedPlan(base: base, cap: maxSeeds ?? SeedPlan.standard.cap)
+            }
             return runner
         }
         func parsedScale() throws -> Scale {
@@ -46,6 +53,10 @@ enum TableCommands {
         SharedOptions.data(\.data),
         SharedOptions.threads(\.threads),
         Option(switch: "dry-run", "print the cells and the estimated time, run nothing") { $0.dryRun = true },
+        Option(switch: "until-resolved", "after the base seeds (--seeds, 3 by default here), add a seed at a time to the\ncells of the claims still open until each is decided or has --max-seeds") { $0.untilResolved = true },
+        Option("max-seeds", "N", example: "6", "the cap of --until-resolved (8, the most the claim rule allows)") { s, v in
+            s.maxSeeds = try Value.int(v, option: "max-seeds", minimum: 1)
+        },
     ]
 
     static var run: Command {
@@ -57,6 +68,11 @@ enum TableCommands {
             try parsed.apply(runOptions, to: &s)
             SharedOptions.configureThreads(s.threads)
             let scale = try s.parsedScale()
+            if s.maxSeeds != nil && !s.untilResolved { throw UsageError(description: "--max-seeds goes with --until-resolved") }
+            if s.untilResolved {
+                if s.shard != nil { throw UsageError(description: "--until-resolved decides which cells to add from the whole table; it does not run a --shard") }
+                try s.runner().untilResolved?.validate()
+            }
             _ = try table.cells(scale: scale)   // an undeclared scale fails before the data is read
             let data = try CIFAR.loadCIFAR10(folder: try CIFAR.locateCIFAR10(explicit: s.data))
             try s.runner().run(table, scale: scale, train: data.train, test: data.test) { print($0); fflush(stdout) }

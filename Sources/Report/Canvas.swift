@@ -38,8 +38,11 @@ public struct Canvas {
         pixels[i] = c.r; pixels[i + 1] = c.g; pixels[i + 2] = c.b
     }
 
+    /// The rectangle clipped to the canvas; nothing where it lies wholly outside.
     public mutating func fillRect(x: Int, y: Int, width w: Int, height h: Int, _ c: Color) {
-        for yy in max(0, y) ..< min(height, y + h) { for xx in max(0, x) ..< min(width, x + w) { set(xx, yy, c) } }
+        let top = max(0, y), bottom = min(height, y + h), left = max(0, x), right = min(width, x + w)
+        guard top < bottom, left < right else { return }
+        for yy in top ..< bottom { for xx in left ..< right { set(xx, yy, c) } }
     }
 
     /// A line from (x0, y0) to (x1, y1), `thickness` pixels wide; `dash` > 0 draws dashes of

@@ -47,11 +47,13 @@ func tickLabel(_ v: Double) -> String {
 }
 
 public enum ChartRenderer {
-    /// Draws the panels side by side under a title; returns the canvas.
-    public static func render(title: String, panels: [ChartPanel], panelWidth: Int = 520, height: Int = 400) -> Canvas {
+    /// Draws the panels side by side under a title, and a one-line caption along the bottom;
+    /// returns the canvas.
+    public static func render(title: String, panels: [ChartPanel], caption: String? = nil, panelWidth: Int = 520, height: Int = 400) -> Canvas {
         var canvas = Canvas(width: panelWidth * max(panels.count, 1), height: height)
         canvas.text(title, x: max(4, (canvas.width - BitmapFont.width(of: title) * 2) / 2), y: 8, scale: 2)
         for (i, panel) in panels.enumerated() { draw(panel, on: &canvas, left: i * panelWidth, width: panelWidth, top: 34, height: height - 34) }
+        if let caption { canvas.text(caption, x: max(4, (canvas.width - BitmapFont.width(of: caption)) / 2), y: height - 12) }
         return canvas
     }
 

@@ -18,11 +18,15 @@ public struct CellSummary {
 }
 
 /// How one claim fared: the verdict, the weighted sum of our cell means S, its standard
-/// error, and the same sum over the paper's numbers.
+/// error and the critical value it was held to, the same sum over the paper's numbers, and for
+/// an open claim how far it is from a verdict (`ClaimRule.power`).
 public struct ClaimOutcome {
     public let claim: Claim
     public let verdict: Verdict
     public let sum: Double, standardError: Double, paperSum: Double?
+    public var critical: Double = .nan
+    public var halfWidth: Double = .nan
+    public var seedsForPaper: Int? = nil
 }
 
 public enum ResultsReport {
@@ -39,18 +43,23 @@ public enum ResultsReport {
         }
     }
 
-    /// The pooled seed-to-seed standard deviation of the table's cells (nil without a cell of two seeds).
-    public static func pooledStandardDeviation(_ cells: [CellSummary]) -> Double? {
+    /// The pooled seed-to-seed standard deviation of the table's cells and its degrees of
+    /// freedom, Σ(nᵢ − 1) (nil without a cell of two seeds).
+    public static func pooledSpread(_ cells: [CellSummary]) -> (sd: Double, degrees: Int)? {
         var sum = 0.0, degrees = 0
         for c in cells where c.seeds > 1 {
             sum += c.standardDeviation * c.standardDeviation * Double(c.seeds - 1)
             degrees += c.seeds - 1
         }
-        return degrees > 0 ? (sum / Double(degrees)).squareRoot() : nil
+        return degrees > 0 ? ((sum / Double(degrees)).squareRoot(), degrees) : nil
     }
 
-    public static func evaluate(_ claim: Claim, cells: [CellSummary]) -> ClaimOutcome {
-        let spread = pooledStandardDeviation(cells)
+    /// The pooled seed-to-seed standard deviation alone.
+    public static func pooledStandardDeviation(_ cells: [CellSummary]) -> Double? { pooledSpread(cells)?.sd }
+
+    /// The claim under `ClaimRule` with `looks` planned looks.
+    public static func evaluate(_ claim: Claim, cells: [CellSummary], looks: Int = SeedPlan.standard.looks) -> ClaimOutcome {
+        let pooled = pooledSpread(cells), spread = pooled?.sd
         var sum = 0.0, variance = 0.0, paperSum: Double? = 0
         for term in claim.terms {
             guard let cell = cells.first(where: { $0.label == term.label && $0.paperValue == term.paperValue }), cell.seeds > 0 else {
@@ -61,9 +70,30 @@ public enum ResultsReport {
             if let p = cell.paper, let s = paperSum { paperSum = s + term.weight * p.top1 } else { paperSum = nil }
         }
         let se = variance.squareRoot()
-        let verdict = se.isNaN ? .notResolved : ClaimRule.verdict(claim.expectation, sum: sum, standardError: se)
-        return ClaimOutcome(claim: claim, verdict: verdict,
-                            sum: sum, standardError: se, paperSum: paperSum)
+        guard let degrees = pooled?.degrees, !se.isNaN else {
+            return ClaimOutcome(claim: claim, verdict: .notResolved, sum: sum, standardError: se, paperSum: paperSum)
+        }
+        let critical = ClaimRule.criticalValue(degrees: Double(degrees), looks: looks)
+        var outcome = ClaimOutcome(claim: claim, verdict: ClaimRule.verdict(claim.expectation, sum: sum, standardError: se, critical: critical),
+                                   sum: sum, standardError: se, paperSum: paperSum)
+        outcome.critical = critical
+        let power = ClaimRule.power(claim.expectation, weights: claim.terms.map(\.weight), spread: spread ?? .nan,
+                                    critical: critical, standardError: se, paperSum: paperSum)
+        outcome.halfWidth = power.halfWidth
+        outcome.seedsForPaper = power.seedsForPaper
+        return outcome
+    }
+
+    /// Kendall's τ-b between the paper's numbers and our means over the cells both report.
+    public static func shape(_ cells: [CellSummary]) -> RankAgreement? {
+        let both = cells.filter { $0.paper != nil && $0.seeds > 0 }
+        return RankAgreement(paper: both.map { $0.paper!.top1 }, ours: both.map(\.mean))
+    }
+
+    /// "τ 0.71 over 7 cells (p 0.01)", or why there is none.
+    public static func shapeText(_ cells: [CellSummary]) -> String {
+        guard let a = shape(cells) else { return "no rank agreement (fewer than 3 cells with both numbers, or a constant side)" }
+        return String(format: "Kendall τ %.2f over %d cells (permutation p %.3f)", a.tau, a.cells, a.pValue)
     }
 
     static func f(_ x: Double, _ digits: Int = 2) -> String { x.isNaN ? "—" : String(format: "%.\(digits)f", x) }
@@ -102,25 +132,62 @@ public enum ResultsReport {
                 + "| \(c.paper.map { f($0.top1, 1) } ?? "—") | \(c.paper?.sourceText ?? "not reported") |\n"
         }
         s += "\n"
-        if let sd = pooledStandardDeviation(cells) {
-            s += "Seed-to-seed spread (pooled sd over the cells): \(f(sd)) points.\n\n"
+        if let pooled = pooledSpread(cells) {
+            s += "Seed-to-seed spread (pooled sd over the cells): \(f(pooled.sd)) points (\(pooled.degrees) degrees of freedom). "
+            s += "Shape: \(shapeText(cells)), the paper's numbers against our means.\n\n"
         } else {
             s += "Seed-to-seed spread: unknown (no cell has two seeds yet); no claim can be decided.\n\n"
         }
         if !table.claims.isEmpty {
-            s += "| the paper's claim | S, ours (± 2 SE) | S, paper | verdict at `\(scale.rawValue)` |\n| --- | --- | --- | --- |\n"
+            s += "| the paper's claim | S, ours (± c·SE) | S, paper | verdict at `\(scale.rawValue)` | how far from a verdict |\n"
+            s += "| --- | --- | --- | --- | --- |\n"
             for claim in table.claims {
                 let o = evaluate(claim, cells: cells)
-                let ours = o.sum.isNaN ? "—" : "\(f(o.sum)) ± \(f(2 * o.standardError))"
+                let ours = o.sum.isNaN ? "—" : o.halfWidth.isNaN ? "\(f(o.sum))" : "\(f(o.sum)) ± \(f(o.halfWidth)) (c \(f(o.critical)))"
+                var distance = ""
+                if o.verdict == .notResolved, !o.halfWidth.isNaN {
+                    distance = "decides a difference beyond \(f(o.halfWidth)) points; "
+                    distance += o.seedsForPaper.map { "about \($0) seeds per cell for the paper's S" } ?? "the paper's S gives no target"
+                }
                 let expectation: String
                 switch claim.expectation {
                 case .positive: expectation = "S > 0"
                 case .withinMargin(let m): expectation = "|S| ≤ \(f(m, 1))"
                 }
-                s += "| \(claim.statement) (\(expectation)) | \(ours) | \(o.paperSum.map { f($0, 1) } ?? "—") | **\(o.verdict.rawValue)** |\n"
+                s += "| \(claim.statement) (\(expectation)) | \(ours) | \(o.paperSum.map { f($0, 1) } ?? "—") | **\(o.verdict.rawValue)** | \(distance) |\n"
             }
             s += "\n"
         }
+        return s
+    }
+
+    /// The opening summary: per table the claims held, not held and open, the shape agreement,
+    /// the seeds per cell, the hours of compute, and the commits and CPUs behind the rows.
+    public static func summary(tables: [AblationTable], scale: Scale,
+                               rowsOf: (AblationTable, String) throws -> [[String: String]]) throws -> String {
+        var s = "| table | claims held | not held | open | shape (Kendall τ, p) | seeds per cell | CPU-hours | commit | CPU |\n"
+        s += "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
+        var held = 0, notHeld = 0, open = 0
+        for table in tables {
+            let rows = try rowsOf(table, "\(table.name).csv")
+            let used = rows.filter { $0["scale"] == scale.rawValue }
+            let cells = try summarize(table, scale: scale, rows: rows)
+            let verdicts = table.claims.map { evaluate($0, cells: cells).verdict }
+            let h = verdicts.filter { $0 == .holds }.count, n = verdicts.filter { $0 == .doesNotHold }.count
+            held += h; notHeld += n; open += verdicts.count - h - n
+            let seeds = cells.map(\.seeds)
+            let seedText = seeds.isEmpty ? "—" : seeds.min() == seeds.max() ? "\(seeds.min()!)" : "\(seeds.min()!)–\(seeds.max()!)"
+            let shapeCell = shape(cells).map { String(format: "%.2f, %.3f", $0.tau, $0.pValue) } ?? "—"
+            func distinct(_ column: String) -> String {
+                var seen: [String] = []
+                for r in used { if let v = r[column], !v.isEmpty, !seen.contains(v) { seen.append(v) } }
+                return seen.isEmpty ? "—" : seen.joined(separator: ", ")
+            }
+            let hours = used.compactMap { Double($0["seconds"] ?? "") }.reduce(0, +) / 3600
+            s += "| \(table.name) | \(h) | \(n) | \(verdicts.count - h - n) | \(shapeCell) | \(seedText) | \(f(hours, 1)) "
+                + "| \(distinct("commit")) | \(distinct("cpu")) |\n"
+        }
+        s += "\nIn all: \(held) claims hold, \(notHeld) do not, \(open) open (not resolved or not testable at this scale).\n\n"
         return s
     }
 
@@ -130,12 +197,17 @@ public enum ResultsReport {
                                 rowsOf: (AblationTable, String) throws -> [[String: String]]) throws -> String {
         var s = "# Results at the `\(scale.rawValue)` scale\n\n"
         s += "Generated by `sslbench report --scale \(scale.rawValue)` from the CSV files in this folder; do not edit by hand. "
-        s += "Each table is run by `make ablation-NAME` (`sslbench run NAME --scale \(scale.rawValue) --seeds 2`). "
+        s += "Each table is run by `make ablation-NAME` (`sslbench run NAME --scale \(scale.rawValue) --seeds N`; the summary gives "
+        s += "each table's seeds per cell; `--seeds 3 --until-resolved` adds seeds where a claim is still open). "
         s += "Our numbers are kNN top-1 on CIFAR-10 at a budget a 2-core CPU affords; the papers' are linear top-1 at theirs "
         s += "(mostly ResNet-50, ImageNet, hundreds of epochs): compare orderings and differences, not levels.\n\n"
+        s += try summary(tables: tables, scale: scale, rowsOf: rowsOf)
         s += "**How a claim is decided.** For each claim the table lists S, a difference of our cell means (or a difference of "
         s += "differences), and the same S over the paper's numbers. The rule: \(ClaimRule.text). "
-        s += "With two seeds per cell the spread is known only roughly, so many small differences stay not resolved.\n\n"
+        s += "A claim left open says how far it is from a verdict: the smallest difference the current seeds decide (c·SE), and "
+        s += "about how many seeds per cell would decide it with 80% probability if the true S were the paper's. "
+        s += "**Shape:** Kendall's τ-b between the paper's numbers and our means over the cells both report, with a one-sided "
+        s += "permutation p-value; absolute levels never match at this scale, the ordering can.\n\n"
         s += "**Health figures.** embedding std: the mean over dimensions of the standard deviation of the L2-normalised "
         s += "projector outputs on the test images (about 1/√D when spread, 0 when collapsed). RankMe (Garrido et al. 2023): "
         s += "the effective rank of the backbone features on the test images.\n\n"

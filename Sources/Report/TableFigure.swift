@@ -1,7 +1,8 @@
 import Experiments
 
 /// The figure of a table: our cells at a scale (mean and seed-to-seed sd of kNN top-1) in one
-/// panel, the paper's numbers for the same axis in the other.
+/// panel, the paper's numbers for the same axis in the other, and in the caption the rank
+/// agreement between the two (`ResultsReport.shape`).
 public enum TableFigure {
     public static func render(_ table: AblationTable, scale: Scale, rows allRows: [[String: String]]) throws -> Canvas {
         let rows = allRows.filter { $0["scale"] == scale.rawValue && $0["status"] == "ok" }
@@ -35,7 +36,13 @@ public enum TableFigure {
                                    yLabel: "kNN top-1 (%)", logX: table.numericAxis, series: ours, categories: categories)
         let paperPanel = ChartPanel(title: "paper: \(table.paperSetting)", xLabel: table.axisName, yLabel: "top-1 (%)",
                                     logX: table.numericAxis, series: paper, categories: categories)
-        return ChartRenderer.render(title: table.title, panels: ours.isEmpty && paper.isEmpty ? [oursPanel] : [oursPanel, paperPanel])
+        // the shape verdict: do our means order the cells as the paper's numbers do?
+        let caption = ResultsReport.shape(try ResultsReport.summarize(table, scale: scale, rows: allRows)).map {
+            String(format: "shape: our means rank the cells as the paper's numbers with Kendall tau %.2f over %d cells "
+                   + "(permutation p %.3f)", $0.tau, $0.cells, $0.pValue)
+        }
+        return ChartRenderer.render(title: table.title, panels: ours.isEmpty && paper.isEmpty ? [oursPanel] : [oursPanel, paperPanel],
+                                    caption: caption)
     }
 }
 

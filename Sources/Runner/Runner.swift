@@ -88,6 +88,11 @@ public struct TableRunner {
     /// Each cell as this returns it, and only those it returns (all, unchanged, when nil): the
     /// regression runs a subset of `methods`, two of them with their own recipe.
     public var cellSelection: ((TableCell) -> TableCell?)? = nil
+    /// `--until-resolved`: after `seeds` (the plan's base) seeds per cell, add a seed at a time to
+    /// the cells of the claims still open, up to the plan's cap (nil: the base seeds only). The
+    /// claims are judged as the report judges them, with the looks of `SeedPlan.standard`, so a
+    /// plan must not look more often: base at least 3 and cap at most 8 (`SeedPlan.validate`).
+    public var untilResolved: SeedPlan? = nil
     public init() {}
 
     public func csvPath(_ table: AblationTable) -> String {
@@ -116,6 +121,44 @@ public struct TableRunner {
         let cells = try plan(table, scale: scale)
         let todo = cells.filter { !existing.contains(TableRow.key($0.cell, seed: $0.seed)) }
         log("\(table.title) — \(table.name) at scale \(scale.rawValue): \(cells.count) cells, \(cells.count - todo.count) already in \(path), \(todo.count) to run")
+        try runCells(todo, table: table, scale: scale, train: train, test: test, log: log)
+        guard let plan = untilResolved, !dryRun else { return }
+        // a round at a time: seed `round` for the cells of every claim still open
+        for round in max(seeds, plan.base) ..< plan.cap {
+            let next = try nextRound(table, scale: scale, rows: try readResults(path), round: round)
+            if next.open.isEmpty { log("every claim decided after \(round) seeds per cell"); return }
+            log("round \(round + 1) of at most \(plan.cap) seeds: \(next.open.count) claim\(next.open.count == 1 ? "" : "s") open, "
+                + "\(next.cells.count) cell\(next.cells.count == 1 ? "" : "s") to run (seed \(round))")
+            try runCells(next.cells, table: table, scale: scale, train: train, test: test, log: log)
+        }
+        let open = try nextRound(table, scale: scale, rows: try readResults(path), round: plan.cap).open
+        log(open.isEmpty ? "every claim decided after \(plan.cap) seeds per cell"
+            : "\(open.count) claim\(open.count == 1 ? "" : "s") still open at the cap of \(plan.cap) seeds")
+    }
+
+    /// One round of `--until-resolved`: the claims still open under the rule given `rows`, and
+    /// seed `round` of every cell they name that `rows` lacks.
+    public func nextRound(_ table: AblationTable, scale: Scale, rows: [[String: String]], round: Int) throws
+        -> (open: [Claim], cells: [(cell: TableCell, seed: UInt64)]) {
+        let summaries = try ResultsReport.summarize(table, scale: scale, rows: rows)
+        let open = table.claims.filter { ResultsReport.evaluate($0, cells: summaries).verdict == .notResolved }
+        let wanted = Set(open.flatMap { $0.terms.map { "\($0.label)\u{1F}\($0.paperValue)" } })
+        let have = Set(rows.map(TableRow.key(row:)))
+        let cells = try table.cells(scale: scale).compactMap { declared -> (cell: TableCell, seed: UInt64)? in
+            guard let cell = cellSelection == nil ? declared : cellSelection!(declared), let paperValue = cell.point.paperValue else { return nil }
+            let label = cell.entry.variant.isEmpty ? cell.entry.label : cell.entry.variant
+            guard wanted.contains("\(label)\u{1F}\(paperValue)") else { return nil }
+            let seeded = cell.withSeed(UInt64(round))
+            return have.contains(TableRow.key(seeded, seed: UInt64(round))) ? nil : (seeded, UInt64(round))
+        }
+        return (open, cells)
+    }
+
+    /// Runs (cell, seed) pairs in order, each appended to the CSV as it finishes, with a
+    /// running ETA; redraws the figure after each.
+    func runCells(_ todo: [(cell: TableCell, seed: UInt64)], table: AblationTable, scale: Scale,
+                  train: LabeledImages, test: LabeledImages, log: (String) -> Void) throws {
+        let path = csvPath(table)
         let estimates = todo.map { estimatedSeconds($0.cell, train: train, test: test) }
         for ((cell, seed), estimate) in zip(todo, estimates) {
             log("  \(cell.entry.label) \(cell.entry.variant) \(table.axisName) \(cell.point.value) seed \(seed)  (about \(formatDuration(estimate)))")

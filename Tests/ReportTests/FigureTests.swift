@@ -17,6 +17,17 @@ final class FigureTests: XCTestCase {
         XCTAssertEqual(back.color(at: 6, 6), Canvas.Color(200, 10, 30))
     }
 
+    /// Text and rectangles that run past any edge are clipped, not a crash.
+    func testDrawingPastTheEdgesIsClipped() {
+        var canvas = Canvas(width: 30, height: 12)
+        canvas.text("a title far too long for this canvas", x: 2, y: 2)
+        canvas.text("below", x: 2, y: 40)
+        canvas.fillRect(x: -10, y: -10, width: 5, height: 5, Canvas.Color(1, 2, 3))
+        canvas.fillRect(x: 25, y: 8, width: 50, height: 50, Canvas.Color(1, 2, 3))
+        XCTAssertEqual(canvas.color(at: 29, 11), Canvas.Color(1, 2, 3))
+        XCTAssertEqual(canvas.color(at: 0, 0), canvas.color(at: 0, 11))
+    }
+
     func testAFileThatIsNotAPNGIsReportedByName() throws {
         try "not an image".write(toFile: path, atomically: true, encoding: .utf8)
         XCTAssertThrowsError(try PNGFile.read(path)) { error in

@@ -36,6 +36,36 @@ final class RunnerTests: XCTestCase {
         return r
     }
 
+    /// `--until-resolved` adds a seed only to the cells of the claims still open: with the
+    /// asymmetry table's four cells at three seeds, the baseline and the predictor 1 point apart
+    /// (open), everything else 20 points apart (decided), round 4 runs seed 3 of those two cells.
+    func testUntilResolvedAddsSeedsOnlyWhereAClaimIsOpen() throws {
+        let table = Tables.asymmetry
+        let means = ["baseline": 60.0, "stop-gradient": 40, "predictor": 59, "predictor-stop-gradient": 20]
+        var rows: [[String: String]] = []
+        for cell in try table.cells(scale: .smoke) {
+            for seed in 0 ..< 3 {
+                rows.append(["table": table.name, "variant": cell.entry.label, "method": cell.configuration.method.name,
+                             "value": cell.point.value.description, "scale": "smoke", "seed": "\(seed)", "status": "ok",
+                             "knn_top1": "\(means[cell.point.value.description]! + [-1.0, 0, 1][seed])"])
+            }
+        }
+        let next = try runner().nextRound(table, scale: .smoke, rows: rows, round: 3)
+        XCTAssertEqual(next.open.map(\.statement), table.claims.filter { $0.statement.contains("beats a predictor") }.map(\.statement))
+        XCTAssertEqual(Set(next.cells.map(\.cell.point.value.description)), ["baseline", "predictor"])
+        XCTAssertTrue(next.cells.allSatisfy { $0.seed == 3 && $0.cell.configuration.seed == 3 })
+        // once those rows are there, nothing more for that round
+        for (cell, _) in next.cells {
+            rows.append(["table": table.name, "variant": cell.entry.label, "method": cell.configuration.method.name,
+                         "value": cell.point.value.description, "scale": "smoke", "seed": "3", "status": "ok", "knn_top1": "59.5"])
+        }
+        XCTAssertTrue(try runner().nextRound(table, scale: .smoke, rows: rows, round: 3).cells.isEmpty)
+        // a plan may not look more often than the rule's
+        XCTAssertThrowsError(try SeedPlan(base: 2, cap: 8).validate())
+        XCTAssertThrowsError(try SeedPlan(base: 3, cap: 9).validate())
+        XCTAssertNoThrow(try SeedPlan(base: 4, cap: 6).validate())
+    }
+
     /// The short scales freeze SwAV's prototypes for 1 epoch and keep no queue; the paper scale
     /// keeps solo-learn's 2 epochs and its queue from epoch 50.
     func testShortScalesShortenSwAVsFreezeAndDropItsQueue() {
