@@ -45,6 +45,9 @@ public struct TableEntry {
     public init(method: any MethodConfiguration, variant: String = "", label: String, paper: [AxisValue: PaperResult] = [:]) {
         self.method = method; self.variant = variant; self.label = label; self.paper = paper
     }
+    /// What the entry's rows carry in the CSV's `variant` column and its claims name it by: the
+    /// variant, or the label when there is none.
+    public var rowLabel: String { variant.isEmpty ? label : variant }
 }
 
 /// One training cell of a table at a scale: what the runner hands to the kernel.

@@ -107,6 +107,8 @@ public final class SwAV: SelfSupervisedMethod {
     /// [K, D]: the unit-norm prototypes C the scores of the last step used.
     public let prototypeMatrix = Tensor(shape: [0])
     private let prototypeInverseNorms = Tensor(shape: [0]), prototypeMatrixGrad = Tensor(shape: [0])
+    /// ∂L/∂V of the weight-normalised prototypes, kept between steps.
+    private let prototypeParameterGrad = Tensor(shape: [0])
     public var smallCrops: SmallCropPlan { configuration.smallCrops }
     /// The codes of the last step, [2N, K] (view A rows, then view B), for inspection.
     public private(set) var lastCodes = Tensor(shape: [0])
@@ -158,9 +160,10 @@ public final class SwAV: SelfSupervisedMethod {
         case .inPlace:
             for i in 0 ..< k * d { g[i] += prototypeMatrixGrad[i] }
         case .weightNorm:
-            let projected = Tensor(shape: [k, d])
+            prototypeParameterGrad.reshape([k, d])
             RowNormalization.backward(prototypeMatrix.data, prototypeMatrixGrad.data, rows: k, columns: d,
-                                      inverseNorms: prototypeInverseNorms.data, into: projected.data)
+                                      inverseNorms: prototypeInverseNorms.data, into: prototypeParameterGrad.data)
+            let projected = prototypeParameterGrad.data
             for i in 0 ..< k * d { g[i] += projected[i] }
         }
     }

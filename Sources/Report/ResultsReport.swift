@@ -34,7 +34,7 @@ public enum ResultsReport {
     public static func summarize(_ table: AblationTable, scale: Scale, rows: [[String: String]]) throws -> [CellSummary] {
         let ok = rows.filter { $0["scale"] == scale.rawValue && $0["status"] == "ok" }
         return try table.cells(scale: scale).map { cell in
-            let label = cell.entry.variant.isEmpty ? cell.entry.label : cell.entry.variant
+            let label = cell.entry.rowLabel
             let mine = ok.filter { $0["variant"] == label && $0["value"] == cell.point.value.description }
             func column(_ name: String) -> [Double] { mine.compactMap { Double($0[name] ?? "") } }
             return CellSummary(label: label, value: cell.point.value, paperValue: cell.point.paperValue,
@@ -96,6 +96,13 @@ public enum ResultsReport {
         return String(format: "Kendall τ %.2f over %d cells (permutation p %.3f)", a.tau, a.cells, a.pValue)
     }
 
+    /// The values a column takes over `rows`, each once, in order of first appearance.
+    static func distinctValues(_ rows: [[String: String]], _ column: String) -> [String] {
+        var seen: [String] = []
+        for r in rows { if let v = r[column], !seen.contains(v) { seen.append(v) } }
+        return seen
+    }
+
     static func f(_ x: Double, _ digits: Int = 2) -> String { x.isNaN ? "—" : String(format: "%.\(digits)f", x) }
 
     /// The markdown section of one table: the budget behind our numbers, ours beside the
@@ -103,11 +110,7 @@ public enum ResultsReport {
     public static func section(_ table: AblationTable, scale: Scale, rows: [[String: String]], csvName: String) throws -> String {
         let cells = try summarize(table, scale: scale, rows: rows)
         let used = rows.filter { $0["scale"] == scale.rawValue }
-        func distinct(_ column: String) -> String {
-            var seen: [String] = []
-            for r in used { if let v = r[column], !seen.contains(v) { seen.append(v) } }
-            return seen.joined(separator: "/")
-        }
+        func distinct(_ column: String) -> String { distinctValues(used, column).joined(separator: "/") }
         let seconds = used.compactMap { Double($0["seconds"] ?? "") }.reduce(0, +)
         var s = "## \(table.name): \(table.title)\n\n"
         s += "Paper: \(table.paperSetting). "
@@ -179,9 +182,8 @@ public enum ResultsReport {
             let seedText = seeds.isEmpty ? "—" : seeds.min() == seeds.max() ? "\(seeds.min()!)" : "\(seeds.min()!)–\(seeds.max()!)"
             let shapeCell = shape(cells).map { String(format: "%.2f, %.3f", $0.tau, $0.pValue) } ?? "—"
             func distinct(_ column: String) -> String {
-                var seen: [String] = []
-                for r in used { if let v = r[column], !v.isEmpty, !seen.contains(v) { seen.append(v) } }
-                return seen.isEmpty ? "—" : seen.joined(separator: ", ")
+                let values = distinctValues(used, column).filter { !$0.isEmpty }
+                return values.isEmpty ? "—" : values.joined(separator: ", ")
             }
             let hours = used.compactMap { Double($0["seconds"] ?? "") }.reduce(0, +) / 3600
             s += "| \(table.name) | \(h) | \(n) | \(verdicts.count - h - n) | \(shapeCell) | \(seedText) | \(f(hours, 1)) "

@@ -10,7 +10,7 @@ public enum TableFigure {
         let categories = table.numericAxis ? nil : axis.map { $0.value.description }
         var ours: [ChartSeries] = [], paper: [ChartSeries] = []
         for entry in table.entries {
-            let label = entry.variant.isEmpty ? entry.label : entry.variant
+            let label = entry.rowLabel
             var points: [(x: Double, y: Double, spread: Double)] = []
             var paperPoints: [(x: Double, y: Double, spread: Double)] = []
             for (i, point) in axis.enumerated() {

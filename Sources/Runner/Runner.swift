@@ -13,7 +13,7 @@ public enum TableRow {
         + CellRow.header
 
     public static func fields(_ cell: TableCell, table: AblationTable, result: CellResult) -> [String] {
-        [cell.table, cell.entry.variant.isEmpty ? cell.entry.label : cell.entry.variant, table.axisName, cell.point.value.description,
+        [cell.table, cell.entry.rowLabel, table.axisName, cell.point.value.description,
          cell.point.paperValue?.description ?? "", cell.scale.rawValue,
          cell.paper.map { String($0.top1) } ?? "", cell.paper?.sourceText ?? ""]
             + CellRow.fields(cell.configuration, result)
@@ -24,7 +24,7 @@ public enum TableRow {
         [table, label, method, value, scale, seed].joined(separator: "\u{1F}")
     }
     static func key(_ cell: TableCell, seed: UInt64) -> String {
-        key(table: cell.table, label: cell.entry.variant.isEmpty ? cell.entry.label : cell.entry.variant,
+        key(table: cell.table, label: cell.entry.rowLabel,
             method: cell.configuration.method.name, value: cell.point.value.description, scale: cell.scale.rawValue, seed: "\(seed)")
     }
     static func key(row: [String: String]) -> String {
@@ -146,8 +146,7 @@ public struct TableRunner {
         let have = Set(rows.map(TableRow.key(row:)))
         let cells = try table.cells(scale: scale).compactMap { declared -> (cell: TableCell, seed: UInt64)? in
             guard let cell = cellSelection == nil ? declared : cellSelection!(declared), let paperValue = cell.point.paperValue else { return nil }
-            let label = cell.entry.variant.isEmpty ? cell.entry.label : cell.entry.variant
-            guard wanted.contains("\(label)\u{1F}\(paperValue)") else { return nil }
+            guard wanted.contains("\(cell.entry.rowLabel)\u{1F}\(paperValue)") else { return nil }
             let seeded = cell.withSeed(UInt64(round))
             return have.contains(TableRow.key(seeded, seed: UInt64(round))) ? nil : (seeded, UInt64(round))
         }
