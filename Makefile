@@ -22,7 +22,8 @@ help:
 	@echo "make train-reference   Barlow Twins, width 16, 10 epochs on 20000 images, seeds 0 1 2"
 	@echo "                       (rows in Results/train-reference.csv; about 25 minutes a seed on 2 cores)"
 	@echo "make ablation-NAME     run a table (batchsize, projector, lambda, normalization, asymmetry, mixing,"
-	@echo "                       methods) at SCALE=$(SCALE) with SEEDS=$(SEEDS), then seeds where a claim is open"
+	@echo "                       methods, target-decay, bootstrap, augmentations, temperature, sdmp-ingredients,"
+	@echo "                       head-depth) at SCALE=$(SCALE) with SEEDS=$(SEEDS), then seeds where a claim is open"
 	@echo "                       (UNTIL_RESOLVED=$(UNTIL_RESOLVED), up to 8): Results/<table>.csv and .png"
 	@echo "make results           every table"
 	@echo "make bench             time the step (the cpu scale's width 8, widths 16 and 64), a whole cpu-scale cell"
@@ -82,7 +83,7 @@ clean:
 	rm -rf .build
 
 # make ablation-NAME runs table NAME (ablation-normalization runs loss-normalization).
-ABLATIONS := batchsize projector lambda normalization asymmetry mixing methods
+ABLATIONS := batchsize projector lambda normalization asymmetry mixing methods target-decay bootstrap augmentations temperature sdmp-ingredients head-depth
 table_normalization := loss-normalization
 ablation-%: build find-data
 	$(BIN) run $(or $(table_$*),$*) --scale $(SCALE) --seeds $(SEEDS) $(if $(filter yes,$(UNTIL_RESOLVED)),--until-resolved)

@@ -12,8 +12,14 @@ public struct PaperResult: Equatable {
     public let top1: Double
     public let approximate: Bool
     public let source: String
-    public init(_ top1: Double, approximate: Bool, source: String) { self.top1 = top1; self.approximate = approximate; self.source = source }
-    public var sourceText: String { approximate ? "\(source) (approx., read off the figure)" : source }
+    /// A number docs/PAPERS.md lists but could not check against the paper's text.
+    public var unconfirmed = false
+    public init(_ top1: Double, approximate: Bool, source: String, unconfirmed: Bool = false) {
+        self.top1 = top1; self.approximate = approximate; self.source = source; self.unconfirmed = unconfirmed
+    }
+    public var sourceText: String {
+        (approximate ? "\(source) (approx., read off the figure)" : source) + (unconfirmed ? " (unconfirmed: docs/PAPERS.md)" : "")
+    }
 }
 
 /// A value on a table's axis: a number (batch size, width, λ) or a name (a variant, a strategy).
@@ -42,9 +48,15 @@ public struct TableEntry {
     public let variant: String
     public let label: String
     public let paper: [AxisValue: PaperResult]
-    public init(method: any MethodConfiguration, variant: String = "", label: String, paper: [AxisValue: PaperResult] = [:]) {
-        self.method = method; self.variant = variant; self.label = label; self.paper = paper
+    /// The paper's axis values this entry runs at (nil: every point of the axis), for a table
+    /// whose entries do not share every point (BYOL's heads stop at depth 3, Barlow Twins' at 4).
+    public let axisValues: [AxisValue]?
+    public init(method: any MethodConfiguration, variant: String = "", label: String, paper: [AxisValue: PaperResult] = [:],
+                axisValues: [AxisValue]? = nil) {
+        self.method = method; self.variant = variant; self.label = label; self.paper = paper; self.axisValues = axisValues
     }
+    /// Whether the entry runs at `point`.
+    public func runs(at point: AxisPoint) -> Bool { axisValues.map { $0.contains(point.paperValue ?? point.value) } ?? true }
     /// What the entry's rows carry in the CSV's `variant` column and its claims name it by: the
     /// variant, or the label when there is none.
     public var rowLabel: String { variant.isEmpty ? label : variant }
@@ -90,7 +102,7 @@ public struct AblationTable {
         }
         var cells: [TableCell] = []
         for entry in entries {
-            for point in axis {
+            for point in axis where entry.runs(at: point) {
                 var c = Scales.base(scale, method: entry.method)
                 configure(&c, point.value, entry)
                 cells.append(TableCell(table: name, entry: entry, point: point, scale: scale, configuration: c))

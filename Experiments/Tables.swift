@@ -5,12 +5,11 @@ import Training
 // (a table or the text) or approximate (read off a figure). A cell the paper does not report
 // is absent.
 
-private func n(_ v: Double) -> AxisValue { .number(v) }
-private func points(_ ours: [Double], paper: [Double]) -> [AxisPoint] {
+func points(_ ours: [Double], paper: [Double]) -> [AxisPoint] {
     zip(ours, paper).map { AxisPoint(.number($0), paper: .number($1)) }
 }
-private func namedPoints(_ names: [String]) -> [AxisPoint] { names.map { AxisPoint(.name($0), paper: .name($0)) } }
-private func results(_ axis: [Double], _ values: [Double?], approximate: Bool, source: String) -> [AxisValue: PaperResult] {
+func namedPoints(_ names: [String]) -> [AxisPoint] { names.map { AxisPoint(.name($0), paper: .name($0)) } }
+func results(_ axis: [Double], _ values: [Double?], approximate: Bool, source: String) -> [AxisValue: PaperResult] {
     var r: [AxisValue: PaperResult] = [:]
     for (x, v) in zip(axis, values) { if let v = v { r[.number(x)] = PaperResult(v, approximate: approximate, source: source) } }
     return r
@@ -189,7 +188,10 @@ public enum Tables {
             ])
     }()
 
-    public static let all: [AblationTable] = [batchSize, projector, lambda, lossNormalization, asymmetry, mixing, methods]
+    /// The seven tables of Barlow Twins' and SDMP's ablations, then the six of the further studies
+    /// (FurtherTables.swift).
+    public static let all: [AblationTable] = [batchSize, projector, lambda, lossNormalization, asymmetry, mixing, methods,
+                                              targetDecay, bootstrap, augmentations, temperature, sdmpIngredients, headDepth]
 
     public static func named(_ name: String) throws -> AblationTable {
         guard let t = all.first(where: { $0.name == name }) else { throw TableError.unknownTable(name, known: all.map(\.name)) }

@@ -76,6 +76,16 @@ enum TrainCommand {
                 + MethodCatalog.all.map { "\($0.name) \($0.recipe.augmentation.rawValue)" }.joined(separator: ", ") + ")") { s, v in
             s.cell.augmentation = try Value.named(v, option: "augmentation", as: AugmentationPreset.self)
         },
+        Option("remove-augmentation", "LIST", example: "colour-jitter,grayscale",
+               "parts never applied to either view: " + AugmentationPart.allCases.map(\.rawValue).joined(separator: ", ")
+                + "\n(none; the crop always stays)") { s, v in
+            var parts: [AugmentationPart] = []
+            for name in v.split(separator: ",") {
+                let part = try Value.named(String(name), option: "remove-augmentation", as: AugmentationPart.self)
+                if !parts.contains(part) { parts.append(part) }
+            }
+            s.cell.removedAugmentations = parts
+        },
         SharedOptions.threads(\.threads),
         Option(switch: "no-initial-eval", "skip the kNN evaluation before training") { $0.cell.evaluateAtInitialisation = false },
         Option(switch: "no-linear-probe", "skip the linear probe after training") { $0.cell.linearProbe = false },

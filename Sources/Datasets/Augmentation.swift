@@ -12,6 +12,14 @@ public enum AugmentationPreset: String, CaseIterable, Sendable {
     case simclr
 }
 
+/// A part of an augmentation recipe that an ablation removes (BYOL Table 17, Barlow Twins
+/// Fig. 3): removed, it is never applied to either view. The random resized crop is never removed.
+public enum AugmentationPart: String, CaseIterable, Sendable {
+    case flip
+    case colourJitter = "colour-jitter"
+    case grayscale, blur, solarization
+}
+
 /// The augmentation recipe of BYOL / Barlow Twins for CIFAR (torchvision semantics):
 /// random resized crop to 32×32 (bilinear), horizontal flip, colour jitter with a random order
 /// of brightness, contrast, saturation and a real hue rotation, grayscale, optional Gaussian
@@ -47,6 +55,21 @@ public struct AugmentationRecipe: Equatable {
         var r = AugmentationRecipe()
         r.brightness = 0.8; r.contrast = 0.8; r.saturation = 0.8; r.hue = 0.2
         r.blurProbability = 0.5
+        return r
+    }
+
+    /// The same recipe with `parts` switched off: their probabilities set to 0.
+    public func removing(_ parts: [AugmentationPart]) -> AugmentationRecipe {
+        var r = self
+        for part in parts {
+            switch part {
+            case .flip: r.flipProbability = 0
+            case .colourJitter: r.jitterProbability = 0
+            case .grayscale: r.grayscaleProbability = 0
+            case .blur: r.blurProbability = 0
+            case .solarization: r.solarizeProbability = 0
+            }
+        }
         return r
     }
 

@@ -43,6 +43,13 @@ public struct MixingConfiguration: Equatable {
     public var mixingLossWeight: Float = 0.5
     public var mixedView = MixedView.random
     public var keyBoxes = KeyBoxes.fresh
+    /// Ablations of SDMP's loss (the paper's Tables 6–7 as docs/PAPERS.md lists them; their exact
+    /// definitions could not be read, so these are ours): one λ drawn per batch instead of per
+    /// sample, the source loss's labels ½ and ½ instead of λ_i and 1 − λ_i, and the mixing loss's
+    /// labels ½ and ½ (λc held at 1) instead of 1/(1 + λc_i) and λc_i/(1 + λc_i).
+    public var lambdaPerBatch = false
+    public var equalSourceLabels = false
+    public var equalMixingLabels = false
     public init(strategies: [MixStrategy] = MixStrategy.allCases) { self.strategies = strategies }
 
     func validate() throws {
@@ -65,6 +72,8 @@ public struct MixPlan {
     public let lambdas: [Float]
     public let boxes: [Box]          // empty for Mixup
     public let height: Int, width: Int
+    /// The labels' ablations of `MixingConfiguration` (false, false: SDMP's own labels).
+    public var equalSourceLabels = false, equalMixingLabels = false
 
     /// Draws a strategy for the batch and λ (and a box) per sample. For CutMix and ResizeMix the
     /// box has sides √(1−λ)·H, √(1−λ)·W rounded to pixels, lies inside the image, and λ is
@@ -74,10 +83,15 @@ public struct MixPlan {
         precondition(!configuration.strategies.isEmpty)
         let strategy = configuration.strategies[rng.int(below: configuration.strategies.count)]
         var lambdas: [Float] = [], boxes: [Box] = []
+        var batchLambda: Double? = nil
         for _ in 0 ..< n {
-            let raw = sampleBeta(configuration.alpha, &rng)
-            let range = configuration.lambdaRange
-            let lambda = range.lowerBound + (range.upperBound - range.lowerBound) * raw
+            let lambda: Double
+            if let l = batchLambda { lambda = l } else {
+                let raw = sampleBeta(configuration.alpha, &rng)
+                let range = configuration.lambdaRange
+                lambda = range.lowerBound + (range.upperBound - range.lowerBound) * raw
+                if configuration.lambdaPerBatch { batchLambda = lambda }
+            }
             if strategy == .mixup { lambdas.append(Float(lambda)); continue }
             let side = (1 - lambda).squareRoot()
             let h = min(height, max(1, Int((Double(height) * side).rounded()))), w = min(width, max(1, Int((Double(width) * side).rounded())))
@@ -85,7 +99,9 @@ public struct MixPlan {
             boxes.append(box)
             lambdas.append(1 - Float(h * w) / Float(height * width))
         }
-        return MixPlan(strategy: strategy, lambdas: lambdas, boxes: boxes, height: height, width: width)
+        var plan = MixPlan(strategy: strategy, lambdas: lambdas, boxes: boxes, height: height, width: width)
+        plan.equalSourceLabels = configuration.equalSourceLabels; plan.equalMixingLabels = configuration.equalMixingLabels
+        return plan
     }
 
     /// The same strategy, λ and box sizes with each box moved to a new random place inside the
@@ -94,7 +110,9 @@ public struct MixPlan {
         let moved = boxes.map { b in
             Box(top: rng.int(below: height - b.height + 1), left: rng.int(below: width - b.width + 1), height: b.height, width: b.width)
         }
-        return MixPlan(strategy: strategy, lambdas: lambdas, boxes: moved, height: height, width: width)
+        var plan = MixPlan(strategy: strategy, lambdas: lambdas, boxes: moved, height: height, width: width)
+        plan.equalSourceLabels = equalSourceLabels; plan.equalMixingLabels = equalMixingLabels
+        return plan
     }
 
     /// Mixes a batch of images x ([n, H, W, C]) into `out`: image i with image n−1−i.
@@ -141,21 +159,26 @@ public struct MixPlan {
     }
 
     /// The source loss's soft labels over the keys of the other view [n, n]: λ_i on key i and
-    /// 1 − λ_i on key n−1−i (SDMP Eq. 3). The middle image of an odd batch is mixed with itself: 1.
+    /// 1 − λ_i on key n−1−i (SDMP Eq. 3); ½ and ½ with `equalSourceLabels`. The middle image of
+    /// an odd batch is mixed with itself: 1.
     public func sourceTargets() -> Tensor {
         let n = lambdas.count, t = Tensor(shape: [n, n])
-        for i in 0 ..< n { t[i * n + i] += lambdas[i]; t[i * n + n - 1 - i] += 1 - lambdas[i] }
+        for i in 0 ..< n {
+            let own: Float = equalSourceLabels ? 0.5 : lambdas[i]
+            t[i * n + i] += own; t[i * n + n - 1 - i] += 1 - own
+        }
         return t
     }
 
     /// The mixing loss's soft labels over the mixed keys [n, n] (SDMP Eq. 4–5): with
     /// λc_i = min(λ_i, 1 − λ_{n−1−i}) + min(1 − λ_i, λ_{n−1−i}), the share of content that mixed
-    /// images i and n−1−i have in common, 1/(1 + λc_i) on key i and λc_i/(1 + λc_i) on key n−1−i.
+    /// images i and n−1−i have in common, 1/(1 + λc_i) on key i and λc_i/(1 + λc_i) on key n−1−i;
+    /// with `equalMixingLabels` λc is held at 1: ½ and ½.
     public func mixingTargets() -> Tensor {
         let n = lambdas.count, t = Tensor(shape: [n, n])
         for i in 0 ..< n {
             let j = n - 1 - i
-            let common = min(lambdas[i], 1 - lambdas[j]) + min(1 - lambdas[i], lambdas[j])
+            let common = equalMixingLabels ? 1 : min(lambdas[i], 1 - lambdas[j]) + min(1 - lambdas[i], lambdas[j])
             t[i * n + i] += 1 / (1 + common)
             t[i * n + j] += common / (1 + common)
         }

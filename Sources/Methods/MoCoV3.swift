@@ -71,17 +71,17 @@ public final class MoCoV3: SelfSupervisedMethod {
     public init(configuration: MoCoV3Configuration = .init(), backboneWidth: Int, rng: inout RandomGenerator) {
         self.configuration = configuration
         let c = configuration
-        networks = OnlineAndMomentumNetworks(backboneWidth: backboneWidth, projectorHidden: c.projectorHiddenDimensions,
-                                             projection: c.projectionDimensions, predictorHidden: c.predictorHiddenDimensions,
-                                             baseMomentum: c.baseMomentum, heads: .mocoV3, rng: &rng)
+        let shape = MomentumHeadShape(projectorHidden: c.projectorHiddenDimensions, projection: c.projectionDimensions,
+                                      predictorHidden: c.predictorHiddenDimensions, baseMomentum: c.baseMomentum)
+        networks = OnlineAndMomentumNetworks(shape: shape, backboneWidth: backboneWidth, heads: .mocoV3, rng: &rng)
         objective = InfoNCELoss(temperature: c.temperature)
     }
 
     public var encoder: ResNet18 { networks.encoder }
     public var projector: Sequential { networks.projector }
     public var predictor: Sequential { networks.predictor }
-    public var keyEncoder: ResNet18 { networks.targetEncoder }
-    public var keyProjector: Sequential { networks.targetProjector }
+    public var keyEncoder: ResNet18 { networks.targetEncoder! }
+    public var keyProjector: Sequential { networks.targetProjector! }
     public var parameters: [Parameter] { networks.onlineParameters }
     public var extraStateTensors: [Tensor] { networks.extraStateTensors }
     public var keyParameters: [Parameter] { networks.targetParameters }

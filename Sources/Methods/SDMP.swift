@@ -51,5 +51,14 @@ extension SDMPConfiguration: MethodConfiguration {
                    "fresh (the mixed keys' boxes drawn anew, the same λ: the official code) or shared\n(the queries' boxes) (fresh)") { c, v in
                 c.mixing.keyBoxes = try Value.named(v, option: "key-boxes", as: KeyBoxes.self)
             },
+            Option(switch: "lambda-per-batch", "one λ (and box size) for the whole batch instead of one per sample") {
+                $0.mixing.lambdaPerBatch = true
+            },
+            Option(switch: "equal-source-labels", "the source loss's labels ½ and ½ instead of λ and 1 − λ") {
+                $0.mixing.equalSourceLabels = true
+            },
+            Option(switch: "equal-mixing-labels", "the mixing loss's labels ½ and ½ (λc held at 1) instead of 1/(1 + λc), λc/(1 + λc)") {
+                $0.mixing.equalMixingLabels = true
+            },
         ]
 }

@@ -13,6 +13,9 @@ public struct SimCLRConfiguration: Equatable {
     /// Batch norm after the projector's hidden layer, as the TensorFlow original has it;
     /// solo-learn's CIFAR recipe, our default, has none.
     public var projectorBatchNorm = false
+    /// ℓ2-normalised embeddings in NT-Xent (cosine similarity); false: raw dot products, which
+    /// SimCLR's Table 5 pairs with τ 10 and 100.
+    public var normalizesEmbeddings = true
     public init() {}
 }
 
@@ -42,6 +45,10 @@ extension SimCLRConfiguration: MethodConfiguration, HiddenLayerProjector {
         Option(switch: "projector-bn", "batch norm after the projector's hidden layer, as in the TensorFlow original (solo-learn: none)") {
             $0.projectorBatchNorm = true
         },
+        Option(switch: "no-l2-normalization",
+               "NT-Xent on raw dot products ⟨z_i, z_k⟩/τ instead of cosines (SimCLR Table 5; pair it with a large τ)") {
+            $0.normalizesEmbeddings = false
+        },
     ]
 }
 
@@ -58,7 +65,7 @@ public final class SimCLR: SelfSupervisedMethod {
         projector = multilayerPerceptron(dimensions: [encoder.featureDimensions, configuration.projectorHiddenDimensions,
                                                       configuration.projectionDimensions],
                                          batchNorm: configuration.projectorBatchNorm, bnGroups: 2, finalBias: true, rng: &rng)
-        objective = NTXentLoss(temperature: configuration.temperature)
+        objective = NTXentLoss(temperature: configuration.temperature, normalizes: configuration.normalizesEmbeddings)
     }
 
     public var extraStateTensors: [Tensor] { runningStatistics(encoder.batchNorms + projector.batchNorms) }

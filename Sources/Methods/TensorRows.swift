@@ -13,3 +13,12 @@ extension Tensor {
         (data + row * rowSize).update(from: part.data, count: part.count)
     }
 }
+
+extension Tensor {
+    /// Adds `part` into rows starting at `row` (the tensor already has its shape).
+    func addRows(_ part: Tensor, at row: Int) {
+        let rowSize = part.count / max(part.shape[0], 1)
+        let d = data + row * rowSize, s = part.data
+        for i in 0 ..< part.count { d[i] += s[i] }
+    }
+}

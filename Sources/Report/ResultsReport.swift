@@ -115,7 +115,8 @@ public enum ResultsReport {
         var s = "## \(table.name): \(table.title)\n\n"
         s += "Paper: \(table.paperSetting). "
         if used.isEmpty {
-            s += "Ours: no rows at the `\(scale.rawValue)` scale in \(csvName) yet (`sslbench run \(table.name) --scale \(scale.rawValue) --seeds 2`).\n\n"
+            s += "Ours: no rows at the `\(scale.rawValue)` scale in \(csvName) yet "
+                + "(`sslbench run \(table.name) --scale \(scale.rawValue) --seeds 3 --until-resolved`).\n\n"
             return s
         }
         let statuses = Dictionary(grouping: used, by: { $0["status"] ?? "" }).map { "\($0.value.count) \($0.key)" }.sorted()

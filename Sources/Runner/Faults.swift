@@ -106,14 +106,14 @@ final class BYOLWithoutStopGradient: SelfSupervisedMethod {
         for p in parameters { p.grad.zero() }
         let predictions = byol.predictor.forward(byol.projector.forward(byol.encoder.forward(views, training: true), training: true),
                                                  training: true)
-        let targets = byol.targetProjector.forward(byol.targetEncoder.forward(views, training: true), training: true)
+        let targets = byol.targetProjector!.forward(byol.targetEncoder!.forward(views, training: true), training: true)
         let loss = byol.symmetricLoss(predictions: predictions, targets: targets, gradient: gradPredictions)
         _ = byol.encoder.backward(byol.projector.backward(byol.predictor.backward(gradPredictions)))
         // ℓ is symmetric in p and t: the same loss with the roles swapped gives ∂L/∂t
         _ = byol.symmetricLoss(predictions: targets, targets: predictions, gradient: gradTargets)
         guard let pair = byol.momentumTarget else { return loss }
         for t in pair.target { t.grad.zero() }
-        _ = byol.targetEncoder.backward(byol.targetProjector.backward(gradTargets))
+        _ = byol.targetEncoder!.backward(byol.targetProjector!.backward(gradTargets))
         for (t, o) in zip(pair.target, pair.online) {
             let tg = t.grad.data, og = o.grad.data
             for i in 0 ..< o.grad.count { og[i] += tg[i] }

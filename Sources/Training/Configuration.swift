@@ -30,8 +30,15 @@ public struct CellConfiguration: Equatable {
     public var warmupEpochs: Int = 1
     /// The two views' augmentation.
     public var augmentation: AugmentationPreset
-    public var augmentationA: AugmentationRecipe { AugmentationRecipe.views(augmentation).0 }
-    public var augmentationB: AugmentationRecipe { AugmentationRecipe.views(augmentation).1 }
+    /// Parts of the augmentation never applied to either view (the augmentation ablation).
+    public var removedAugmentations: [AugmentationPart] = []
+    public var augmentationA: AugmentationRecipe { AugmentationRecipe.views(augmentation).0.removing(removedAugmentations) }
+    public var augmentationB: AugmentationRecipe { AugmentationRecipe.views(augmentation).1.removing(removedAugmentations) }
+    /// The preset, followed by every removed part: "barlow-twins", "simclr -colour-jitter -grayscale".
+    public var augmentationDescription: String {
+        ([augmentation.rawValue] + AugmentationPart.allCases.filter(removedAugmentations.contains).map { "-" + $0.rawValue })
+            .joined(separator: " ")
+    }
     public var knnNeighbours: Int = 200
     public var knnTemperature: Float = 0.1
     public var evaluateAtInitialisation = true

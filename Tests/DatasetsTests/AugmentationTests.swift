@@ -48,6 +48,29 @@ final class AugmentationTests: XCTestCase {
         }
     }
 
+    /// A removed part is never applied: with the crop the whole image, every part forced on
+    /// (probability 1) and then removed, each of 50 seeds leaves the image as it was; with one
+    /// part kept, that part changes it (so the check can fail).
+    func testRemovedPartsAreNeverApplied() {
+        var forced = AugmentationRecipe()
+        forced.cropScale = (1, 1); forced.cropRatio = (1, 1)
+        forced.flipProbability = 1; forced.jitterProbability = 1; forced.grayscaleProbability = 1
+        forced.blurProbability = 1; forced.solarizeProbability = 1
+        forced.mean = (0, 0, 0); forced.std = (1, 1, 1)
+        let image = randomImage(7)
+        let original = image.map { Float($0) / 255 }
+        for seed in 0 ..< 50 as Range<UInt64> {
+            let out = augmented(image, recipe: forced.removing(AugmentationPart.allCases), seed: seed)
+            XCTAssertEqual(zip(out, original).map { abs($0 - $1) }.max()!, 0, accuracy: 1e-6, "seed \(seed)")
+        }
+        for kept in AugmentationPart.allCases {
+            let out = augmented(image, recipe: forced.removing(AugmentationPart.allCases.filter { $0 != kept }), seed: 3)
+            XCTAssertGreaterThan(zip(out, original).map { abs($0 - $1) }.max()!, 0.05, "\(kept) kept")
+        }
+        let r = forced.removing([.colourJitter, .grayscale])
+        XCTAssertEqual([r.jitterProbability, r.grayscaleProbability, r.flipProbability, r.blurProbability, r.solarizeProbability], [0, 0, 1, 1, 1])
+    }
+
     func testFlipMirrorsRows() {
         var r = AugmentationRecipe()
         r.cropScale = (1, 1); r.cropRatio = (1, 1); r.flipProbability = 1; r.jitterProbability = 0; r.grayscaleProbability = 0

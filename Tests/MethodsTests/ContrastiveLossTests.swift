@@ -47,6 +47,31 @@ final class ContrastiveLossTests: XCTestCase {
         }
     }
 
+    /// Without the ℓ2 normalisation (SimCLR Table 5's raw rows, τ 10): s_ik = ⟨z_i, z_k⟩/τ.
+    func testNTXentWithoutNormalisationValueAndGradient() {
+        var rng = RandomGenerator(seed: 4)
+        let z = GradientCheck.random([8, 5], rng: &rng)
+        for i in 0 ..< z.count { z[i] *= 3 }
+        let loss = NTXentLoss(temperature: 10, normalizes: false)
+        let grad = Tensor(shape: [0])
+        let value = loss.loss(z, gradient: grad)
+        func raw(_ i: Int, _ k: Int) -> Double { (0 ..< 5).map { Double(z[i * 5 + $0]) * Double(z[k * 5 + $0]) }.reduce(0, +) / 10 }
+        var expected = 0.0
+        for i in 0 ..< 8 {
+            var sum = 0.0
+            for k in 0 ..< 8 where k != i { sum += exp(raw(i, k)) }
+            expected += -raw(i, (i + 4) % 8) + log(sum)
+        }
+        XCTAssertEqual(Double(value), expected / 8, accuracy: 1e-5)
+        assertGradient({ Double(loss.loss(z, gradient: Tensor(shape: [0]))) }, z, grad)
+        // scaling the embeddings changes the raw loss (it does not change the normalised one)
+        let normalised = NTXentLoss(temperature: 10)
+        let before = normalised.loss(z, gradient: Tensor(shape: [0]))
+        for i in 0 ..< z.count { z[i] *= 2 }
+        XCTAssertEqual(normalised.loss(z, gradient: Tensor(shape: [0])), before, accuracy: 1e-5)
+        XCTAssertNotEqual(loss.loss(z, gradient: Tensor(shape: [0])), value, accuracy: 1e-3)
+    }
+
     func testNormalizedMSEValueAndGradient() {
         var rng = RandomGenerator(seed: 2)
         let p = GradientCheck.random([6, 4], rng: &rng), t = GradientCheck.random([6, 4], rng: &rng)

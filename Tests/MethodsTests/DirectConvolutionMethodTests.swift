@@ -87,7 +87,7 @@ final class DirectConvolutionMethodTests: XCTestCase {
         var byol = BYOLConfiguration()
         byol.projectorHiddenDimensions = 64; byol.projectionDimensions = 16; byol.predictorHiddenDimensions = 64
         compare("BYOL", { BYOL(configuration: byol, backboneWidth: 8, rng: &$0) }, targets: {
-            let m = $0 as! BYOL; return (m.networks.targetEncoder, m.targetParameters)
+            let m = $0 as! BYOL; return (m.networks.targetEncoder!, m.targetParameters)
         })
     }
 }

@@ -278,4 +278,27 @@ final class MixingTests: XCTestCase {
         XCTAssertGreaterThan(source, 0.1); XCTAssertGreaterThan(mixing, 0.1)
         XCTAssertEqual(loss(source: 0.5, mixing: 0.5), plain + 0.5 * source + 0.5 * mixing, accuracy: 1e-5)
     }
+
+    /// SDMP's ingredients: one λ (and box size) per batch; equal source labels ½, ½; equal
+    /// mixing labels ½, ½ (λc held at 1). The defaults keep λ per sample and the paper's labels.
+    func testLambdaPerBatchAndEqualLabels() {
+        var c = MixingConfiguration(strategies: [.cutmix])
+        XCTAssertFalse(c.lambdaPerBatch || c.equalSourceLabels || c.equalMixingLabels)
+        var rng = RandomGenerator(seed: 21)
+        let perSample = MixPlan.draw(batch: 8, height: 16, width: 16, configuration: c, rng: &rng)
+        XCTAssertGreaterThan(Set(perSample.lambdas).count, 1)
+        c.lambdaPerBatch = true; c.equalSourceLabels = true; c.equalMixingLabels = true
+        for strategy in MixStrategy.allCases {
+            c.strategies = [strategy]
+            let plan = MixPlan.draw(batch: 8, height: 16, width: 16, configuration: c, rng: &rng)
+            XCTAssertEqual(Set(plan.lambdas).count, 1, "\(strategy): one λ per batch")
+            if strategy != .mixup { XCTAssertEqual(Set(plan.boxes.map { $0.height * $0.width }).count, 1) }
+            let moved = plan.movingBoxes(rng: &rng)
+            for targets in [plan.sourceTargets(), plan.mixingTargets(), moved.sourceTargets(), moved.mixingTargets()] {
+                for i in 0 ..< 8 where i != 8 - 1 - i {
+                    XCTAssertEqual(targets[i * 8 + i], 0.5); XCTAssertEqual(targets[i * 8 + 7 - i], 0.5)
+                }
+            }
+        }
+    }
 }
