@@ -5,27 +5,33 @@ BIN := .build/release/sslbench
 CIFAR_URL := https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz
 CIFAR_MD5 := c32a1d4ab5d03f1284b67883e8d87530
 
-.PHONY: parity bench bench-pytorch build test data train-reference clean help results regress regress-update setup find-data
+.PHONY: parity bench bench-pytorch build test test-slurm data train-reference clean help results regress regress-update setup find-data
 
 # Scale and seeds of the ablation targets: `cpu` (README, "The cpu scale") is what Results/
 # holds; `smoke` checks the plumbing in seconds; `paper` is the papers' budget, for a big machine.
 SCALE ?= cpu
 SEEDS ?= 3
 # yes: after SEEDS seeds per cell, add seeds to the cells of the claims still open, up to 8
-# (`sslbench run --until-resolved`); no: SEEDS seeds and stop.
-UNTIL_RESOLVED ?= yes
+# (`sslbench run --until-resolved`); no: SEEDS seeds and stop. The smoke scale checks plumbing: no.
+UNTIL_RESOLVED ?= $(if $(filter smoke,$(SCALE)),no,yes)
+# Where a table's rows go: runs/<table>/ (git-ignored) unless RESULTS names a folder; the run ends
+# with its comparison against the committed reference (Results/, or Results/<scale>/) and the
+# paper. RESULTS=Results adds the rows to the committed reference instead.
+RESULTS ?=
 
 help:
 	@echo "make build             release build of .build/release/sslbench"
 	@echo "make test              every unit test (release build: the numeric loops need it)"
+	@echo "make test-slurm        a table through Experiments/slurm/table.sh on a real single-node SLURM (root)"
 	@echo "make data              download the official CIFAR-10 binary archive into data/"
 	@echo "make train-reference   Barlow Twins, width 16, 10 epochs on 20000 images, seeds 0 1 2"
 	@echo "                       (rows in Results/train-reference.csv; about 25 minutes a seed on 2 cores)"
 	@echo "make ablation-NAME     run a table (batchsize, projector, lambda, normalization, asymmetry, mixing,"
 	@echo "                       methods, target-decay, bootstrap, augmentations, temperature, sdmp-ingredients,"
 	@echo "                       head-depth) at SCALE=$(SCALE) with SEEDS=$(SEEDS), then seeds where a claim is open"
-	@echo "                       (UNTIL_RESOLVED=$(UNTIL_RESOLVED), up to 8): Results/<table>.csv and .png"
-	@echo "make results           every table"
+	@echo "                       (UNTIL_RESOLVED=$(UNTIL_RESOLVED), up to 8) into runs/<table>/ (RESULTS=DIR: into DIR),"
+	@echo "                       then the comparison with the committed reference and the paper (COMPARISON.md)"
+	@echo "make results           every table (RESULTS=Results: into the committed reference, then its README)"
 	@echo "make bench             time the step (the cpu scale's width 8, widths 16 and 64), a whole cpu-scale cell"
 	@echo "                       against its steps, the pipeline, the loss and sgemm: Results/bench.csv"
 	@echo "make bench-pytorch     our step against Benchmarks/torch_step.py (PYTHON=... with torch) at widths 8, 16, 64"
@@ -86,9 +92,15 @@ clean:
 ABLATIONS := batchsize projector lambda normalization asymmetry mixing methods target-decay bootstrap augmentations temperature sdmp-ingredients head-depth
 table_normalization := loss-normalization
 ablation-%: build find-data
-	$(BIN) run $(or $(table_$*),$*) --scale $(SCALE) --seeds $(SEEDS) $(if $(filter yes,$(UNTIL_RESOLVED)),--until-resolved)
+	$(BIN) run $(or $(table_$*),$*) --scale $(SCALE) --seeds $(SEEDS) $(if $(filter yes,$(UNTIL_RESOLVED)),--until-resolved) \
+		$(if $(RESULTS),--results $(RESULTS))
+# every table; with RESULTS=Results, into the committed reference and then its README
 results: $(addprefix ablation-,$(ABLATIONS))
-	$(BIN) report --scale $(SCALE)
+	$(if $(RESULTS),$(BIN) report --scale $(SCALE) --results $(RESULTS))
+
+# Experiments/slurm/table.sh against a real single-node SLURM (as root; installs slurm-wlm and munge).
+test-slurm: build
+	bash Experiments/slurm/test-slurm.sh
 
 # The accuracy regression (CI runs it): `methods` at the ci scale, seed 0, against the baseline.
 SABOTAGE ?=

@@ -40,7 +40,8 @@ let package = Package(
         .testTarget(name: "EvalTests", dependencies: ["Eval"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Options"]),
         .testTarget(name: "BenchTests", dependencies: ["Bench", "Tensors", "Datasets", "Methods", "Training"]),
-        .testTarget(name: "RunnerTests", dependencies: ["Runner", "Experiments", "Training", "Report", "Datasets", "Methods", "NN", "Tensors"]),
+        .testTarget(name: "RunnerTests", dependencies: ["Runner", "Experiments", "Training", "Report", "Datasets", "Methods", "NN", "Tensors",
+                                                  "Bench"]),
         .testTarget(name: "CommandsTests", dependencies: ["Commands", "Options", "Methods"]),
         .testTarget(name: "ReportTests", dependencies: ["Report", "Experiments", "Tensors"]),
     ]

@@ -19,10 +19,10 @@ enum TableCommands {
         var untilResolved = false
         var maxSeeds: Int?
 
-        /// The runner these settings ask for.
-        func runner() -> TableRunner {
+        /// The runner these settings ask for: its rows in --results, else in runs/TABLE/.
+        func runner(_ table: AblationTable) -> TableRunner {
             var runner = TableRunner()
-            if let r = results { runner.resultsDirectory = r }
+            runner.resultsDirectory = results ?? "runs/\(table.name)"
             if let s = seeds { runner.seeds = s }
             runner.shard = shard
             runner.dryRun = dryRun
@@ -41,7 +41,8 @@ enum TableCommands {
         }
     }
 
-    static let results = Option<Settings>("results", "DIR", example: "/tmp/results", "the folder of the table's CSV and figure (Results)") { s, v in s.results = v }
+    static let results = Option<Settings>("results", "DIR", example: "Results",
+                                          "the folder of the table's CSV and figure (runs/TABLE; Results is the\ncommitted reference: give it to add rows there)") { s, v in s.results = v }
 
     static let runOptions: [Option<Settings>] = [
         SharedOptions.scale(\.scale, default: "smoke"),
@@ -71,12 +72,30 @@ enum TableCommands {
             if s.maxSeeds != nil && !s.untilResolved { throw UsageError(description: "--max-seeds goes with --until-resolved") }
             if s.untilResolved {
                 if s.shard != nil { throw UsageError(description: "--until-resolved decides which cells to add from the whole table; it does not run a --shard") }
-                try s.runner().untilResolved?.validate()
+                try s.runner(table).untilResolved?.validate()
             }
             _ = try table.cells(scale: scale)   // an undeclared scale fails before the data is read
             let data = try CIFAR.loadCIFAR10(folder: try CIFAR.locateCIFAR10(explicit: s.data))
-            try s.runner().run(table, scale: scale, train: data.train, test: data.test) { print($0); fflush(stdout) }
+            let runner = s.runner(table)
+            try runner.run(table, scale: scale, train: data.train, test: data.test) { print($0); fflush(stdout) }
+            guard !s.dryRun, s.shard == nil else { return }
+            try printComparison(table, scale: scale, runner: runner)
         }
+    }
+
+    /// After a run into a folder other than the reference's: the comparison with the committed
+    /// reference and the paper (`TableRunner.compare`), printed and written beside the CSV.
+    static func printComparison(_ table: AblationTable, scale: Scale, runner: TableRunner) throws {
+        let reference = TableRunner.referenceDirectory(scale: scale)
+        let same = URL(fileURLWithPath: reference).standardizedFileURL.path == URL(fileURLWithPath: runner.resultsDirectory).standardizedFileURL.path
+        if same { return }
+        guard let text = try runner.compare(table, scale: scale, referenceDirectory: reference) else {
+            print("no committed reference for \(table.name) at the \(scale.rawValue) scale (\(reference)/\(table.name).csv): nothing to compare with")
+            return
+        }
+        print("\n" + text, terminator: "")
+        let folder = runner.resultsDirectory
+        print("comparison written to \(folder)/COMPARISON.md, \(folder)/comparison.csv and \(folder)/\(table.name)-comparison.png")
     }
 
     static let plotOptions: [Option<Settings>] = [SharedOptions.scale(\.scale, default: "smoke"), results]
@@ -86,7 +105,7 @@ enum TableCommands {
             let table = try tableNamed(parsed)
             var s = Settings()
             try parsed.apply(plotOptions, to: &s)
-            let runner = s.runner()
+            let runner = s.runner(table)
             try runner.drawFigure(table, scale: try s.parsedScale())
             print("redrew \(runner.csvPath(table).replacingOccurrences(of: ".csv", with: ".png"))")
         }

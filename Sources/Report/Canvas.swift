@@ -13,6 +13,10 @@ public struct Canvas {
         /// A palette that stays apart in print and for common colour blindness (Okabe–Ito).
         public static let palette = [Color(0, 114, 178), Color(230, 159, 0), Color(0, 158, 115), Color(204, 121, 167),
                                      Color(213, 94, 0), Color(86, 180, 233), Color(240, 228, 66), Color(0, 0, 0)]
+        /// The colour mixed half-way to white (a reference run beside this one).
+        public var faded: Color {
+            Color(UInt8((Int(r) + 255) / 2), UInt8((Int(g) + 255) / 2), UInt8((Int(b) + 255) / 2))
+        }
     }
 
     public let width: Int, height: Int

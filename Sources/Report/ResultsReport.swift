@@ -103,7 +103,12 @@ public enum ResultsReport {
         return seen
     }
 
-    static func f(_ x: Double, _ digits: Int = 2) -> String { x.isNaN ? "—" : String(format: "%.\(digits)f", x) }
+    /// x with `digits` decimals, "—" for NaN; a value that rounds to zero prints without a sign.
+    static func f(_ x: Double, _ digits: Int = 2) -> String {
+        if x.isNaN { return "—" }
+        let text = String(format: "%.\(digits)f", x)
+        return text.hasPrefix("-") && Double(text) == 0 ? String(text.dropFirst()) : text
+    }
 
     /// The markdown section of one table: the budget behind our numbers, ours beside the
     /// paper's, the health figures, and each claim with its verdict.

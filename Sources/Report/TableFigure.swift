@@ -1,39 +1,47 @@
 import Experiments
 
 /// The figure of a table: our cells at a scale (mean and seed-to-seed sd of kNN top-1) in one
-/// panel, the paper's numbers for the same axis in the other, and in the caption the rank
-/// agreement between the two (`ResultsReport.shape`).
+/// panel, with a dashed line at the untrained network's kNN accuracy, the paper's numbers for the
+/// same axis in the other, and in the caption the rank agreement between the two
+/// (`ResultsReport.shape`). Given reference rows (`Results/`), the first panel shows the run
+/// beside the reference, entry by entry.
 public enum TableFigure {
-    public static func render(_ table: AblationTable, scale: Scale, rows allRows: [[String: String]]) throws -> Canvas {
-        let rows = allRows.filter { $0["scale"] == scale.rawValue && $0["status"] == "ok" }
+    public static func render(_ table: AblationTable, scale: Scale, rows allRows: [[String: String]],
+                              reference: [[String: String]]? = nil) throws -> Canvas {
+        let rows = okRows(allRows, scale: scale)
         let axis = try table.points[scale].map { $0 } ?? table.cells(scale: scale).map(\.point)
         let categories = table.numericAxis ? nil : axis.map { $0.value.description }
         var ours: [ChartSeries] = [], paper: [ChartSeries] = []
-        for entry in table.entries {
+        for (k, entry) in table.entries.enumerated() {
             let label = entry.rowLabel
-            var points: [(x: Double, y: Double, spread: Double)] = []
+            if var s = series(rows, label: label, axis: axis, numeric: table.numericAxis, name: entry.label) {
+                s.colorIndex = k; ours.append(s)
+            }
+            // the reference in the same colour, faded (and dashed on a line chart), named by the panel's note
+            if let reference, var s = series(okRows(reference, scale: scale), label: label, axis: axis, numeric: table.numericAxis,
+                                             name: entry.label + " (reference)", dashed: true) {
+                s.colorIndex = k; s.faded = true; s.inLegend = false; ours.append(s)
+            }
             var paperPoints: [(x: Double, y: Double, spread: Double)] = []
             for (i, point) in axis.enumerated() {
-                let x = table.numericAxis ? point.value.number! : Double(i)
-                let values = rows.filter { ($0["variant"] ?? "") == label && $0["value"] == point.value.description }
-                    .compactMap { Double($0["knn_top1"] ?? "") }
-                if !values.isEmpty {
-                    let mean = values.reduce(0, +) / Double(values.count)
-                    let spread = values.count > 1 ? (values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(values.count - 1)).squareRoot() : 0
-                    points.append((x, mean, spread))
-                }
                 if let pv = point.paperValue, let p = entry.paper[pv] {
                     paperPoints.append((table.numericAxis ? pv.number! : Double(i), p.top1, 0))
                 }
             }
-            if !points.isEmpty { ours.append(ChartSeries(name: entry.label, points: points)) }
             if !paperPoints.isEmpty {
                 let approximate = entry.paper.values.contains { $0.approximate }
                 paper.append(ChartSeries(name: entry.label + (approximate ? " (approx.)" : ""), points: paperPoints, dashed: true))
             }
         }
-        let oursPanel = ChartPanel(title: "ours: \(scale.rawValue) scale, kNN top-1 (mean, sd over seeds)", xLabel: table.axisName,
-                                   yLabel: "kNN top-1 (%)", logX: table.numericAxis, series: ours, categories: categories)
+        let initial = rows.compactMap { Double($0["knn_top1_init"] ?? "") }
+        let line = initial.isEmpty ? nil : (y: initial.reduce(0, +) / Double(initial.count), label: "kNN at initialisation")
+        let oursTitle = reference == nil ? "ours: \(scale.rawValue) scale, kNN top-1 (mean, sd over seeds)"
+            : "this run beside the reference: \(scale.rawValue) scale, kNN top-1"
+        var oursPanel = ChartPanel(title: oursTitle, xLabel: table.axisName,
+                                   yLabel: "kNN top-1 (%)", logX: table.numericAxis, series: ours, categories: categories, referenceLine: line)
+        if reference != nil {
+            oursPanel.note = table.numericAxis ? "faded dashed lines: the reference" : "each pair: this run, then the reference (faded)"
+        }
         let paperPanel = ChartPanel(title: "paper: \(table.paperSetting)", xLabel: table.axisName, yLabel: "top-1 (%)",
                                     logX: table.numericAxis, series: paper, categories: categories)
         // the shape verdict: do our means order the cells as the paper's numbers do?
@@ -44,5 +52,25 @@ public enum TableFigure {
         return ChartRenderer.render(title: table.title, panels: ours.isEmpty && paper.isEmpty ? [oursPanel] : [oursPanel, paperPanel],
                                     caption: caption)
     }
-}
 
+    static func okRows(_ rows: [[String: String]], scale: Scale) -> [[String: String]] {
+        rows.filter { $0["scale"] == scale.rawValue && $0["status"] == "ok" }
+    }
+
+    /// The mean and sd over seeds of an entry's cells along the axis; nil when it has none.
+    static func series(_ rows: [[String: String]], label: String, axis: [AxisPoint], numeric: Bool, name: String,
+                       dashed: Bool = false) -> ChartSeries? {
+        var points: [(x: Double, y: Double, spread: Double)] = []
+        for (i, point) in axis.enumerated() {
+            let x = numeric ? point.value.number! : Double(i)
+            let values = rows.filter { ($0["variant"] ?? "") == label && $0["value"] == point.value.description }
+                .compactMap { Double($0["knn_top1"] ?? "") }
+            if !values.isEmpty {
+                let mean = values.reduce(0, +) / Double(values.count)
+                let spread = values.count > 1 ? (values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(values.count - 1)).squareRoot() : 0
+                points.append((x, mean, spread))
+            }
+        }
+        return points.isEmpty ? nil : ChartSeries(name: name, points: points, dashed: dashed)
+    }
+}

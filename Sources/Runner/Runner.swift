@@ -249,3 +249,28 @@ public func writeResults(_ rows: [[String: String]], to path: String) throws {
     try text.write(toFile: tmp, atomically: false, encoding: .utf8)
     guard rename(tmp, path) == 0 else { throw CSVError.io("cannot replace \(path)") }
 }
+
+extension TableRunner {
+    /// The folder of the committed reference rows at `scale`: Results/ for the `cpu` scale (what
+    /// Results/README.md reports), Results/<scale>/ for the others.
+    public static func referenceDirectory(scale: Scale, root: String = "Results") -> String {
+        scale == .cpu ? root : "\(root)/\(scale.rawValue)"
+    }
+
+    /// This run's rows beside the reference's in `referenceDirectory` and the paper's numbers:
+    /// writes COMPARISON.md, comparison.csv and TABLE-comparison.png next to the run's CSV and
+    /// returns the markdown; nil when the reference has no CSV for the table.
+    public func compare(_ table: AblationTable, scale: Scale, referenceDirectory: String) throws -> String? {
+        let referencePath = "\(referenceDirectory)/\(table.name).csv"
+        guard FileManager.default.fileExists(atPath: referencePath) else { return nil }
+        let mine = try readResults(csvPath(table)), reference = try readResults(referencePath)
+        let text = try TableComparison.markdown(table, scale: scale, mine: mine, minePath: csvPath(table),
+                                                reference: reference, referencePath: referencePath)
+        try text.write(toFile: "\(resultsDirectory)/COMPARISON.md", atomically: true, encoding: .utf8)
+        try TableComparison.csv(table, scale: scale, mine: mine, reference: reference)
+            .write(toFile: "\(resultsDirectory)/comparison.csv", atomically: true, encoding: .utf8)
+        let canvas = try TableFigure.render(table, scale: scale, rows: mine, reference: reference)
+        try PNGFile.write(canvas, to: "\(resultsDirectory)/\(table.name)-comparison.png")
+        return text
+    }
+}
