@@ -5,7 +5,7 @@ BIN := .build/release/sslbench
 CIFAR_URL := https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz
 CIFAR_MD5 := c32a1d4ab5d03f1284b67883e8d87530
 
-.PHONY: parity bench bench-pytorch build test test-slurm data train-reference clean help results regress regress-update setup find-data
+.PHONY: parity bench bench-pytorch build test test-slurm smoke-reference data train-reference clean help results regress regress-update setup find-data
 
 # Scale and seeds of the ablation targets: `cpu` (README, "The cpu scale") is what Results/
 # holds; `smoke` checks the plumbing in seconds; `paper` is the papers' budget, for a big machine.
@@ -32,6 +32,7 @@ help:
 	@echo "                       (UNTIL_RESOLVED=$(UNTIL_RESOLVED), up to 8) into runs/<table>/ (RESULTS=DIR: into DIR),"
 	@echo "                       then the comparison with the committed reference and the paper (COMPARISON.md)"
 	@echo "make results           every table (RESULTS=Results: into the committed reference, then its README)"
+	@echo "make smoke-reference   every table at the smoke scale, 3 seeds, into Results/smoke/ (what SCALE=smoke compares with)"
 	@echo "make bench             time the step (the cpu scale's width 8, widths 16 and 64), a whole cpu-scale cell"
 	@echo "                       against its steps, the pipeline, the loss and sgemm: Results/bench.csv"
 	@echo "make bench-pytorch     our step against Benchmarks/torch_step.py (PYTHON=... with torch) at widths 8, 16, 64"
@@ -94,6 +95,10 @@ table_normalization := loss-normalization
 ablation-%: build find-data
 	$(BIN) run $(or $(table_$*),$*) --scale $(SCALE) --seeds $(SEEDS) $(if $(filter yes,$(UNTIL_RESOLVED)),--until-resolved) \
 		$(if $(RESULTS),--results $(RESULTS))
+# the committed smoke reference that SCALE=smoke runs are compared with: every table, 3 seeds
+smoke-reference: build find-data
+	for t in $(foreach a,$(ABLATIONS),$(or $(table_$(a)),$(a))); do \
+	  $(BIN) run $$t --scale smoke --seeds 3 --results Results/smoke || exit 1; done
 # every table; with RESULTS=Results, into the committed reference and then its README
 results: $(addprefix ablation-,$(ABLATIONS))
 	$(if $(RESULTS),$(BIN) report --scale $(SCALE) --results $(RESULTS))

@@ -14,8 +14,13 @@
 # partition or account to the sbatch lines below. Experiments/slurm/test-slurm.sh runs this
 # script against a real single-node SLURM.
 set -euo pipefail
-# sbatch runs a copy of this script from its spool folder: tasks find the project where it was submitted
-cd "${SLURM_SUBMIT_DIR:-$(dirname "$0")/../..}"
+SCRIPT=$(realpath "$0")
+# sbatch runs a copy of this script from its spool folder: its tasks start in the folder it was
+# submitted from (the project root, where `submit` moves first)
+case "${1:-}" in
+task|merge) cd "${SLURM_SUBMIT_DIR:?not inside a SLURM job}" ;;
+*) cd "$(dirname "$SCRIPT")/../.." ;;
+esac
 BIN=.build/release/sslbench
 
 case "${1:-}" in
@@ -27,9 +32,9 @@ submit)
     "$BIN" run "$TABLE" --scale "$SCALE" --seeds "$SEEDS" --results "$OUT" --dry-run
     array=$(sbatch --parsable --array=1-"$TASKS" --job-name="sslbench-$TABLE" \
         --cpus-per-task="${SSLBENCH_CPUS:-8}" --mem="${SSLBENCH_MEM:-24G}" --time="${SSLBENCH_TIME:-12:00:00}" \
-        --output="$OUT/slurm-$TABLE-%A_%a.out" "$0" task "$TABLE" "$SCALE" "$SEEDS" "$TASKS" "$OUT")
+        --output="$OUT/slurm-$TABLE-%A_%a.out" "$SCRIPT" task "$TABLE" "$SCALE" "$SEEDS" "$TASKS" "$OUT")
     merge=$(sbatch --parsable --dependency=afterok:"$array" --job-name="sslbench-$TABLE-merge" --cpus-per-task=1 \
-        --mem=1G --time=00:10:00 --output="$OUT/slurm-$TABLE-merge-%j.out" "$0" merge "$TABLE" "$SCALE" "$SEEDS" "$TASKS" "$OUT")
+        --mem=1G --time=00:10:00 --output="$OUT/slurm-$TABLE-merge-%j.out" "$SCRIPT" merge "$TABLE" "$SCALE" "$SEEDS" "$TASKS" "$OUT")
     echo "submitted array job $array ($TASKS tasks) and merge job $merge; rows in $OUT"
     ;;
 task)
@@ -46,6 +51,6 @@ merge)
     "$BIN" plot "$TABLE" --scale "$SCALE" --results "$OUT"
     ;;
 *)
-    sed -n '2,16p' "$0"; exit 2
+    sed -n '2,16p' "$SCRIPT"; exit 2
     ;;
 esac

@@ -30,8 +30,13 @@ chmod 755 "$WORK"
 
 # the daemons' process ids, read from their pid files as each starts; stopped in reverse order
 pids=()
-remember() { for _ in $(seq 50); do [ -s "$1" ] && { pids=("$(cat "$1")" "${pids[@]}"); return; }; sleep 0.1; done; }
+remember() {
+    for _ in $(seq 100); do [ -s "$1" ] && { pids=("$(cat "$1")" "${pids[@]}"); return; }; sleep 0.1; done
+    echo "no pid file $1 after 10 s: the daemon did not start" >&2; exit 1
+}
 stop() {
+    # the jobs first (their tasks would outlive slurmd), then the daemons
+    [ -n "${SLURM_CONF:-}" ] && scancel --full --quiet --user=root 2>/dev/null || true
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${pids[@]}"; do
         for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -85,7 +90,8 @@ echo "SLURM $(sinfo -V | cut -d' ' -f2) up on $host with $cpus CPUs ($WORK)"
 
 RESULTS=$WORK/slurm SSLBENCH_CPUS=1 SSLBENCH_MEM=2G SSLBENCH_TIME=00:30:00 Experiments/slurm/table.sh submit "$TABLE" "$SCALE" "$SEEDS" "$TASKS"
 for _ in $(seq 900); do
-    [ -z "$(squeue -h -o %i)" ] && break
+    queue=$(squeue -h -o %i) || { echo "squeue failed:" >&2; tail -20 "$WORK/slurmctld.log" >&2; exit 1; }
+    [ -z "$queue" ] && break
     if squeue -h -o %r | grep -q DependencyNeverSatisfied; then
         echo "a task failed, so the merge job can never run:" >&2; cat "$WORK"/slurm/slurm-*.out >&2; exit 1
     fi

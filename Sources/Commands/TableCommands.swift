@@ -87,8 +87,10 @@ enum TableCommands {
     /// reference and the paper (`TableRunner.compare`), printed and written beside the CSV.
     static func printComparison(_ table: AblationTable, scale: Scale, runner: TableRunner) throws {
         let reference = TableRunner.referenceDirectory(scale: scale)
-        let same = URL(fileURLWithPath: reference).standardizedFileURL.path == URL(fileURLWithPath: runner.resultsDirectory).standardizedFileURL.path
-        if same { return }
+        // rows written into the committed reference (Results/ or a folder in it) are the reference: nothing to compare
+        let out = URL(fileURLWithPath: runner.resultsDirectory).standardizedFileURL.path
+        let root = URL(fileURLWithPath: "Results").standardizedFileURL.path
+        if out == root || out.hasPrefix(root + "/") { return }
         guard let text = try runner.compare(table, scale: scale, referenceDirectory: reference) else {
             print("no committed reference for \(table.name) at the \(scale.rawValue) scale (\(reference)/\(table.name).csv): nothing to compare with")
             return

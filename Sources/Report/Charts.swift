@@ -53,13 +53,13 @@ func placeLabels(_ labels: [String], centres: [Int], gap: Int = 3, maxRows: Int 
         }
         // shorten on the row whose last label ends first, keeping the label's left edge at most at its centre
         let row = rowEnds.indices.min { rowEnds[$0] < rowEnds[$1] }!
-        var text = label
-        while text.count > 1 {
+        var text = label, done = false
+        while !done && text.count > 1 {
             text = String(text.dropLast(text.hasSuffix("~") ? 2 : 1)) + "~"
             let l = max(centre - width(text) / 2, rowEnds[row] + gap + 1)
-            if l <= centre { rowEnds[row] = l + width(text); placed.append((text, l, row)); break }
+            if l <= centre { rowEnds[row] = l + width(text); placed.append((text, l, row)); done = true }
         }
-        if text.count <= 1 { placed.append(("", centre, row)) }
+        if !done { placed.append(("", centre, row)) }
     }
     return placed
 }
@@ -114,11 +114,13 @@ public enum ChartRenderer {
 
     /// The legend's items (series in it), columns and rows in a panel `width` wide: as many
     /// columns (at most 3) as the longest name allows.
+    /// The reference line, when there is one, takes the slot after the last series.
     static func legendLayout(_ panel: ChartPanel, width: Int) -> (items: [Int], columns: Int, rows: Int) {
         let items = panel.series.indices.filter { panel.series[$0].inLegend }
-        let longest = items.map { BitmapFont.width(of: panel.series[$0].name) }.max() ?? 0
+        let names = items.map { panel.series[$0].name } + (panel.referenceLine.map { [$0.label] } ?? [])
+        let longest = names.map { BitmapFont.width(of: $0) }.max() ?? 0
         let columns = max(1, min(3, (width - 24) / (longest + 34)))
-        return (items, columns, (items.count + columns - 1) / columns)
+        return (items, columns, (names.count + columns - 1) / columns)
     }
 
     /// Pixels a panel needs under its plot: axis labels, the axis name, the legend, the note.
@@ -229,11 +231,13 @@ public enum ChartRenderer {
         }
         if let note = panel.note { canvas.text(note, x: left + 12, y: legendY + legend.rows * 12, .gray) }
         if let line = panel.referenceLine {
+            // a thin dashed line over the series (it hides nothing), named in the legend
             let y = py(line.y)
             canvas.line(Double(plotLeft), y, Double(plotRight), y, .gray, thickness: 1, dash: 4)
-            let w = BitmapFont.width(of: line.label), x = plotRight - 4 - w
-            canvas.fillRect(x: x - 2, y: Int(y) - 11, width: w + 4, height: 10, .white)
-            canvas.text(line.label, x: x, y: Int(y) - 10, .gray)
+            let i = legend.items.count
+            let lx = left + 12 + (i % legend.columns) * columnWidth, ly = legendY + (i / legend.columns) * 12
+            canvas.line(Double(lx), Double(ly + 3), Double(lx + 18), Double(ly + 3), .gray, thickness: 1, dash: 4)
+            canvas.text(line.label, x: lx + 22, y: ly)
         }
     }
 }

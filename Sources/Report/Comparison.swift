@@ -8,8 +8,12 @@ import Experiments
 /// Agreement uses the claims' rule (`ClaimRule`): d = this run's mean − the reference's, its
 /// standard error sd·√(1/n₁ + 1/n₂) from the seed-to-seed spread pooled over the cells of both
 /// runs, and the critical value c of that spread's degrees of freedom. |d| ≤ c·SE reads "within
-/// the spread"; beyond it, "differs". The kernel is deterministic per machine and thread count, not
-/// across them: on another CPU the same seed gives other numbers, which should agree within the spread.
+/// the spread" (no difference the seeds can detect, which is not a proof of equality); beyond it,
+/// "differs". c is the claims' critical value, the error split over 6 looks: for one look per cell
+/// that is stricter than needed, and it keeps false "differs" rare over a table's many cells. The
+/// pooled spread assumes both machines' seeds scatter alike. The kernel is deterministic per
+/// machine and thread count, not across them: on another CPU the same seed gives other numbers,
+/// which should lie within the spread.
 public enum TableComparison {
     public struct CellAgreement {
         public let mine: CellSummary, reference: CellSummary
@@ -71,7 +75,8 @@ public enum TableComparison {
         s += "Paper: \(table.title), \(table.paperSetting).\n\n"
         let decided = cells.compactMap(\.agrees)
         s += "\(decided.filter { $0 }.count) of \(decided.count) cells with both runs agree within the seed spread "
-        s += "(|this run − reference| ≤ c·SE, the claims' rule; \(cells.count - decided.count) cells lack a run or a spread).\n\n"
+        s += "(|this run − reference| ≤ c·SE, the claims' rule: no difference these seeds can detect, not a proof of "
+        s += "equality; \(cells.count - decided.count) cells lack a run or a spread).\n\n"
         s += "| entry | \(table.axisName) | this run (mean ± sd, seeds) | reference (mean ± sd, seeds) | difference (± c·SE) | agreement | paper top-1 |\n"
         s += "| --- | --- | --- | --- | --- | --- | --- |\n"
         func cell(_ c: CellSummary) -> String {
