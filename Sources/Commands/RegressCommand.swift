@@ -28,7 +28,7 @@ enum RegressCommand {
             s.run.seeds = try Value.int(v, option: "seeds", minimum: 1)
         },
         Option("sabotage", "FAULT", example: "negate-gradients",
-               "plant a bug to see the check fail: negate-gradients (every gradient's sign flipped),\ntarget-receives-gradients (BYOL without its stop-gradient), target-copies-online\n(the momentum target with τ = 0), nan-loss-at-STEP") { s, v in
+               "plant a bug to see the check fail: negate-gradients (every gradient's sign flipped),\ntarget-receives-gradients (BYOL without its stop-gradient), target-copies-online\n(the momentum target with τ = 0), nan-loss-at-STEP; and faults of a few points:\nno-colour-jitter, held-momentum, doubled-temperature, tenfold-lambda, no-warmup") { s, v in
             guard let fault = Fault(parsing: v) else {
                 throw OptionError("--sabotage: unknown fault '\(v)'; known: \(Fault.names.joined(separator: ", "))")
             }
@@ -47,6 +47,7 @@ enum RegressCommand {
     static func run(_ parsed: ParsedOptions) throws {
         var s = Settings()
         try parsed.apply(options, to: &s)
+        if s.run.update && s.run.fault != nil { throw OptionError("--sabotage plants a fault to check; it does not go with --update") }
         if s.run.update, let seeds = s.run.seeds, seeds < Regression.minimumBaselineSeeds {
             throw OptionError("--seeds must be at least \(Regression.minimumBaselineSeeds) for an update, got \(seeds)")
         }

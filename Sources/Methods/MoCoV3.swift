@@ -15,6 +15,8 @@ public struct MoCoV3Configuration: Equatable {
     public var predictorHiddenDimensions = 4096
     public var temperature: Float = 0.2
     public var baseMomentum: Float = 0.99
+    /// Whether τ rises to 1 by cosine (MoCo v3, solo-learn) or stays τ_base.
+    public var momentumSchedule = MomentumSchedule.cosine
     /// SDMP's mixing on top of MoCo v3 (nil: plain MoCo v3); `SDMPConfiguration` sets it.
     public var mixing: MixingConfiguration? = nil
     public init() {}
@@ -72,7 +74,8 @@ public final class MoCoV3: SelfSupervisedMethod {
         self.configuration = configuration
         let c = configuration
         let shape = MomentumHeadShape(projectorHidden: c.projectorHiddenDimensions, projection: c.projectionDimensions,
-                                      predictorHidden: c.predictorHiddenDimensions, baseMomentum: c.baseMomentum)
+                                      predictorHidden: c.predictorHiddenDimensions, baseMomentum: c.baseMomentum,
+                                      schedule: c.momentumSchedule)
         networks = OnlineAndMomentumNetworks(shape: shape, backboneWidth: backboneWidth, heads: .mocoV3, rng: &rng)
         objective = InfoNCELoss(temperature: c.temperature)
     }

@@ -1,6 +1,7 @@
 import Methods
 import NN
 import Tensors
+import Training
 
 /// Deliberate faults that the regression plants around a method (`make regress SABOTAGE=…`, the
 /// regression's tests) to show that it notices them. Each is a wrapper around the method as
@@ -19,10 +20,25 @@ public enum Fault: Equatable, CustomStringConvertible {
     /// stop-gradient removed), the bug that lets BYOL and SimSiam collapse. Other methods train
     /// as they are.
     case targetReceivesGradients
+    // Faults that cost a few points rather than a collapse: the recipe changed the way a slip in
+    // the code would change it (`configure`). A method the fault does not concern trains as it is.
+    /// The colour jitter never applied, in either view.
+    case noColourJitter
+    /// The target's momentum held at τ_base instead of rising to 1 (BYOL, MoCo v3, SDMP).
+    case heldMomentum
+    /// The softmax temperature doubled (SimCLR, SwAV, MoCo v3, SDMP).
+    case doubledTemperature
+    /// Barlow Twins' λ ten times larger.
+    case tenfoldLambda
+    /// The learning-rate warm-up skipped.
+    case noWarmup
 
-    public static let names = ["negate-gradients", "target-copies-online", "target-receives-gradients", "nan-loss-at-STEP"]
+    public static let names = ["negate-gradients", "target-copies-online", "target-receives-gradients", "nan-loss-at-STEP",
+                               "no-colour-jitter", "held-momentum", "doubled-temperature", "tenfold-lambda", "no-warmup"]
+    static let recipeFaults: [Fault] = [.noColourJitter, .heldMomentum, .doubledTemperature, .tenfoldLambda, .noWarmup]
 
     public init?(parsing text: String) {
+        if let fault = Self.recipeFaults.first(where: { $0.description == text }) { self = fault; return }
         if text == "negate-gradients" { self = .negatedGradients; return }
         if text == "target-copies-online" { self = .targetCopiesOnline; return }
         if text == "target-receives-gradients" { self = .targetReceivesGradients; return }
@@ -38,16 +54,48 @@ public enum Fault: Equatable, CustomStringConvertible {
         case .nanLossFromStep(let s): return "nan-loss-at-\(s)"
         case .targetCopiesOnline: return "target-copies-online"
         case .targetReceivesGradients: return "target-receives-gradients"
+        case .noColourJitter: return "no-colour-jitter"
+        case .heldMomentum: return "held-momentum"
+        case .doubledTemperature: return "doubled-temperature"
+        case .tenfoldLambda: return "tenfold-lambda"
+        case .noWarmup: return "no-warmup"
         }
     }
 
-    /// `method` with this fault planted.
+    /// `method` with this fault planted (the recipe faults act through `configure` and leave the method as built).
     public func plant(in method: SelfSupervisedMethod) -> SelfSupervisedMethod {
+        if Self.recipeFaults.contains(self) { return method }
         if self == .targetReceivesGradients {
             guard let byol = method as? BYOL else { return method }
             return BYOLWithoutStopGradient(byol)
         }
         return FaultyMethod(method, fault: self)
+    }
+
+    /// Changes the cell as a recipe fault would; returns whether it concerns the cell's method
+    /// (the other faults change no configuration and return false).
+    @discardableResult
+    public func configure(_ c: inout CellConfiguration) -> Bool {
+        let before = c
+        switch self {
+        case .noColourJitter:
+            if !c.removedAugmentations.contains(.colourJitter) { c.removedAugmentations.append(.colourJitter) }
+        case .heldMomentum:
+            c.ifMethod(BYOLConfiguration.self) { $0.momentumSchedule = .constant }
+            c.ifMethod(MoCoV3Configuration.self) { $0.momentumSchedule = .constant }
+            c.ifMethod(SDMPConfiguration.self) { $0.moco.momentumSchedule = .constant }
+        case .doubledTemperature:
+            c.ifMethod(SimCLRConfiguration.self) { $0.temperature *= 2 }
+            c.ifMethod(SwAVConfiguration.self) { $0.temperature *= 2 }
+            c.ifMethod(MoCoV3Configuration.self) { $0.temperature *= 2 }
+            c.ifMethod(SDMPConfiguration.self) { $0.moco.temperature *= 2 }
+        case .tenfoldLambda:
+            c.ifMethod(BarlowTwinsConfiguration.self) { $0.offDiagonalWeight *= 10 }
+        case .noWarmup:
+            c.warmupEpochs = 0
+        default: break
+        }
+        return c != before
     }
 }
 

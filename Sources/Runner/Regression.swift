@@ -42,6 +42,9 @@ public enum Regression {
             return (baseline.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(max(baseline.count - 1, 1))).squareRoot()
         }
         public var tolerance: Double { max(Regression.spreadMultiplier * baselineSpread, Regression.minimumTolerance) }
+        /// The drop from the baseline's mean that one new seed falls past the tolerance 4 times in
+        /// 5: the tolerance plus 0.84 of the seeds' sd (the new value scatters as a seed does).
+        public var detectableDrop: Double { tolerance + 0.8416 * baselineSpread }
         public var passed: Bool {
             guard status == "ok", let v = knnTop1 else { return false }
             return v >= baselineMean - tolerance
@@ -50,9 +53,10 @@ public enum Regression {
             var measured = knnTop1.map { String(format: "%.2f", $0) } ?? "none (\(status))"
             if let initial = atInitialisation { measured += String(format: " (%.2f at initialisation)", initial) }
             let seeds = baseline.map { String(format: "%.2f", $0) }.joined(separator: ", ")
-            return String(format: "%@ %@: kNN top-1 %@, baseline %.2f (seeds %@; sd %.2f), tolerance %.2f, lowest accepted %.2f",
+            return String(format: "%@ %@: kNN top-1 %@, baseline %.2f (seeds %@; sd %.2f), tolerance %.2f, lowest accepted %.2f; "
+                          + "detects a drop of %.2f points 4 times in 5",
                           passed ? "ok  " : "FAIL", method, measured, baselineMean, seeds, baselineSpread, tolerance,
-                          baselineMean - tolerance)
+                          baselineMean - tolerance, detectableDrop)
         }
     }
 
@@ -90,14 +94,17 @@ public enum Regression {
     }
 
     /// Compares the rows of a new run with the baseline's, method by method (in the new run's order).
-    public static func compare(new: [[String: String]], baseline: [[String: String]], baselinePath: String) throws -> [Check] {
+    /// `sameRecipe` false skips the check that both rows name the same configuration (a planted
+    /// recipe fault changes it on purpose).
+    public static func compare(new: [[String: String]], baseline: [[String: String]], baselinePath: String,
+                               sameRecipe: Bool = true) throws -> [Check] {
         guard !baseline.isEmpty else { throw Failure.noBaseline(path: baselinePath) }
         return try new.map { row in
             let method = row["method"] ?? ""
             let rows = baseline.filter { $0["method"] == method && $0["status"] == "ok" }
             let values = rows.compactMap { Double($0["knn_top1"] ?? "") }
             if values.isEmpty { throw Failure.methodMissing(method: method, path: baselinePath) }
-            for b in rows {
+            for b in rows where sameRecipe {
                 for column in configurationColumns where row[column] != nil && b[column] != row[column] {
                     throw Failure.configurationChanged(method: method, column: column, baseline: b[column] ?? "none",
                                                        new: row[column] ?? "", path: baselinePath)
@@ -134,7 +141,15 @@ public struct RegressionRun {
         runner.wrapMethod = fault.map { fault in { fault.plant(in: $0) } }
         let table = Tables.methods
         let selected = Set(methods)
-        runner.cellSelection = { selected.contains($0.configuration.method.name) ? RegressionRecipes.cell($0) : nil }
+        let fault = self.fault
+        runner.cellSelection = { declared in
+            guard selected.contains(declared.configuration.method.name) else { return nil }
+            let cell = RegressionRecipes.cell(declared)
+            guard let fault else { return cell }
+            var c = cell.configuration
+            fault.configure(&c)
+            return cell.withConfiguration(c)
+        }
         runner.resultsDirectory = update ? "\(directory)/update" : "\(directory)/latest"
         let oldBaseline = try readResults(baselinePath)
         if !update && oldBaseline.isEmpty { throw Regression.Failure.noBaseline(path: baselinePath) }
@@ -143,7 +158,9 @@ public struct RegressionRun {
             + "(BYOL and SwAV on their own recipe, RegressionRecipes.cell), \(runner.seeds) seed(s)")
         try runner.run(table, scale: .ci, train: train, test: test, log: log)
         let newRows = try readResults(runner.csvPath(table))
-        guard update else { return try Regression.compare(new: newRows, baseline: oldBaseline, baselinePath: baselinePath) }
+        guard update else {
+            return try Regression.compare(new: newRows, baseline: oldBaseline, baselinePath: baselinePath, sameRecipe: fault == nil)
+        }
         // the new seeds of these methods replace theirs; the other methods' rows stay as they were
         let merged = Regression.mergedBaseline(old: oldBaseline, new: newRows.filter { selected.contains($0["method"] ?? "") }, updated: selected)
         try writeResults(merged, to: runner.csvPath(table))

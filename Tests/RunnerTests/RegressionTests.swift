@@ -132,10 +132,12 @@ final class RegressionTests: XCTestCase {
         }
         let cell = RegressionRecipes.cell(declared)
         var configuration = cell.configuration
+        fault.configure(&configuration)
         configuration.linearProbe = false   // the check reads the kNN only
         let result = try train(configuration, train: data.train, test: data.test, wrapMethod: fault.plant(in:))
-        let newRow = Dictionary(uniqueKeysWithValues: zip(TableRow.header, TableRow.fields(cell, table: Tables.methods, result: result)))
-        return try Regression.compare(new: [newRow], baseline: baseline, baselinePath: committedBaseline)[0]
+        let newRow = Dictionary(uniqueKeysWithValues: zip(TableRow.header, TableRow.fields(cell.withConfiguration(configuration),
+                                                                                           table: Tables.methods, result: result)))
+        return try Regression.compare(new: [newRow], baseline: baseline, baselinePath: committedBaseline, sameRecipe: false)[0]
     }
 
     /// The sabotage: the Barlow Twins cell of `make regress` with every gradient's sign flipped
@@ -154,6 +156,38 @@ final class RegressionTests: XCTestCase {
         let check = try sabotagedCheck("byol", .targetReceivesGradients)
         XCTAssertFalse(check.passed, "the sabotaged run passed: \(check)")
         print("sabotaged: \(check)")
+    }
+
+    /// The few-point faults change the recipe as they say, only for the methods they concern, and
+    /// parse from their names; the others change no configuration.
+    func testRecipeFaultsChangeWhatTheySay() throws {
+        func faulty(_ fault: Fault, _ method: any MethodConfiguration) -> (CellConfiguration, Bool) {
+            var c = Scales.base(.ci, method: method)
+            let changed = fault.configure(&c)
+            return (c, changed)
+        }
+        for name in Fault.names where !name.contains("STEP") { XCTAssertEqual(Fault(parsing: name)?.description, name) }
+        let jitter = faulty(.noColourJitter, SimCLRConfiguration())
+        XCTAssertTrue(jitter.1); XCTAssertEqual(jitter.0.augmentationA.jitterProbability, 0); XCTAssertEqual(jitter.0.augmentationB.jitterProbability, 0)
+        XCTAssertEqual((faulty(.heldMomentum, BYOLConfiguration()).0.method as? BYOLConfiguration)?.momentumSchedule, .constant)
+        XCTAssertEqual((faulty(.heldMomentum, SDMPConfiguration()).0.method as? SDMPConfiguration)?.moco.momentumSchedule, .constant)
+        XCTAssertFalse(faulty(.heldMomentum, SimCLRConfiguration()).1)
+        XCTAssertEqual((faulty(.doubledTemperature, MoCoV3Configuration()).0.method as? MoCoV3Configuration)?.temperature, 0.4)
+        XCTAssertEqual((faulty(.doubledTemperature, SwAVConfiguration()).0.method as? SwAVConfiguration)?.temperature, 0.2)
+        XCTAssertFalse(faulty(.doubledTemperature, BarlowTwinsConfiguration()).1)
+        XCTAssertEqual((faulty(.tenfoldLambda, BarlowTwinsConfiguration()).0.method as? BarlowTwinsConfiguration)?.offDiagonalWeight ?? 0,
+                       0.051, accuracy: 1e-7)
+        XCTAssertEqual(faulty(.noWarmup, BYOLConfiguration()).0.warmupEpochs, 0)
+        XCTAssertFalse(faulty(.negatedGradients, BYOLConfiguration()).1)
+        // a held momentum really holds in the method built from the faulty configuration
+        var rng = RandomGenerator(seed: 1)
+        var moco = MoCoV3Configuration(); moco.momentumSchedule = .constant
+        moco.projectorHiddenDimensions = 8; moco.projectionDimensions = 4; moco.predictorHiddenDimensions = 8
+        let built = MoCoV3(configuration: moco, backboneWidth: 2, rng: &rng)
+        let before = built.keyParameters[0].value.array, online = built.encoder.parameters[0]
+        for i in 0 ..< online.value.count { online.value[i] += 1 }
+        built.afterOptimizerStep(context: StepContext(step: 9, totalSteps: 10, epoch: 0, stepsPerEpoch: 10, seed: 0))
+        XCTAssertEqual(built.keyParameters[0].value[0], 0.99 * before[0] + 0.01 * online.value[0], accuracy: 1e-6)
     }
 
     /// Same configuration, seed and threads: the same CSV row in every column but the timings.
