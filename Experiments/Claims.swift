@@ -113,6 +113,26 @@ public enum ClaimRule {
     }
 }
 
+extension ClaimRule {
+    /// Whether seeds up to `cap` per cell could still decide an open claim; false lets
+    /// `--until-resolved` stop spending seeds on it. The band at the cap is taken at its smallest,
+    /// c∞·sd·√(Σwᵢ²/cap) with c∞ the critical value of infinite degrees of freedom, and the true S
+    /// at its largest plausible size, |S| + 2·SE now. "Positive" is out of reach when that |S| stays
+    /// inside the band; "within ±m" when the band alone is m or wider (it cannot hold) and that |S|
+    /// cannot clear m by the band (it cannot fail). Stopping a claim early only removes looks, so
+    /// the rule's error stays within α.
+    public static func decidable(_ expectation: Claim.Expectation, sum: Double, standardError: Double, spread: Double,
+                                 weights: [Double], cap: Int, looks: Int = SeedPlan.standard.looks) -> Bool {
+        guard spread > 0, !standardError.isNaN, !sum.isNaN else { return true }
+        let bandAtCap = criticalValue(degrees: .infinity, looks: looks) * spread * (weights.map { $0 * $0 }.reduce(0, +) / Double(cap)).squareRoot()
+        let largest = abs(sum) + 2 * standardError
+        switch expectation {
+        case .positive: return largest > bandAtCap
+        case .withinMargin(let m): return bandAtCap < m || largest - bandAtCap > m
+        }
+    }
+}
+
 /// How many seeds a table's cells get: `base` for every cell, then, with `--until-resolved`,
 /// one more round at a time for the cells of the claims still open, up to `cap`. A claim is
 /// looked at after the base seeds and after each round: at most cap − base + 1 looks.

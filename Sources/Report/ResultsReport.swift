@@ -27,6 +27,8 @@ public struct ClaimOutcome {
     public var critical: Double = .nan
     public var halfWidth: Double = .nan
     public var seedsForPaper: Int? = nil
+    /// false when no seeds up to the cap of `SeedPlan.standard` could decide it (`ClaimRule.decidable`).
+    public var decidableWithinCap = true
 }
 
 public enum ResultsReport {
@@ -81,6 +83,10 @@ public enum ResultsReport {
                                     critical: critical, standardError: se, paperSum: paperSum)
         outcome.halfWidth = power.halfWidth
         outcome.seedsForPaper = power.seedsForPaper
+        if outcome.verdict == .notResolved {
+            outcome.decidableWithinCap = ClaimRule.decidable(claim.expectation, sum: sum, standardError: se, spread: spread ?? .nan,
+                                                             weights: claim.terms.map(\.weight), cap: SeedPlan.standard.cap, looks: looks)
+        }
         return outcome
     }
 
@@ -157,6 +163,7 @@ public enum ResultsReport {
                 if o.verdict == .notResolved, !o.halfWidth.isNaN {
                     distance = "decides a difference beyond \(f(o.halfWidth)) points; "
                     distance += o.seedsForPaper.map { "about \($0) seeds per cell for the paper's S" } ?? "the paper's S gives no target"
+                    if !o.decidableWithinCap { distance += "; out of reach within \(SeedPlan.standard.cap) seeds at this spread" }
                 }
                 let expectation: String
                 switch claim.expectation {

@@ -126,22 +126,31 @@ public struct TableRunner {
         // a round at a time: seed `round` for the cells of every claim still open
         for round in max(seeds, plan.base) ..< plan.cap {
             let next = try nextRound(table, scale: scale, rows: try readResults(path), round: round)
-            if next.open.isEmpty { log("every claim decided after \(round) seeds per cell"); return }
+            if next.open.isEmpty {
+                log("after \(round) seeds per cell no claim is open that more seeds up to \(plan.cap) could decide"); return
+            }
             log("round \(round + 1) of at most \(plan.cap) seeds: \(next.open.count) claim\(next.open.count == 1 ? "" : "s") open, "
                 + "\(next.cells.count) cell\(next.cells.count == 1 ? "" : "s") to run (seed \(round))")
             try runCells(next.cells, table: table, scale: scale, train: train, test: test, log: log)
         }
         let open = try nextRound(table, scale: scale, rows: try readResults(path), round: plan.cap).open
-        log(open.isEmpty ? "every claim decided after \(plan.cap) seeds per cell"
+        log(open.isEmpty ? "after \(plan.cap) seeds per cell no claim is open that more seeds could decide"
             : "\(open.count) claim\(open.count == 1 ? "" : "s") still open at the cap of \(plan.cap) seeds")
     }
 
-    /// One round of `--until-resolved`: the claims still open under the rule given `rows`, and
-    /// seed `round` of every cell they name that `rows` lacks.
+    /// One round of `--until-resolved`: the claims still open under the rule given `rows` that
+    /// the cap's seeds could still decide, and seed `round` of every cell they name that `rows` lacks.
     public func nextRound(_ table: AblationTable, scale: Scale, rows: [[String: String]], round: Int) throws
         -> (open: [Claim], cells: [(cell: TableCell, seed: UInt64)]) {
         let summaries = try ResultsReport.summarize(table, scale: scale, rows: rows)
-        let open = table.claims.filter { ResultsReport.evaluate($0, cells: summaries).verdict == .notResolved }
+        // open claims that seeds up to the plan's cap could still decide (`ClaimRule.decidable`)
+        let cap = untilResolved?.cap ?? SeedPlan.standard.cap
+        let open = table.claims.filter {
+            let o = ResultsReport.evaluate($0, cells: summaries)
+            guard o.verdict == .notResolved else { return false }
+            return ClaimRule.decidable($0.expectation, sum: o.sum, standardError: o.standardError, spread: ResultsReport.pooledSpread(summaries)?.sd ?? .nan,
+                                       weights: $0.terms.map(\.weight), cap: cap)
+        }
         let wanted = Set(open.flatMap { $0.terms.map { "\($0.label)\u{1F}\($0.paperValue)" } })
         let have = Set(rows.map(TableRow.key(row:)))
         let cells = try table.cells(scale: scale).compactMap { declared -> (cell: TableCell, seed: UInt64)? in

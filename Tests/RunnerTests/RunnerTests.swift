@@ -66,6 +66,34 @@ final class RunnerTests: XCTestCase {
         XCTAssertNoThrow(try SeedPlan(base: 4, cap: 6).validate())
     }
 
+    /// A claim that the cap's seeds could not decide gets no more: the baseline and the predictor
+    /// with equal means (sd 1, 3 seeds: still in reach, it gets seed 3; at 6 seeds |S| + 2·SE is
+    /// below the band the cap of 8 would give, so round 7 adds nothing).
+    func testAClaimOutOfReachWithinTheCapGetsNoMoreSeeds() throws {
+        let table = Tables.asymmetry
+        let means = ["baseline": 60.0, "stop-gradient": 40, "predictor": 60, "predictor-stop-gradient": 20]
+        func rows(seeds: Int) throws -> [[String: String]] {
+            try table.cells(scale: .smoke).flatMap { cell in
+                (0 ..< seeds).map { seed in
+                    ["table": table.name, "variant": cell.entry.label, "method": cell.configuration.method.name,
+                     "value": cell.point.value.description, "scale": "smoke", "seed": "\(seed)", "status": "ok",
+                     "knn_top1": "\(means[cell.point.value.description]! + [-1.0, 0, 1][seed % 3])"]
+                }
+            }
+        }
+        XCTAssertEqual(try runner().nextRound(table, scale: .smoke, rows: try rows(seeds: 3), round: 3).cells.count, 2)
+        let late = try runner().nextRound(table, scale: .smoke, rows: try rows(seeds: 6), round: 6)
+        XCTAssertTrue(late.open.isEmpty && late.cells.isEmpty, "\(late.open.map(\.statement))")
+        let report = try ResultsReport.section(table, scale: .smoke, rows: try rows(seeds: 6), csvName: "asymmetry.csv")
+        XCTAssertTrue(report.contains("out of reach within 8 seeds"), report)
+        // the rule itself: a wide band at the cap puts a small |S| out of reach, a narrow one does not
+        XCTAssertFalse(ClaimRule.decidable(.positive, sum: 0.1, standardError: 0.5, spread: 1, weights: [1, -1], cap: 8))
+        XCTAssertTrue(ClaimRule.decidable(.positive, sum: 0.1, standardError: 0.5, spread: 0.2, weights: [1, -1], cap: 8))
+        XCTAssertFalse(ClaimRule.decidable(.withinMargin(1.5), sum: 0.3, standardError: 0.8, spread: 2, weights: [1, -1], cap: 8))
+        XCTAssertTrue(ClaimRule.decidable(.withinMargin(1.5), sum: 0.3, standardError: 0.2, spread: 0.4, weights: [1, -1], cap: 8))
+        XCTAssertTrue(ClaimRule.decidable(.withinMargin(1.5), sum: 6, standardError: 0.8, spread: 2, weights: [1, -1], cap: 8))
+    }
+
     /// The short scales freeze SwAV's prototypes for 1 epoch and keep no queue; the paper scale
     /// keeps solo-learn's 2 epochs and its queue from epoch 50.
     func testShortScalesShortenSwAVsFreezeAndDropItsQueue() {
