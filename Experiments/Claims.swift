@@ -114,17 +114,19 @@ public enum ClaimRule {
 }
 
 extension ClaimRule {
-    /// Whether seeds up to `cap` per cell could still decide an open claim; false lets
+    /// Whether seeds up to the cap could plausibly still decide an open claim; false lets
     /// `--until-resolved` stop spending seeds on it. The band at the cap is taken at its smallest,
-    /// c∞·sd·√(Σwᵢ²/cap) with c∞ the critical value of infinite degrees of freedom, and the true S
-    /// at its largest plausible size, |S| + 2·SE now. "Positive" is out of reach when that |S| stays
-    /// inside the band; "within ±m" when the band alone is m or wider (it cannot hold) and that |S|
-    /// cannot clear m by the band (it cannot fail). Stopping a claim early only removes looks, so
-    /// the rule's error stays within α.
+    /// c∞·sd·√(Σwᵢ²/nᵢ) with nᵢ the cap's seeds per cell (or the cell's own, when it has more;
+    /// `seedsAtCap`) and c∞ the critical value of infinite degrees of freedom, and the true S at
+    /// a generous size, |S| + 2·SE now. "Positive" is out of reach when that |S| stays inside the
+    /// band (at the cap it would be decided at most about half the time); "within ±m" when the band
+    /// alone is m or wider (it cannot hold) and that |S| cannot clear m by the band (it would not
+    /// fail). Stopping a claim early only removes looks, so the rule's error stays within α.
     public static func decidable(_ expectation: Claim.Expectation, sum: Double, standardError: Double, spread: Double,
-                                 weights: [Double], cap: Int, looks: Int = SeedPlan.standard.looks) -> Bool {
-        guard spread > 0, !standardError.isNaN, !sum.isNaN else { return true }
-        let bandAtCap = criticalValue(degrees: .infinity, looks: looks) * spread * (weights.map { $0 * $0 }.reduce(0, +) / Double(cap)).squareRoot()
+                                 weights: [Double], seedsAtCap: [Int], looks: Int = SeedPlan.standard.looks) -> Bool {
+        guard spread > 0, !standardError.isNaN, !sum.isNaN, weights.count == seedsAtCap.count else { return true }
+        let factor = zip(weights, seedsAtCap).map { $0 * $0 / Double(max($1, 1)) }.reduce(0, +)
+        let bandAtCap = criticalValue(degrees: .infinity, looks: looks) * spread * factor.squareRoot()
         let largest = abs(sum) + 2 * standardError
         switch expectation {
         case .positive: return largest > bandAtCap

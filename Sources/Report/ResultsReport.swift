@@ -83,11 +83,22 @@ public enum ResultsReport {
                                     critical: critical, standardError: se, paperSum: paperSum)
         outcome.halfWidth = power.halfWidth
         outcome.seedsForPaper = power.seedsForPaper
-        if outcome.verdict == .notResolved {
-            outcome.decidableWithinCap = ClaimRule.decidable(claim.expectation, sum: sum, standardError: se, spread: spread ?? .nan,
-                                                             weights: claim.terms.map(\.weight), cap: SeedPlan.standard.cap, looks: looks)
-        }
+        if outcome.verdict == .notResolved { outcome.decidableWithinCap = decidable(claim, cells: cells, cap: SeedPlan.standard.cap, looks: looks) }
         return outcome
+    }
+
+    /// `ClaimRule.decidable` for `claim` over these cells, each at `cap` seeds or its own when more.
+    public static func decidable(_ claim: Claim, cells: [CellSummary], cap: Int, looks: Int = SeedPlan.standard.looks) -> Bool {
+        var sum = 0.0, seeds: [Int] = [], variance = 0.0
+        guard let spread = pooledSpread(cells)?.sd else { return true }
+        for term in claim.terms {
+            guard let cell = cells.first(where: { $0.label == term.label && $0.paperValue == term.paperValue }), cell.seeds > 0 else { return true }
+            sum += term.weight * cell.mean
+            variance += term.weight * term.weight * spread * spread / Double(cell.seeds)
+            seeds.append(max(cap, cell.seeds))
+        }
+        return ClaimRule.decidable(claim.expectation, sum: sum, standardError: variance.squareRoot(), spread: spread,
+                                   weights: claim.terms.map(\.weight), seedsAtCap: seeds, looks: looks)
     }
 
     /// Kendall's τ-b between the paper's numbers and our means over the cells both report.

@@ -72,6 +72,10 @@ public enum Fault: Equatable, CustomStringConvertible {
         return FaultyMethod(method, fault: self)
     }
 
+    /// The results columns a recipe fault may change (the regression does not hold them to the
+    /// baseline's while the fault is planted); none for the other faults.
+    public var changedColumns: Set<String> { Self.recipeFaults.contains(self) ? ["augmentation", "lambda"] : [] }
+
     /// Changes the cell as a recipe fault would; returns whether it concerns the cell's method
     /// (the other faults change no configuration and return false).
     @discardableResult

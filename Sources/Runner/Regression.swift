@@ -43,8 +43,11 @@ public enum Regression {
         }
         public var tolerance: Double { max(Regression.spreadMultiplier * baselineSpread, Regression.minimumTolerance) }
         /// The drop from the baseline's mean that one new seed falls past the tolerance 4 times in
-        /// 5: the tolerance plus 0.84 of the seeds' sd (the new value scatters as a seed does).
-        public var detectableDrop: Double { tolerance + 0.8416 * baselineSpread }
+        /// 5: the tolerance plus 0.84 standard deviations of (new value − baseline mean), sd·√(1 + 1/n)
+        /// for n baseline seeds (the new value scatters as a seed does, the mean by sd/√n).
+        public var detectableDrop: Double {
+            tolerance + 0.8416 * baselineSpread * (1 + 1 / Double(max(baseline.count, 1))).squareRoot()
+        }
         public var passed: Bool {
             guard status == "ok", let v = knnTop1 else { return false }
             return v >= baselineMean - tolerance
@@ -94,18 +97,18 @@ public enum Regression {
     }
 
     /// Compares the rows of a new run with the baseline's, method by method (in the new run's order).
-    /// `sameRecipe` false skips the check that both rows name the same configuration (a planted
-    /// recipe fault changes it on purpose).
+    /// Both rows must name the same configuration, but for the columns in `ignoring` (those a
+    /// planted recipe fault changes on purpose, `Fault.changedColumns`).
     public static func compare(new: [[String: String]], baseline: [[String: String]], baselinePath: String,
-                               sameRecipe: Bool = true) throws -> [Check] {
+                               ignoring: Set<String> = []) throws -> [Check] {
         guard !baseline.isEmpty else { throw Failure.noBaseline(path: baselinePath) }
         return try new.map { row in
             let method = row["method"] ?? ""
             let rows = baseline.filter { $0["method"] == method && $0["status"] == "ok" }
             let values = rows.compactMap { Double($0["knn_top1"] ?? "") }
             if values.isEmpty { throw Failure.methodMissing(method: method, path: baselinePath) }
-            for b in rows where sameRecipe {
-                for column in configurationColumns where row[column] != nil && b[column] != row[column] {
+            for b in rows {
+                for column in configurationColumns where !ignoring.contains(column) && row[column] != nil && b[column] != row[column] {
                     throw Failure.configurationChanged(method: method, column: column, baseline: b[column] ?? "none",
                                                        new: row[column] ?? "", path: baselinePath)
                 }
@@ -159,7 +162,7 @@ public struct RegressionRun {
         try runner.run(table, scale: .ci, train: train, test: test, log: log)
         let newRows = try readResults(runner.csvPath(table))
         guard update else {
-            return try Regression.compare(new: newRows, baseline: oldBaseline, baselinePath: baselinePath, sameRecipe: fault == nil)
+            return try Regression.compare(new: newRows, baseline: oldBaseline, baselinePath: baselinePath, ignoring: fault?.changedColumns ?? [])
         }
         // the new seeds of these methods replace theirs; the other methods' rows stay as they were
         let merged = Regression.mergedBaseline(old: oldBaseline, new: newRows.filter { selected.contains($0["method"] ?? "") }, updated: selected)

@@ -126,16 +126,23 @@ public struct TableRunner {
         // a round at a time: seed `round` for the cells of every claim still open
         for round in max(seeds, plan.base) ..< plan.cap {
             let next = try nextRound(table, scale: scale, rows: try readResults(path), round: round)
-            if next.open.isEmpty {
-                log("after \(round) seeds per cell no claim is open that more seeds up to \(plan.cap) could decide"); return
-            }
+            if next.open.isEmpty { log(try openClaimsText(table, scale: scale, rows: try readResults(path), seeds: round)); return }
             log("round \(round + 1) of at most \(plan.cap) seeds: \(next.open.count) claim\(next.open.count == 1 ? "" : "s") open, "
                 + "\(next.cells.count) cell\(next.cells.count == 1 ? "" : "s") to run (seed \(round))")
             try runCells(next.cells, table: table, scale: scale, train: train, test: test, log: log)
         }
-        let open = try nextRound(table, scale: scale, rows: try readResults(path), round: plan.cap).open
-        log(open.isEmpty ? "after \(plan.cap) seeds per cell no claim is open that more seeds could decide"
-            : "\(open.count) claim\(open.count == 1 ? "" : "s") still open at the cap of \(plan.cap) seeds")
+        log(try openClaimsText(table, scale: scale, rows: try readResults(path), seeds: plan.cap))
+    }
+
+    /// "after N seeds per cell: D claims decided, O open (U of them out of reach within the cap)".
+    func openClaimsText(_ table: AblationTable, scale: Scale, rows: [[String: String]], seeds: Int) throws -> String {
+        let summaries = try ResultsReport.summarize(table, scale: scale, rows: rows)
+        let outcomes = table.claims.map { ResultsReport.evaluate($0, cells: summaries) }
+        let open = outcomes.filter { $0.verdict == .notResolved }
+        let cap = untilResolved?.cap ?? SeedPlan.standard.cap
+        let outOfReach = open.filter { !ResultsReport.decidable($0.claim, cells: summaries, cap: cap) }.count
+        return "after \(seeds) seeds per cell: \(outcomes.count - open.count) claim(s) decided or not testable, \(open.count) open"
+            + (open.isEmpty ? "" : " (\(outOfReach) of them out of reach within \(cap) seeds at this spread)")
     }
 
     /// One round of `--until-resolved`: the claims still open under the rule given `rows` that
@@ -146,10 +153,7 @@ public struct TableRunner {
         // open claims that seeds up to the plan's cap could still decide (`ClaimRule.decidable`)
         let cap = untilResolved?.cap ?? SeedPlan.standard.cap
         let open = table.claims.filter {
-            let o = ResultsReport.evaluate($0, cells: summaries)
-            guard o.verdict == .notResolved else { return false }
-            return ClaimRule.decidable($0.expectation, sum: o.sum, standardError: o.standardError, spread: ResultsReport.pooledSpread(summaries)?.sd ?? .nan,
-                                       weights: $0.terms.map(\.weight), cap: cap)
+            ResultsReport.evaluate($0, cells: summaries).verdict == .notResolved && ResultsReport.decidable($0, cells: summaries, cap: cap)
         }
         let wanted = Set(open.flatMap { $0.terms.map { "\($0.label)\u{1F}\($0.paperValue)" } })
         let have = Set(rows.map(TableRow.key(row:)))
@@ -187,13 +191,23 @@ public struct TableRunner {
             try FileManager.default.createDirectory(atPath: checkpoints, withIntermediateDirectories: true)
             var configuration = cell.configuration
             configuration.checkpointPath = "\(checkpoints)/\(table.name)-\(fnv1a(TableRow.key(cell, seed: seed))).ckpt"
-            do {
-                result = try Training.train(configuration, train: train, test: test, wrapMethod: wrapMethod ?? { $0 }, progress: { event in
+            func trainCell() throws -> CellResult {
+                try Training.train(configuration, train: train, test: test, wrapMethod: wrapMethod ?? { $0 }, progress: { event in
                     if case .resumed(let epoch, _) = event { log("    resumed after epoch \(epoch)") }
                     if case .epochFinished(let epoch, let epochs, let loss, let rate, _) = event {
                         log(String(format: "    epoch %d/%d  loss %.4f  %.1f images/s", epoch, epochs, loss, rate))
                     }
                 })
+            }
+            do {
+                do { result = try trainCell() } catch CheckpointError.otherConfiguration(let path) {
+                    // the runner's own checkpoint of this cell, left by a build whose configuration reads
+                    // otherwise: kept aside, and the cell starts afresh
+                    try? FileManager.default.removeItem(atPath: path + ".other-configuration")
+                    try FileManager.default.moveItem(atPath: path, toPath: path + ".other-configuration")
+                    log("    a checkpoint of another configuration was moved to \(path).other-configuration; starting afresh")
+                    result = try trainCell()
+                }
             } catch {
                 log("    failed: \(error)")
                 result = CellResult(); result.failure = "\(error)"

@@ -87,11 +87,13 @@ final class RunnerTests: XCTestCase {
         let report = try ResultsReport.section(table, scale: .smoke, rows: try rows(seeds: 6), csvName: "asymmetry.csv")
         XCTAssertTrue(report.contains("out of reach within 8 seeds"), report)
         // the rule itself: a wide band at the cap puts a small |S| out of reach, a narrow one does not
-        XCTAssertFalse(ClaimRule.decidable(.positive, sum: 0.1, standardError: 0.5, spread: 1, weights: [1, -1], cap: 8))
-        XCTAssertTrue(ClaimRule.decidable(.positive, sum: 0.1, standardError: 0.5, spread: 0.2, weights: [1, -1], cap: 8))
-        XCTAssertFalse(ClaimRule.decidable(.withinMargin(1.5), sum: 0.3, standardError: 0.8, spread: 2, weights: [1, -1], cap: 8))
-        XCTAssertTrue(ClaimRule.decidable(.withinMargin(1.5), sum: 0.3, standardError: 0.2, spread: 0.4, weights: [1, -1], cap: 8))
-        XCTAssertTrue(ClaimRule.decidable(.withinMargin(1.5), sum: 6, standardError: 0.8, spread: 2, weights: [1, -1], cap: 8))
+        XCTAssertFalse(ClaimRule.decidable(.positive, sum: 0.1, standardError: 0.5, spread: 1, weights: [1, -1], seedsAtCap: [8, 8]))
+        XCTAssertTrue(ClaimRule.decidable(.positive, sum: 0.1, standardError: 0.5, spread: 0.2, weights: [1, -1], seedsAtCap: [8, 8]))
+        XCTAssertFalse(ClaimRule.decidable(.withinMargin(1.5), sum: 0.3, standardError: 0.8, spread: 2, weights: [1, -1], seedsAtCap: [8, 8]))
+        XCTAssertTrue(ClaimRule.decidable(.withinMargin(1.5), sum: 0.3, standardError: 0.2, spread: 0.4, weights: [1, -1], seedsAtCap: [8, 8]))
+        XCTAssertTrue(ClaimRule.decidable(.withinMargin(1.5), sum: 6, standardError: 0.8, spread: 2, weights: [1, -1], seedsAtCap: [8, 8]))
+        // a cell that already has more seeds than the cap counts with its own
+        XCTAssertTrue(ClaimRule.decidable(.positive, sum: 0.1, standardError: 0.5, spread: 1, weights: [1, -1], seedsAtCap: [400, 400]))
     }
 
     /// The short scales freeze SwAV's prototypes for 1 epoch and keep no queue; the paper scale
@@ -160,6 +162,26 @@ final class RunnerTests: XCTestCase {
         XCTAssertThrowsError(try Shard(parsing: "0/2"))
         XCTAssertThrowsError(try Tables.named("batch")) { XCTAssertTrue("\($0)".contains("batchsize")) }
         XCTAssertThrowsError(try Tables.batchSize.cells(scale: .ci)) { XCTAssertTrue("\($0)".contains("no 'ci' scale")) }
+    }
+
+    /// A checkpoint of this cell left by a build whose configuration reads otherwise is moved
+    /// aside and the cell starts afresh, instead of failing it for good.
+    func testACheckpointOfAnotherConfigurationIsMovedAsideAndTheCellRuns() throws {
+        let table = Tables.lambda, r = try runner()
+        let first = try table.cells(scale: .smoke)[0]
+        let folder = directory + "/.checkpoints"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let path = "\(folder)/\(table.name)-\(fnv1a(TableRow.key(first.withSeed(0), seed: 0))).ckpt"
+        var stale = Data("SSLBENCH-CHECKPOINT-1\n".utf8)
+        withUnsafeBytes(of: Int64(5)) { stale.append(contentsOf: $0) }
+        stale.append(contentsOf: Array("other".utf8))
+        try stale.write(to: URL(fileURLWithPath: path))
+        var log: [String] = []
+        try r.run(table, scale: .smoke, train: data.train, test: data.test) { log.append($0) }
+        let rows = try readResults(r.csvPath(table))
+        XCTAssertEqual(rows.map { $0["status"]! }, ["ok", "ok", "ok"], "\(log)")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: path + ".other-configuration"))
+        XCTAssertTrue(log.contains { $0.contains("another configuration") }, "\(log)")
     }
 
     func testAHandEditedResultsFileIsRefusedAndLeftAlone() throws {
