@@ -60,15 +60,18 @@ public enum ResultsReport {
     public static func pooledStandardDeviation(_ cells: [CellSummary]) -> Double? { pooledSpread(cells)?.sd }
 
     /// The claim under `ClaimRule` with `looks` planned looks.
-    public static func evaluate(_ claim: Claim, cells: [CellSummary], looks: Int = SeedPlan.standard.looks) -> ClaimOutcome {
+    /// An open claim's `decidableWithinCap` is judged for `cap` seeds per cell (a cell's own when more).
+    public static func evaluate(_ claim: Claim, cells: [CellSummary], looks: Int = SeedPlan.standard.looks,
+                                cap: Int = SeedPlan.standard.cap) -> ClaimOutcome {
         let pooled = pooledSpread(cells), spread = pooled?.sd
-        var sum = 0.0, variance = 0.0, paperSum: Double? = 0
+        var sum = 0.0, variance = 0.0, paperSum: Double? = 0, seedsAtCap: [Int] = []
         for term in claim.terms {
             guard let cell = cells.first(where: { $0.label == term.label && $0.paperValue == term.paperValue }), cell.seeds > 0 else {
                 return ClaimOutcome(claim: claim, verdict: .notTestable, sum: .nan, standardError: .nan, paperSum: nil)
             }
             sum += term.weight * cell.mean
             variance += term.weight * term.weight * (spread ?? .nan) * (spread ?? .nan) / Double(cell.seeds)
+            seedsAtCap.append(max(cap, cell.seeds))
             if let p = cell.paper, let s = paperSum { paperSum = s + term.weight * p.top1 } else { paperSum = nil }
         }
         let se = variance.squareRoot()
@@ -83,22 +86,11 @@ public enum ResultsReport {
                                     critical: critical, standardError: se, paperSum: paperSum)
         outcome.halfWidth = power.halfWidth
         outcome.seedsForPaper = power.seedsForPaper
-        if outcome.verdict == .notResolved { outcome.decidableWithinCap = decidable(claim, cells: cells, cap: SeedPlan.standard.cap, looks: looks) }
-        return outcome
-    }
-
-    /// `ClaimRule.decidable` for `claim` over these cells, each at `cap` seeds or its own when more.
-    public static func decidable(_ claim: Claim, cells: [CellSummary], cap: Int, looks: Int = SeedPlan.standard.looks) -> Bool {
-        var sum = 0.0, seeds: [Int] = [], variance = 0.0
-        guard let spread = pooledSpread(cells)?.sd else { return true }
-        for term in claim.terms {
-            guard let cell = cells.first(where: { $0.label == term.label && $0.paperValue == term.paperValue }), cell.seeds > 0 else { return true }
-            sum += term.weight * cell.mean
-            variance += term.weight * term.weight * spread * spread / Double(cell.seeds)
-            seeds.append(max(cap, cell.seeds))
+        if outcome.verdict == .notResolved {
+            outcome.decidableWithinCap = ClaimRule.decidable(claim.expectation, sum: sum, standardError: se, spread: spread ?? .nan,
+                                                             weights: claim.terms.map(\.weight), seedsAtCap: seedsAtCap, looks: looks)
         }
-        return ClaimRule.decidable(claim.expectation, sum: sum, standardError: variance.squareRoot(), spread: spread,
-                                   weights: claim.terms.map(\.weight), seedsAtCap: seeds, looks: looks)
+        return outcome
     }
 
     /// Kendall's τ-b between the paper's numbers and our means over the cells both report.

@@ -140,7 +140,7 @@ public struct TableRunner {
         let outcomes = table.claims.map { ResultsReport.evaluate($0, cells: summaries) }
         let open = outcomes.filter { $0.verdict == .notResolved }
         let cap = untilResolved?.cap ?? SeedPlan.standard.cap
-        let outOfReach = open.filter { !ResultsReport.decidable($0.claim, cells: summaries, cap: cap) }.count
+        let outOfReach = open.filter { !ResultsReport.evaluate($0.claim, cells: summaries, cap: cap).decidableWithinCap }.count
         return "after \(seeds) seeds per cell: \(outcomes.count - open.count) claim(s) decided or not testable, \(open.count) open"
             + (open.isEmpty ? "" : " (\(outOfReach) of them out of reach within \(cap) seeds at this spread)")
     }
@@ -153,7 +153,8 @@ public struct TableRunner {
         // open claims that seeds up to the plan's cap could still decide (`ClaimRule.decidable`)
         let cap = untilResolved?.cap ?? SeedPlan.standard.cap
         let open = table.claims.filter {
-            ResultsReport.evaluate($0, cells: summaries).verdict == .notResolved && ResultsReport.decidable($0, cells: summaries, cap: cap)
+            let o = ResultsReport.evaluate($0, cells: summaries, cap: cap)
+            return o.verdict == .notResolved && o.decidableWithinCap
         }
         let wanted = Set(open.flatMap { $0.terms.map { "\($0.label)\u{1F}\($0.paperValue)" } })
         let have = Set(rows.map(TableRow.key(row:)))
