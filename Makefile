@@ -32,7 +32,7 @@ help:
 	@echo "                       (UNTIL_RESOLVED=$(UNTIL_RESOLVED), up to 8) into runs/<table>/ (RESULTS=DIR: into DIR),"
 	@echo "                       then the comparison with the committed reference and the paper (COMPARISON.md)"
 	@echo "make results           every table (RESULTS=Results: into the committed reference, then its README)"
-	@echo "make smoke-reference   every table at the smoke scale, 3 seeds, into Results/smoke/ (what SCALE=smoke compares with)"
+	@echo "make smoke-reference   every table at the smoke scale, 3 seeds, rewritten into Results/smoke/ (what SCALE=smoke compares with)"
 	@echo "make bench             time the step (the cpu scale's width 8, widths 16 and 64), a whole cpu-scale cell"
 	@echo "                       against its steps, the pipeline, the loss and sgemm: Results/bench.csv"
 	@echo "make bench-pytorch     our step against Benchmarks/torch_step.py (PYTHON=... with torch) at widths 8, 16, 64"
@@ -97,6 +97,7 @@ ablation-%: build find-data
 		$(if $(RESULTS),--results $(RESULTS))
 # the committed smoke reference that SCALE=smoke runs are compared with: every table, 3 seeds
 smoke-reference: build find-data
+	rm -f Results/smoke/*.csv Results/smoke/*.png
 	for t in $(foreach a,$(ABLATIONS),$(or $(table_$(a)),$(a))); do \
 	  $(BIN) run $$t --scale smoke --seeds 3 --results Results/smoke || exit 1; done
 # every table; with RESULTS=Results, into the committed reference and then its README

@@ -145,7 +145,6 @@ public enum Scales {
         case .smoke:
             c.backboneWidth = 8; c.trainImages = 512; c.testImages = 512; c.epochs = 1; c.batchSize = 64
             narrowHeads(hidden: 256, projection: 64)
-            c.evaluateAtInitialisation = false
         case .ci:
             // `make regress` (README, "Accuracy regression"): a minute or two a method on 2 cores (BYOL and
             // SwAV run a recipe of their own there, `RegressionRecipes.cell`)
