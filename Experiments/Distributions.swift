@@ -3,6 +3,18 @@ import Foundation
 /// The distributions the claim rule needs, written out so that the package stays free of
 /// dependencies; each is checked against tabulated values in the tests.
 public enum Distributions {
+    /// The mean of `values`; NaN when there are none.
+    public static func mean(_ values: [Double]) -> Double {
+        values.isEmpty ? .nan : values.reduce(0, +) / Double(values.count)
+    }
+
+    /// The sample standard deviation of `values`, √(Σ(v − v̄)²/(n − 1)); NaN for fewer than two.
+    public static func sampleStandardDeviation(_ values: [Double]) -> Double {
+        guard values.count > 1 else { return .nan }
+        let m = mean(values)
+        return (values.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(values.count - 1)).squareRoot()
+    }
+
     /// P(Z ≤ z) for a standard normal Z.
     public static func normalCDF(_ z: Double) -> Double { 0.5 * erfc(-z / 2.squareRoot()) }
 

@@ -7,14 +7,8 @@ public struct CellSummary {
     public let knn: [Double], linear: [Double], embeddingStd: [Double], rankMe: [Double]
     public let paper: PaperResult?
     public var seeds: Int { knn.count }
-    public var mean: Double { Self.mean(knn) }
-    public var standardDeviation: Double { Self.standardDeviation(knn) }
-    static func mean(_ v: [Double]) -> Double { v.isEmpty ? .nan : v.reduce(0, +) / Double(v.count) }
-    static func standardDeviation(_ v: [Double]) -> Double {
-        guard v.count > 1 else { return .nan }
-        let m = mean(v)
-        return (v.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(v.count - 1)).squareRoot()
-    }
+    public var mean: Double { Distributions.mean(knn) }
+    public var standardDeviation: Double { Distributions.sampleStandardDeviation(knn) }
 }
 
 /// How one claim fared: the verdict, the weighted sum of our cell means S, its standard
@@ -145,8 +139,8 @@ public enum ResultsReport {
         s += "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
         for c in cells {
             let ours = c.seeds == 0 ? "—" : c.seeds == 1 ? f(c.mean) : "\(f(c.mean)) ± \(f(c.standardDeviation))"
-            s += "| \(c.label) | \(c.value) | \(c.paperValue?.description ?? "") | \(c.seeds) | \(ours) | \(f(CellSummary.mean(c.linear))) "
-                + "| \(f(CellSummary.mean(c.embeddingStd), 4)) | \(f(CellSummary.mean(c.rankMe), 1)) "
+            s += "| \(c.label) | \(c.value) | \(c.paperValue?.description ?? "") | \(c.seeds) | \(ours) | \(f(Distributions.mean(c.linear))) "
+                + "| \(f(Distributions.mean(c.embeddingStd), 4)) | \(f(Distributions.mean(c.rankMe), 1)) "
                 + "| \(c.paper.map { f($0.top1, 1) } ?? "—") | \(c.paper?.sourceText ?? "not reported") |\n"
         }
         s += "\n"

@@ -34,7 +34,7 @@ public enum TableFigure {
             }
         }
         let initial = rows.compactMap { Double($0["knn_top1_init"] ?? "") }
-        let line = initial.isEmpty ? nil : (y: initial.reduce(0, +) / Double(initial.count), label: "kNN at initialisation")
+        let line = initial.isEmpty ? nil : (y: Distributions.mean(initial), label: "kNN at initialisation")
         let oursTitle = reference == nil ? "ours: \(scale.rawValue) scale, kNN top-1 (mean, sd over seeds)"
             : "this run beside the reference: \(scale.rawValue) scale, kNN top-1"
         var oursPanel = ChartPanel(title: oursTitle, xLabel: table.axisName,
@@ -66,9 +66,7 @@ public enum TableFigure {
             let values = rows.filter { ($0["variant"] ?? "") == label && $0["value"] == point.value.description }
                 .compactMap { Double($0["knn_top1"] ?? "") }
             if !values.isEmpty {
-                let mean = values.reduce(0, +) / Double(values.count)
-                let spread = values.count > 1 ? (values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(values.count - 1)).squareRoot() : 0
-                points.append((x, mean, spread))
+                points.append((x, Distributions.mean(values), values.count > 1 ? Distributions.sampleStandardDeviation(values) : 0))
             }
         }
         return points.isEmpty ? nil : ChartSeries(name: name, points: points, dashed: dashed)

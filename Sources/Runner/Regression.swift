@@ -36,11 +36,9 @@ public enum Regression {
         public let baseline: [Double]
         /// The new run's kNN top-1 at random initialisation, when it was measured.
         public var atInitialisation: Double? = nil
-        public var baselineMean: Double { baseline.reduce(0, +) / Double(baseline.count) }
-        public var baselineSpread: Double {
-            let m = baselineMean
-            return (baseline.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(max(baseline.count - 1, 1))).squareRoot()
-        }
+        public var baselineMean: Double { Distributions.mean(baseline) }
+        /// The sample sd of the baseline's seeds (0 for a single one).
+        public var baselineSpread: Double { baseline.count > 1 ? Distributions.sampleStandardDeviation(baseline) : 0 }
         public var tolerance: Double { max(Regression.spreadMultiplier * baselineSpread, Regression.minimumTolerance) }
         /// The drop from the baseline's mean that one new seed falls past the tolerance 4 times in
         /// 5: the tolerance plus 0.84 standard deviations of (new value − baseline mean), sd·√(1 + 1/n)
