@@ -109,12 +109,15 @@ test-slurm: build
 	bash Experiments/slurm/test-slurm.sh
 
 # The accuracy regression (CI runs it): `methods` at the ci scale, seed 0, against the baseline.
+# RECIPE=cpu runs the candidate recipe against its own baseline (Results/regression/cpu).
 SABOTAGE ?=
 METHODS ?=
+RECIPE ?=
+REGRESS_SEEDS ?= 4
 regress: build find-data
-	$(BIN) regress $(if $(SABOTAGE),--sabotage $(SABOTAGE)) $(if $(METHODS),--methods $(METHODS))
+	$(BIN) regress $(if $(SABOTAGE),--sabotage $(SABOTAGE)) $(if $(METHODS),--methods $(METHODS)) $(if $(RECIPE),--recipe $(RECIPE))
 regress-update: build find-data
-	$(BIN) regress --update --seeds 4 $(if $(METHODS),--methods $(METHODS))
+	$(BIN) regress --update --seeds $(REGRESS_SEEDS) $(if $(METHODS),--methods $(METHODS)) $(if $(RECIPE),--recipe $(RECIPE))
 
 # Speed: medians after a warm-up, appended to Results/bench.csv with the commit, CPU and BLAS kernel.
 PYTHON ?= python3

@@ -26,7 +26,7 @@ let package = Package(
         .target(name: "Methods", dependencies: ["NN", "Datasets", "Options"], swiftSettings: numeric),
         .target(name: "Eval", dependencies: ["NN", "Datasets"], swiftSettings: numeric),
         .target(name: "Training", dependencies: ["NN", "Datasets", "Methods", "Eval"], swiftSettings: numeric),
-        .target(name: "Experiments", dependencies: ["Training", "Methods"], path: "Experiments", exclude: ["slurm"]),
+        .target(name: "Experiments", dependencies: ["Training", "Methods"], path: "Experiments", exclude: ["slurm", "regression"]),
         .target(name: "Report", dependencies: ["Experiments", "Tensors", "CPNG"]),
         .target(name: "Runner", dependencies: ["Experiments", "Training", "Methods", "Report", "Datasets"]),
         .target(name: "Bench", dependencies: ["Training", "Methods", "NN", "Datasets", "Tensors"], swiftSettings: numeric),

@@ -147,7 +147,7 @@ public enum Scales {
             narrowHeads(hidden: 256, projection: 64)
         case .ci:
             // `make regress` (README, "Accuracy regression"): a minute or two a method on 2 cores (BYOL and
-            // SwAV run a recipe of their own there, `RegressionRecipes.cell`)
+            // SwAV run a recipe of their own there, `RegressionRecipe.cell`)
             c.backboneWidth = 8; c.trainImages = 4096; c.testImages = 2048; c.epochs = 6; c.batchSize = 64
             narrowHeads(hidden: 1024, projection: 128)
         case .cpu:

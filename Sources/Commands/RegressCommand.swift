@@ -1,5 +1,6 @@
 import Foundation
 import Datasets
+import Experiments
 import Options
 import Runner
 import Tensors
@@ -34,7 +35,13 @@ enum RegressCommand {
             }
             s.run.fault = fault
         },
-        Option("directory", "DIR", example: "/tmp/regression", "the folder of baseline.csv (Results/regression)") { s, v in s.run.directory = v },
+        Option("recipe", "NAME", example: "cpu", "the cells to run: \(RegressionRecipe.allCases.map(\.rawValue).joined(separator: " or ")) (ci: the methods table's ci\ncells, what make regress runs; cpu: its cpu cells, a candidate measured against it)") { s, v in
+            guard let recipe = RegressionRecipe(rawValue: v) else {
+                throw OptionError("--recipe: unknown recipe '\(v)'; known: \(RegressionRecipe.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            s.run.recipe = recipe
+        },
+        Option("directory", "DIR", example: "/tmp/regression", "the folder of baseline.csv (Results/regression; Results/regression/RECIPE for\nanother recipe)") { s, v in s.run.baselineDirectory = v },
         SharedOptions.data(\.data),
         SharedOptions.threads(\.threads),
     ]

@@ -6,7 +6,7 @@ import Report
 import Training
 
 /// The accuracy regression of `make regress`: the `methods` table at the `ci` scale (BYOL and
-/// SwAV with their own recipe, `RegressionRecipes.cell`), one seed, against
+/// SwAV with their own recipe, `RegressionRecipe.cell`), one seed, against
 /// `Results/regression/baseline.csv`, which holds the same cells at several seeds.
 ///
 /// The rule: a method fails when its kNN top-1 is below the baseline's mean by more than its
@@ -122,8 +122,11 @@ public enum Regression {
 /// method against the baseline), or the baseline's update (`update`: `seeds` seeds of the
 /// methods named, merged with the other methods' rows).
 public struct RegressionRun {
-    public var directory = "Results/regression"
+    /// The folder of baseline.csv (nil: `defaultDirectory` of the recipe).
+    public var baselineDirectory: String? = nil
     public var update = false
+    /// The cells to run (`ci`: what `make regress` runs).
+    public var recipe = RegressionRecipe.ci
     /// The methods to run, by name.
     public var methods: [String] = Regression.guardedMethods
     /// Seeds per method (nil: 1 for a check, 4 for an update).
@@ -132,6 +135,8 @@ public struct RegressionRun {
     public var fault: Fault? = nil
     public init() {}
 
+    /// Results/regression for `ci`, Results/regression/RECIPE for another recipe.
+    public var directory: String { baselineDirectory ?? (recipe == .ci ? "Results/regression" : "Results/regression/\(recipe.rawValue)") }
     public var baselinePath: String { "\(directory)/baseline.csv" }
 
     /// Runs the cells and returns the checks: the new run against the baseline, or, for an
@@ -142,10 +147,10 @@ public struct RegressionRun {
         runner.wrapMethod = fault.map { fault in { fault.plant(in: $0) } }
         let table = Tables.methods
         let selected = Set(methods)
-        let fault = self.fault
+        let fault = self.fault, recipe = self.recipe
         runner.cellSelection = { declared in
             guard selected.contains(declared.configuration.method.name) else { return nil }
-            let cell = RegressionRecipes.cell(declared)
+            let cell = recipe.cell(declared)
             guard let fault else { return cell }
             var c = cell.configuration
             fault.configure(&c)
@@ -155,9 +160,9 @@ public struct RegressionRun {
         let oldBaseline = try readResults(baselinePath)
         if !update && oldBaseline.isEmpty { throw Regression.Failure.noBaseline(path: baselinePath) }
         if !update { try? FileManager.default.removeItem(atPath: runner.csvPath(table)) }   // a fresh run of this code
-        log("regression\(update ? " baseline update" : ""): \(methods.joined(separator: ", ")), the methods table's ci cells "
-            + "(BYOL and SwAV on their own recipe, RegressionRecipes.cell), \(runner.seeds) seed(s)")
-        try runner.run(table, scale: .ci, train: train, test: test, log: log)
+        log("regression\(update ? " baseline update" : ""): \(methods.joined(separator: ", ")), the methods table's \(recipe.scale.rawValue) cells "
+            + "(BYOL and SwAV on their own recipe, RegressionRecipe.cell), \(runner.seeds) seed(s)")
+        try runner.run(table, scale: recipe.scale, train: train, test: test, log: log)
         let newRows = try readResults(runner.csvPath(table))
         guard update else {
             return try Regression.compare(new: newRows, baseline: oldBaseline, baselinePath: baselinePath, ignoring: fault?.changedColumns ?? [])
@@ -165,7 +170,7 @@ public struct RegressionRun {
         // the new seeds of these methods replace theirs; the other methods' rows stay as they were
         let merged = Regression.mergedBaseline(old: oldBaseline, new: newRows.filter { selected.contains($0["method"] ?? "") }, updated: selected)
         try writeResults(merged, to: runner.csvPath(table))
-        try runner.drawFigure(table, scale: .ci)
+        try runner.drawFigure(table, scale: recipe.scale)
         for ext in ["csv", "png"] {
             let from = runner.csvPath(table).replacingOccurrences(of: ".csv", with: ".\(ext)")
             let to = baselinePath.replacingOccurrences(of: ".csv", with: ".\(ext)")

@@ -77,7 +77,7 @@ final class RegressionTests: XCTestCase {
         XCTAssertEqual(Set(declared.map(\.configuration.method.name)), Set(MethodCatalog.names))
         XCTAssertEqual(Set(Regression.guardedMethods), Set(MethodCatalog.names))
         var r = TableRunner()
-        r.cellSelection = { RegressionRecipes.cell($0) }
+        r.cellSelection = { RegressionRecipe.ci.cell($0) }
         let plan = try r.plan(Tables.methods, scale: .ci)
         XCTAssertEqual(plan.map(\.cell.configuration.method.name), declared.map(\.configuration.method.name))
         for (cell, (planned, _)) in zip(declared, plan) {
@@ -97,6 +97,32 @@ final class RegressionTests: XCTestCase {
         // a selection that drops a method drops its cells
         r.cellSelection = { $0.configuration.method is BYOLConfiguration ? nil : $0 }
         XCTAssertEqual(try r.plan(Tables.methods, scale: .ci).count, declared.count - 1)
+    }
+
+    /// The candidate `cpu` recipe: the methods table's cpu cells, BYOL at batch 32 and SwAV on
+    /// the milder augmentation with 3000 prototypes at the scale's 8192 images; its baseline
+    /// lives apart from the ci one.
+    func testTheCPURecipeRunsTheCPUCellsWithBYOLAndSwAVOnTheirRecipe() throws {
+        let declared = try Tables.methods.cells(scale: .cpu)
+        for cell in declared {
+            let a = cell.configuration, b = RegressionRecipe.cpu.cell(cell).configuration
+            switch a.method.name {
+            case "byol":
+                XCTAssertEqual([b.batchSize, b.trainImages, b.epochs], [32, 8192, 8])
+            case "swav":
+                XCTAssertEqual([b.batchSize, b.trainImages, b.epochs, (b.method as? SwAVConfiguration)?.prototypeCount], [128, 8192, 8, 3000])
+                XCTAssertEqual(b.augmentation, .barlowTwins)
+            default:
+                XCTAssertEqual(a, b, a.method.name)
+            }
+            XCTAssertEqual([b.backboneWidth, b.testImages], [a.backboneWidth, a.testImages])
+        }
+        var run = RegressionRun()
+        XCTAssertEqual(run.baselinePath, "Results/regression/baseline.csv")
+        run.recipe = .cpu
+        XCTAssertEqual(run.baselinePath, "Results/regression/cpu/baseline.csv")
+        run.baselineDirectory = "/tmp/x"
+        XCTAssertEqual(run.baselinePath, "/tmp/x/baseline.csv")
     }
 
     /// `make regress-update METHODS=byol`: BYOL's rows are replaced, every other row is kept,
@@ -130,7 +156,7 @@ final class RegressionTests: XCTestCase {
         guard let declared = try Tables.methods.cells(scale: .ci).first(where: { $0.configuration.method.name == method }) else {
             throw MissingCell(description: "the methods table has no \(method) cell at the ci scale")   // a thrown error fails the test
         }
-        let cell = RegressionRecipes.cell(declared)
+        let cell = RegressionRecipe.ci.cell(declared)
         var configuration = cell.configuration
         fault.configure(&configuration)
         configuration.linearProbe = false   // the check reads the kNN only
