@@ -29,7 +29,7 @@ enum RegressCommand {
             s.run.seeds = try Value.int(v, option: "seeds", minimum: 1)
         },
         Option("sabotage", "FAULT", example: "negate-gradients",
-               "plant a bug to see the check fail: negate-gradients (every gradient's sign flipped),\ntarget-receives-gradients (BYOL without its stop-gradient), target-copies-online\n(the momentum target with τ = 0), nan-loss-at-STEP; and faults of a few points:\nno-colour-jitter, held-momentum, doubled-temperature, tenfold-lambda, no-warmup") { s, v in
+               "plant a bug to see the check fail: negate-gradients (every gradient's sign flipped),\ntarget-receives-gradients (BYOL without its stop-gradient), target-copies-online\n(the momentum target with τ = 0), nan-loss-at-STEP; and faults of a few points:\nno-colour-jitter, held-momentum, doubled-temperature, tenfold-lambda, no-warmup,\nbn-train-mode-at-evaluation (the backbone's batch norms left in training mode for the kNN)") { s, v in
             guard let fault = Fault(parsing: v) else {
                 throw OptionError("--sabotage: unknown fault '\(v)'; known: \(Fault.names.joined(separator: ", "))")
             }

@@ -20,6 +20,10 @@ public final class BatchNorm: Layer {
     /// y = max(0, BN(x)) when set. Settable so that a test can make a network kink-free.
     public var fusedReLU: Bool
     public let epsilon: Float = 1e-5, momentum: Float = 0.1
+    /// When set, an eval-mode forward normalises with the batch's own statistics and updates the
+    /// running ones, as a training-mode forward does: a network evaluated while still in training
+    /// mode. Off by default; the regression's `bn-train-mode-at-evaluation` fault sets it.
+    public var normalisesWithBatchStatisticsInEvaluation = false
     public let gamma: Parameter?, beta: Parameter?
     public let runningMean: Tensor, runningVariance: Tensor
     public var parameters: [Parameter] { [gamma, beta].compactMap { $0 } }
@@ -143,7 +147,8 @@ public final class BatchNorm: Layer {
         StepProfile.measure(profileName(gradOutput) + " backward") { backwardPass(gradOutput) }
     }
 
-    private func forwardPass(_ x: Tensor, training: Bool) -> Tensor {
+    private func forwardPass(_ x: Tensor, training requested: Bool) -> Tensor {
+        let training = requested || normalisesWithBatchStatisticsInEvaluation
         precondition(x.columns == channels, "BatchNorm(\(channels)) got shape \(x.shape)")
         let rows = x.rows, c = channels
         input = x; trainedForward = training

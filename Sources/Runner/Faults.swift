@@ -32,9 +32,13 @@ public enum Fault: Equatable, CustomStringConvertible {
     case tenfoldLambda
     /// The learning-rate warm-up skipped.
     case noWarmup
+    /// The backbone's batch norms normalise with the batch's statistics at evaluation too (the
+    /// network never switched to eval mode), at initialisation and after training.
+    case batchNormTrainModeAtEvaluation
 
     public static let names = ["negate-gradients", "target-copies-online", "target-receives-gradients", "nan-loss-at-STEP",
-                               "no-colour-jitter", "held-momentum", "doubled-temperature", "tenfold-lambda", "no-warmup"]
+                               "no-colour-jitter", "held-momentum", "doubled-temperature", "tenfold-lambda", "no-warmup",
+                               "bn-train-mode-at-evaluation"]
     static let recipeFaults: [Fault] = [.noColourJitter, .heldMomentum, .doubledTemperature, .tenfoldLambda, .noWarmup]
 
     public init?(parsing text: String) {
@@ -42,6 +46,7 @@ public enum Fault: Equatable, CustomStringConvertible {
         if text == "negate-gradients" { self = .negatedGradients; return }
         if text == "target-copies-online" { self = .targetCopiesOnline; return }
         if text == "target-receives-gradients" { self = .targetReceivesGradients; return }
+        if text == "bn-train-mode-at-evaluation" { self = .batchNormTrainModeAtEvaluation; return }
         if text.hasPrefix("nan-loss-at-"), let step = Int(text.dropFirst("nan-loss-at-".count)), step >= 0 {
             self = .nanLossFromStep(step); return
         }
@@ -59,12 +64,17 @@ public enum Fault: Equatable, CustomStringConvertible {
         case .doubledTemperature: return "doubled-temperature"
         case .tenfoldLambda: return "tenfold-lambda"
         case .noWarmup: return "no-warmup"
+        case .batchNormTrainModeAtEvaluation: return "bn-train-mode-at-evaluation"
         }
     }
 
     /// `method` with this fault planted (the recipe faults act through `configure` and leave the method as built).
     public func plant(in method: SelfSupervisedMethod) -> SelfSupervisedMethod {
         if Self.recipeFaults.contains(self) { return method }
+        if self == .batchNormTrainModeAtEvaluation {
+            for norm in method.encoder.batchNorms { norm.normalisesWithBatchStatisticsInEvaluation = true }
+            return method
+        }
         if self == .targetReceivesGradients {
             guard let byol = method as? BYOL else { return method }
             return BYOLWithoutStopGradient(byol)

@@ -180,6 +180,22 @@ final class LayerGradientTests: XCTestCase {
         XCTAssertEqual(y[0], (1 - 2.5) / (1.25 + 1e-5).squareRoot(), accuracy: 1e-5)
     }
 
+    /// The planted fault's mode: an eval-mode forward normalises with the batch's statistics
+    /// and updates the running ones, exactly as a training-mode forward of a twin layer does.
+    func testBatchNormLeftInTrainingModeNormalisesWithTheBatch() {
+        var rng = RandomGenerator(seed: 14)
+        let x = GradientCheck.random([6, 3], rng: &rng, uniform: (1, 3))
+        let faulty = BatchNorm(channels: 3), twin = BatchNorm(channels: 3), correct = BatchNorm(channels: 3)
+        faulty.normalisesWithBatchStatisticsInEvaluation = true
+        let y = faulty.forward(x, training: false).array, expected = twin.forward(x, training: true).array
+        for (a, b) in zip(y, expected) { XCTAssertEqual(a, b) }
+        for c in 0 ..< 3 { XCTAssertEqual(faulty.runningMean[c], twin.runningMean[c]); XCTAssertEqual(faulty.runningVariance[c], twin.runningVariance[c]) }
+        // the correct layer in eval mode uses its running statistics (mean 0, variance 1 at the start): y ≈ x
+        let z = correct.forward(x, training: false).array
+        for (a, b) in zip(z, x.array) { XCTAssertEqual(a, b / (1 + 1e-5).squareRoot(), accuracy: 1e-6) }
+        XCTAssertNotEqual(y, z)
+    }
+
     func testReLU() {
         var rng = RandomGenerator(seed: 11)
         assertGradients(ReLU(), GradientCheck.random([4, 7], rng: &rng))

@@ -205,6 +205,15 @@ final class RegressionTests: XCTestCase {
                        0.051, accuracy: 1e-7)
         XCTAssertEqual(faulty(.noWarmup, BYOLConfiguration()).0.warmupEpochs, 0)
         XCTAssertFalse(faulty(.negatedGradients, BYOLConfiguration()).1)
+        XCTAssertFalse(faulty(.batchNormTrainModeAtEvaluation, SimCLRConfiguration()).1)
+        // the batch-norm fault changes no configuration; it leaves every backbone norm in training mode
+        var seedRNG = RandomGenerator(seed: 2)
+        var small = SimCLRConfiguration(); small.projectorHiddenDimensions = 8; small.projectionDimensions = 4
+        let simclr = SimCLR(configuration: small, backboneWidth: 2, rng: &seedRNG)
+        XCTAssertFalse(simclr.encoder.batchNorms.contains { $0.normalisesWithBatchStatisticsInEvaluation })
+        let planted = Fault.batchNormTrainModeAtEvaluation.plant(in: simclr)
+        XCTAssertTrue(planted.encoder.batchNorms.allSatisfy { $0.normalisesWithBatchStatisticsInEvaluation })
+        XCTAssertFalse(planted.encoder.batchNorms.isEmpty)
         // a held momentum really holds in the method built from the faulty configuration
         var rng = RandomGenerator(seed: 1)
         var moco = MoCoV3Configuration(); moco.momentumSchedule = .constant
