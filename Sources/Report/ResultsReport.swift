@@ -178,16 +178,18 @@ public enum ResultsReport {
     /// the seeds per cell, the hours of compute, and the commits and CPUs behind the rows.
     public static func summary(tables: [AblationTable], scale: Scale,
                                rowsOf: (AblationTable, String) throws -> [[String: String]]) throws -> String {
-        var s = "| table | claims held | not held | open | shape (Kendall τ, p) | seeds per cell | CPU-hours | commit | CPU |\n"
+        var s = "| table | claims held | not held | open (out of reach) | shape (Kendall τ, p) | seeds per cell | CPU-hours | commit | CPU |\n"
         s += "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
-        var held = 0, notHeld = 0, open = 0
+        var held = 0, notHeld = 0, open = 0, outOfReach = 0
         for table in tables {
             let rows = try rowsOf(table, "\(table.name).csv")
             let used = rows.filter { $0["scale"] == scale.rawValue }
             let cells = try summarize(table, scale: scale, rows: rows)
-            let verdicts = table.claims.map { evaluate($0, cells: cells).verdict }
+            let outcomes = table.claims.map { evaluate($0, cells: cells) }
+            let verdicts = outcomes.map(\.verdict)
             let h = verdicts.filter { $0 == .holds }.count, n = verdicts.filter { $0 == .doesNotHold }.count
-            held += h; notHeld += n; open += verdicts.count - h - n
+            let unreachable = outcomes.filter { $0.verdict == .notResolved && !$0.decidableWithinCap }.count
+            held += h; notHeld += n; open += verdicts.count - h - n; outOfReach += unreachable
             let seeds = cells.map(\.seeds)
             let seedText = seeds.isEmpty ? "—" : seeds.min() == seeds.max() ? "\(seeds.min()!)" : "\(seeds.min()!)–\(seeds.max()!)"
             let shapeCell = shape(cells).map { String(format: "%.2f, %.3f", $0.tau, $0.pValue) } ?? "—"
@@ -196,10 +198,12 @@ public enum ResultsReport {
                 return values.isEmpty ? "—" : values.joined(separator: ", ")
             }
             let hours = used.compactMap { Double($0["seconds"] ?? "") }.reduce(0, +) / 3600
-            s += "| \(table.name) | \(h) | \(n) | \(verdicts.count - h - n) | \(shapeCell) | \(seedText) | \(f(hours, 1)) "
+            s += "| \(table.name) | \(h) | \(n) | \(verdicts.count - h - n) (\(unreachable)) | \(shapeCell) | \(seedText) | \(f(hours, 1)) "
                 + "| \(distinct("commit")) | \(distinct("cpu")) |\n"
         }
-        s += "\nIn all: \(held) claims hold, \(notHeld) do not, \(open) open (not resolved or not testable at this scale).\n\n"
+        s += "\nIn all: \(held) claims hold, \(notHeld) do not, \(open) open (not resolved or not testable at this scale); "
+            + "\(outOfReach) of the open ones are out of reach: at the table's measured spread, \(SeedPlan.standard.cap) seeds per cell "
+            + "would not decide a difference as large as ours plus two standard errors.\n\n"
         return s
     }
 

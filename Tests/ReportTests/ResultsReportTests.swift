@@ -62,6 +62,29 @@ final class ResultsReportTests: XCTestCase {
         XCTAssertNil(ClaimRule.power(.positive, weights: [1, -1], spread: 2, critical: 3, standardError: 1, paperSum: nil).seedsForPaper)
     }
 
+    /// The opening summary counts the verdicts per table, and among the open claims those that
+    /// eight seeds per cell could not decide at the table's spread.
+    func testTheSummaryCountsVerdictsAndOpenClaimsOutOfReach() throws {
+        let table = Tables.asymmetry
+        let cells = try table.cells(scale: .cpu)
+        // the baseline 10 points above three equal variants, 8 seeds each: its two claims hold; the
+        // two claims between the variants (difference 0.01, sd 1) stay open, and out of reach
+        let noise = [-1.0, 1.0, -1.0, 1.0, -1.0, 1.0, -1.0, 1.0]
+        let rows: [[String: String]] = cells.flatMap { cell in
+            noise.enumerated().map { seed, e -> [String: String] in
+                let level = cell.point.value.description == "baseline" ? 35.0 : 25.0
+                let offsets: [String: Double] = ["stop-gradient": 0.01, "predictor": 0.02]
+                let offset = offsets[cell.point.value.description] ?? 0
+                return ["variant": cell.entry.rowLabel, "value": cell.point.value.description, "scale": "cpu", "status": "ok",
+                        "seed": "\(seed)", "knn_top1": "\(level + offset + e)", "seconds": "60", "commit": "abc", "cpu": "test"]
+            }
+        }
+        let text = try ResultsReport.summary(tables: [table], scale: .cpu) { _, _ in rows }
+        XCTAssertTrue(text.contains("| asymmetry | 2 | 0 | 2 (2) |"), text)
+        XCTAssertTrue(text.contains("In all: 2 claims hold, 0 do not, 2 open"), text)
+        XCTAssertTrue(text.contains("2 of the open ones are out of reach"), text)
+    }
+
     /// The sequential rule on simulated tables whose cells all have the same true mean: three
     /// seeds per cell, then a seed at a time for the claim's two cells while it stays open, up to
     /// eight; a verdict either way is a false alarm. Over 4000 tables the false alarms stay
