@@ -18,7 +18,8 @@ public enum MachineInfo {
         return []
     }()
 
-    /// The git commit of the working directory, with "+dirty" when it has uncommitted changes.
+    /// The git commit of the working directory, with "+dirty" when it has uncommitted changes;
+    /// read once, on first use (`sslbench` reads it at start).
     public static let commit: String = {
         func run(_ args: [String]) -> String? {
             let p = Process()
