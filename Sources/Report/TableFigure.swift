@@ -41,6 +41,8 @@ public enum TableFigure {
                                    yLabel: "kNN top-1 (%)", logX: table.numericAxis, series: ours, categories: categories, referenceLine: line)
         if reference != nil {
             oursPanel.note = table.numericAxis ? "faded dashed lines: the reference" : "each pair: this run, then the reference (faded)"
+        } else if let failed = failedCells(table, rows: allRows, scale: scale) {
+            oursPanel.note = "no bar: every seed \(failed)"
         }
         let paperPanel = ChartPanel(title: "paper: \(table.paperSetting)", xLabel: table.axisName, yLabel: "top-1 (%)",
                                     logX: table.numericAxis, series: paper, categories: categories)
@@ -51,6 +53,25 @@ public enum TableFigure {
         }
         return ChartRenderer.render(title: table.title, panels: ours.isEmpty && paper.isEmpty ? [oursPanel] : [oursPanel, paperPanel],
                                     caption: caption)
+    }
+
+    /// "diverged for A, B" (the statuses' first words) naming the cells that have rows at `scale`
+    /// but none ok; nil when there are none.
+    static func failedCells(_ table: AblationTable, rows: [[String: String]], scale: Scale) -> String? {
+        var names: [String] = [], statuses: [String] = []
+        let atScale = rows.filter { $0["scale"] == scale.rawValue }
+        for entry in table.entries {
+            var seen = Set<String>()
+            for row in atScale where (row["variant"] ?? "") == entry.rowLabel {
+                let value = row["value"] ?? ""
+                guard seen.insert(value).inserted else { continue }
+                let cell = atScale.filter { ($0["variant"] ?? "") == entry.rowLabel && $0["value"] == value }
+                guard !cell.contains(where: { $0["status"] == "ok" }) else { continue }
+                names.append(table.entries.count > 1 ? "\(entry.label) \(value)" : value)
+                for status in cell.map({ String(($0["status"] ?? "").prefix { $0 != " " }) }) where !statuses.contains(status) { statuses.append(status) }
+            }
+        }
+        return names.isEmpty ? nil : "\(statuses.joined(separator: " or ")) for \(names.joined(separator: ", "))"
     }
 
     static func okRows(_ rows: [[String: String]], scale: Scale) -> [[String: String]] {

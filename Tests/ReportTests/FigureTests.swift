@@ -1,5 +1,6 @@
 import XCTest
 @testable import Report
+import Experiments
 
 final class FigureTests: XCTestCase {
     var path: String!
@@ -68,6 +69,23 @@ final class FigureTests: XCTestCase {
         XCTAssertGreaterThan(count(Canvas.Color.palette[0], 520 ..< 1040), 100)
         XCTAssertGreaterThan(count(Canvas.Color.palette[1], 0 ..< 520), 100)
         XCTAssertEqual(count(Canvas.Color.palette[1], 520 ..< 1040), 0)
+    }
+
+    /// A cell whose every seed diverged has no bar; the panel's note names it, and only it.
+    func testACellWithNoFinishedSeedIsNamedUnderThePanel() throws {
+        let table = Tables.lossNormalization
+        let cells = try table.cells(scale: .smoke)
+        var rows: [[String: String]] = []
+        for (i, cell) in cells.enumerated() {
+            for seed in 0 ..< 2 {
+                // the second cell: one seed diverged, one ok (it keeps its bar); the third: both diverged
+                let status = i == 2 || (i == 1 && seed == 0) ? "diverged at step 5" : "ok"
+                rows.append(["variant": cell.entry.rowLabel, "value": cell.point.value.description, "scale": "smoke",
+                             "seed": "\(seed)", "status": status, "knn_top1": status == "ok" ? "20" : "nan"])
+            }
+        }
+        XCTAssertEqual(TableFigure.failedCells(table, rows: rows, scale: .smoke), "diverged for \(cells[2].point.value.description)")
+        XCTAssertNil(TableFigure.failedCells(table, rows: rows.filter { $0["status"] == "ok" }, scale: .smoke))
     }
 
     func testTicks() {
