@@ -7,9 +7,10 @@ public enum RegressionRecipe: String, CaseIterable, Sendable {
     /// What `make regress` runs: the `ci` scale (4096 training and 2048 test images, 6 epochs,
     /// batch 64), BYOL and SwAV on their own recipe. About 9 minutes on 2 cores.
     case ci
-    /// A candidate measured against `ci` (`--recipe cpu`): the `cpu` scale (8192 training and all
-    /// 10000 test images, 8 epochs, batch 128), BYOL at batch 32 and SwAV on the milder
-    /// augmentation with 3000 prototypes, as at `ci`. About 15 minutes on 2 cores.
+    /// A candidate for a steadier check (`--recipe cpu`), its baseline in Results/regression/cpu:
+    /// the `cpu` scale (8192 training and all 10000 test images, 8 epochs, batch 128), BYOL at
+    /// batch 32 and SwAV on the milder augmentation with 3000 prototypes, as at `ci`. The `methods`
+    /// table's cpu cells take 2 to 3 minutes each on 2 cores.
     case cpu
 
     /// The scale of the `methods` table's cells this recipe starts from.
