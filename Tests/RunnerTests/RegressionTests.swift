@@ -81,22 +81,29 @@ final class RegressionTests: XCTestCase {
         let plan = try r.plan(Tables.methods, scale: .ci)
         XCTAssertEqual(plan.map(\.cell.configuration.method.name), declared.map(\.configuration.method.name))
         for (cell, (planned, _)) in zip(declared, plan) {
-            let a = cell.configuration, b = planned.configuration
-            switch a.method.name {
-            case "byol":
-                XCTAssertEqual([b.batchSize, b.trainImages, b.epochs], [32, 8192, 8])
-                XCTAssertEqual(b.learningRate, a.learningRate / 2, accuracy: 1e-7)   // LARS rate scaled by batch/256
-            case "swav":
-                XCTAssertEqual([b.batchSize, b.trainImages, b.epochs, (b.method as? SwAVConfiguration)?.prototypeCount], [128, 20000, 8, 3000])
-                XCTAssertEqual(b.augmentation, .barlowTwins)
-            default:
-                XCTAssertEqual(a, b, a.method.name)
-            }
-            XCTAssertEqual([b.backboneWidth, b.testImages], [a.backboneWidth, a.testImages])
+            assertRegressionCell(planned.configuration, declared: cell.configuration, swavImages: 20000)
         }
         // a selection that drops a method drops its cells
         r.cellSelection = { $0.configuration.method is BYOLConfiguration ? nil : $0 }
         XCTAssertEqual(try r.plan(Tables.methods, scale: .ci).count, declared.count - 1)
+    }
+
+    /// A regression cell against the table's: BYOL at batch 32 (its LARS rate scaled with it) on
+    /// 8192 images for 8 epochs, SwAV on the milder augmentation with 3000 prototypes, batch 128,
+    /// `swavImages` images, 8 epochs; the other methods as declared; width and test images kept.
+    func assertRegressionCell(_ b: CellConfiguration, declared a: CellConfiguration, swavImages: Int, line: UInt = #line) {
+        switch a.method.name {
+        case "byol":
+            XCTAssertEqual([b.batchSize, b.trainImages, b.epochs], [32, 8192, 8], line: line)
+            XCTAssertEqual(b.learningRate, a.learningRate * 32 / Float(a.batchSize), accuracy: 1e-7, line: line)   // LARS rate scaled by batch/256
+        case "swav":
+            XCTAssertEqual([b.batchSize, b.trainImages, b.epochs, (b.method as? SwAVConfiguration)?.prototypeCount],
+                           [128, swavImages, 8, 3000], line: line)
+            XCTAssertEqual(b.augmentation, .barlowTwins, line: line)
+        default:
+            XCTAssertEqual(a, b, a.method.name, line: line)
+        }
+        XCTAssertEqual([b.backboneWidth, b.testImages], [a.backboneWidth, a.testImages], line: line)
     }
 
     /// The candidate `cpu` recipe: the methods table's cpu cells, BYOL at batch 32 and SwAV on
@@ -105,17 +112,7 @@ final class RegressionTests: XCTestCase {
     func testTheCPURecipeRunsTheCPUCellsWithBYOLAndSwAVOnTheirRecipe() throws {
         let declared = try Tables.methods.cells(scale: .cpu)
         for cell in declared {
-            let a = cell.configuration, b = RegressionRecipe.cpu.cell(cell).configuration
-            switch a.method.name {
-            case "byol":
-                XCTAssertEqual([b.batchSize, b.trainImages, b.epochs], [32, 8192, 8])
-            case "swav":
-                XCTAssertEqual([b.batchSize, b.trainImages, b.epochs, (b.method as? SwAVConfiguration)?.prototypeCount], [128, 8192, 8, 3000])
-                XCTAssertEqual(b.augmentation, .barlowTwins)
-            default:
-                XCTAssertEqual(a, b, a.method.name)
-            }
-            XCTAssertEqual([b.backboneWidth, b.testImages], [a.backboneWidth, a.testImages])
+            assertRegressionCell(RegressionRecipe.cpu.cell(cell).configuration, declared: cell.configuration, swavImages: 8192)
         }
         var run = RegressionRun()
         XCTAssertEqual(run.baselinePath, "Results/regression/baseline.csv")
