@@ -143,12 +143,20 @@ final class RunnerTests: XCTestCase {
 
     func testTwoShardsAndAMergeGiveTheRowsOfOneProcess() throws {
         let table = Tables.asymmetry
-        let whole = try runner()
+        var whole = try runner()
+        whole.resultsDirectory = directory + "/whole"
         try whole.run(table, scale: .smoke, train: data.train, test: data.test) { _ in }
         for s in ["1/2", "2/2"] { try runner(shard: s).run(table, scale: .smoke, train: data.train, test: data.test) { _ in } }
-        let merged = directory + "/merged.csv"
+        let merged = try runner().csvPath(table)
         let count = try mergeResults([try runner(shard: "1/2").csvPath(table), try runner(shard: "2/2").csvPath(table)], into: merged)
         XCTAssertEqual(count, 4)
+        // a shard run again, or a split into three, repeats none of the cells the merged CSV holds
+        var logged: [String] = []
+        for s in ["2/2", "3/3"] { try runner(shard: s).run(table, scale: .smoke, train: data.train, test: data.test) { logged.append($0) } }
+        let plans = logged.filter { $0.contains(" to run") }
+        XCTAssertEqual(plans.count, 2, "\(logged)")
+        XCTAssertTrue(plans.allSatisfy { $0.hasSuffix(", 0 to run") }, "\(plans)")
+        XCTAssertEqual(try readResults(try runner(shard: "3/3").csvPath(table)).count, 0)
         func keyed(_ path: String) throws -> [String: [String]] {
             var d: [String: [String]] = [:]
             for row in try readResults(path) { d[row["value"]!] = ["knn_top1", "linear_top1", "final_loss", "seed"].map { row[$0]! } }
