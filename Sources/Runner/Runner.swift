@@ -100,6 +100,9 @@ public struct TableRunner {
         return "\(resultsDirectory)/\(table.name)\(suffix).csv"
     }
 
+    /// The table's own CSV, where shards are merged (`csvPath` without a shard).
+    func mergedCSVPath(_ table: AblationTable) -> String { "\(resultsDirectory)/\(table.name).csv" }
+
     /// The (cell, seed) pairs of this table at `scale` that this shard owns, in order.
     public func plan(_ table: AblationTable, scale: Scale) throws -> [(cell: TableCell, seed: UInt64)] {
         var all: [(TableCell, UInt64)] = []
@@ -117,17 +120,17 @@ public struct TableRunner {
                     log: (String) -> Void) throws {
         try FileManager.default.createDirectory(atPath: resultsDirectory, withIntermediateDirectories: true)
         let path = csvPath(table)
-        var done = try readResults(path)
+        let own = try readResults(path)
         // a shard also skips the cells that the table's own CSV already holds (merged shards of an
         // earlier run, or cells run without shards), so that a resumed or re-split run repeats none
-        if shard != nil { done += try readResults("\(resultsDirectory)/\(table.name).csv") }
-        let existing = Set(done.map(TableRow.key(row:)))
+        let merged = shard == nil ? [] : try readResults(mergedCSVPath(table))
+        let existing = Set((own + merged).map(TableRow.key(row:)))
         let cells = try plan(table, scale: scale)
         let todo = cells.filter { !existing.contains(TableRow.key($0.cell, seed: $0.seed)) }
         log("\(table.title) — \(table.name) at scale \(scale.rawValue): \(cells.count) cells, \(cells.count - todo.count) already in \(path), \(todo.count) to run")
         try runCells(todo, table: table, scale: scale, train: train, test: test, log: log)
         // nothing to run (merged shards, a finished table): the figure is still drawn from the CSV
-        if try todo.isEmpty && !dryRun && !readResults(path).isEmpty { try drawFigure(table, scale: scale) }
+        if todo.isEmpty && !dryRun && !own.isEmpty { try drawFigure(table, scale: scale) }
         guard let plan = untilResolved, !dryRun else { return }
         // a round at a time: seed `round` for the cells of every claim still open
         for round in max(seeds, plan.base) ..< plan.cap {
