@@ -12,9 +12,33 @@ public enum RegressionRecipe: String, CaseIterable, Sendable {
     /// batch 32 and SwAV on the milder augmentation with 3000 prototypes, as at `ci`. The `methods`
     /// table's cpu cells take 2 to 3 minutes each on 2 cores.
     case cpu
+    /// The `methods` table's smoke cells as declared, two looks: the check's plumbing in seconds
+    /// (its numbers guard nothing; the tests run it).
+    case smoke
+
+    /// How a new run is judged against this recipe's baseline. `ci`: below the baseline's mean
+    /// by more than three sds of its seeds (at least one point) fails; its baseline holds four
+    /// seeds, at which an unchanged cell falls that low about once in 27 runs of a method
+    /// (`RegressionRule.falseAlarmRate`). `cpu`: two looks at a false alarm in 1 run in 100 over
+    /// the six methods.
+    public var rule: RegressionRule {
+        switch self {
+        case .ci: return .spreads(multiplier: 3, floor: 1)
+        case .cpu, .smoke: return .twoLooks(methods: 6, runsPerFalseAlarm: 100)
+        }
+    }
+
+    /// What the rule compares (`--statistic` chooses another).
+    public var statistic: RegressionStatistic { .knn }
 
     /// The scale of the `methods` table's cells this recipe starts from.
-    public var scale: Scale { self == .ci ? .ci : .cpu }
+    public var scale: Scale {
+        switch self {
+        case .ci: return .ci
+        case .cpu: return .cpu
+        case .smoke: return .smoke
+        }
+    }
 
     /// The cell this recipe runs for one cell of the `methods` table at `scale`. Barlow Twins,
     /// SimCLR, MoCo v3 and SDMP run the table's cell as declared. BYOL and SwAV end below their
@@ -28,6 +52,7 @@ public enum RegressionRecipe: String, CaseIterable, Sendable {
     ///   20000 training images at `ci`, the scale's 8192 at `cpu`.
     public func cell(_ cell: TableCell) -> TableCell {
         var c = cell.configuration
+        if self == .smoke { return cell }
         if c.method is BYOLConfiguration {
             c.batchSize = 32; c.trainImages = 8192; c.epochs = 8
         } else if c.method is SwAVConfiguration {

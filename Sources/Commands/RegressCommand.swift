@@ -11,12 +11,14 @@ enum RegressCommand {
         var run = RegressionRun()
         var data: String?
         var threads: Int?
+        var boundsOnly = false
     }
 
     static let options: [Option<Settings>] = [
         Option(switch: "update", "rerun the baseline of the methods (all by default; N seeds, 4 by default) and\nkeep the other methods' rows") {
             $0.run.update = true
         },
+        Option(switch: "bounds", "print what the check accepts of each method (its baseline, bounds, false alarm\nrate, detectable drop) and stop; trains nothing") { $0.boundsOnly = true },
         Option("methods", "LIST", example: "byol,swav", "only these methods (\(Regression.guardedMethods.joined(separator: ",")))") { s, v in
             let names = v.split(separator: ",").map(String.init)
             guard !names.isEmpty else { throw OptionError("--methods: no method given") }
@@ -35,11 +37,17 @@ enum RegressCommand {
             }
             s.run.fault = fault
         },
-        Option("recipe", "NAME", example: "cpu", "the cells to run: \(RegressionRecipe.allCases.map(\.rawValue).joined(separator: " or ")) (ci: the methods table's ci\ncells, what make regress runs; cpu: its cpu cells, a candidate measured against it)") { s, v in
+        Option("recipe", "NAME", example: "cpu", "the cells to run: \(RegressionRecipe.allCases.map(\.rawValue).joined(separator: " or ")) (ci: the methods table's ci\ncells, what make regress runs; cpu: its cpu cells, a candidate measured against it;\nsmoke: its smoke cells, the check's plumbing in seconds)") { s, v in
             guard let recipe = RegressionRecipe(rawValue: v) else {
                 throw OptionError("--recipe: unknown recipe '\(v)'; known: \(RegressionRecipe.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             s.run.recipe = recipe
+        },
+        Option("statistic", "NAME", example: "knn-linear", "what the rule compares: \(RegressionStatistic.allCases.map(\.rawValue).joined(separator: " or ")) (the recipe's:\nkNN top-1; knn-linear: the mean of the kNN and linear probe top-1)") { s, v in
+            guard let statistic = RegressionStatistic(rawValue: v) else {
+                throw OptionError("--statistic: unknown statistic '\(v)'; known: \(RegressionStatistic.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            s.run.statistic = statistic
         },
         Option("directory", "DIR", example: "/tmp/regression", "the folder of baseline.csv (Results/regression; Results/regression/RECIPE for\nanother recipe)") { s, v in s.run.baselineDirectory = v },
         SharedOptions.data(\.data),
@@ -47,7 +55,7 @@ enum RegressCommand {
     ]
 
     static var command: Command {
-        Command("regress", summary: "the accuracy regression: every method's ci cell (README, \"Accuracy regression\"), seed 0,\nagainst Results/regression/baseline.csv; exits 1 when a method falls below its tolerance",
+        Command("regress", summary: "the accuracy regression: every method's ci cell (README, \"Accuracy regression\"), seed 0,\nagainst Results/regression/baseline.csv; exits 1 when a method fails its recipe's rule",
                 options: options, run: run)
     }
 
@@ -57,6 +65,10 @@ enum RegressCommand {
         if s.run.update && s.run.fault != nil { throw OptionError("--sabotage plants a fault to check; it does not go with --update") }
         if s.run.update, let seeds = s.run.seeds, seeds < Regression.minimumBaselineSeeds {
             throw OptionError("--seeds must be at least \(Regression.minimumBaselineSeeds) for an update, got \(seeds)")
+        }
+        if s.boundsOnly {
+            for check in try s.run.bounds() { print(check.bounds) }
+            return
         }
         SharedOptions.configureThreads(s.threads)
         let data = try CIFAR.loadCIFAR10(folder: try CIFAR.locateCIFAR10(explicit: s.data))

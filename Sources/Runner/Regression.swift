@@ -5,15 +5,16 @@ import Methods
 import Report
 import Training
 
-/// The accuracy regression of `make regress`: the `methods` table at the `ci` scale (BYOL and
-/// SwAV with their own recipe, `RegressionRecipe.cell`), one seed, against
-/// `Results/regression/baseline.csv`, which holds the same cells at several seeds.
+/// The accuracy regression of `make regress`: the `methods` table's cells of a recipe
+/// (`RegressionRecipe`: `ci` is what CI runs), one seed, against the recipe's baseline
+/// (`Results/regression/baseline.csv` for `ci`), which holds the same cells at several seeds.
 ///
-/// The rule: a method fails when its kNN top-1 is below the baseline's mean by more than its
-/// tolerance, `spreadMultiplier` times the sample standard deviation of the baseline's seeds
-/// and at least `minimumTolerance` points. Three standard deviations of seed-to-seed noise
-/// are what a different seed or a different CPU (another BLAS kernel rounds differently, which
-/// acts like another seed) can cost by chance; a broken method falls much further.
+/// The recipe's `RegressionRule` decides: `ci` fails a method whose kNN top-1 is below the
+/// baseline's mean by more than three sample standard deviations of its seeds (at least one
+/// point); `cpu` takes two looks, a first seed and, when it falls below its bound, three more
+/// whose mean decides, at a false alarm rate of 1 run in 100 over the six methods. A different
+/// seed or CPU (another BLAS kernel rounds differently, which acts like another seed) moves a
+/// cell by its seed-to-seed spread; a broken method falls further.
 public enum Regression {
     /// The methods the regression guards, by name: every method of the `methods` table, in its order.
     public static var guardedMethods: [String] { Tables.methods.entries.map(\.method.name) }
@@ -24,41 +25,83 @@ public enum Regression {
                                               "epochs", "train_images", "test_images", "learning_rate", "lambda", "loss_scale",
                                               "augmentation"]
 
-    public static let spreadMultiplier = 3.0
-    public static let minimumTolerance = 1.0
     public static let minimumBaselineSeeds = 3
 
     /// One method's verdict.
     public struct Check: CustomStringConvertible {
         public let method: String
-        public let knnTop1: Double?          // nil when the cell did not finish
+        public let rule: RegressionRule
+        /// What the rule compares (the recipe's `RegressionStatistic`).
+        public let statistic: RegressionStatistic
+        /// The first seed's value of the statistic; nil when the cell did not finish.
+        public let value: Double?
         public let status: String
         public let baseline: [Double]
         /// The new run's kNN top-1 at random initialisation, when it was measured.
         public var atInitialisation: Double? = nil
+        /// The retry seeds' kNN top-1 (nil inside for a seed that did not finish); nil when none ran.
+        public var retries: [Double?]? = nil
+
         public var baselineMean: Double { Distributions.mean(baseline) }
         /// The sample sd of the baseline's seeds (0 for a single one).
         public var baselineSpread: Double { baseline.count > 1 ? Distributions.sampleStandardDeviation(baseline) : 0 }
-        public var tolerance: Double { max(Regression.spreadMultiplier * baselineSpread, Regression.minimumTolerance) }
-        /// The drop from the baseline's mean that one new seed falls past the tolerance 4 times in
-        /// 5: the tolerance plus 0.84 standard deviations of (new value − baseline mean), sd·√(1 + 1/n)
-        /// for n baseline seeds (the new value scatters as a seed does, the mean by sd/√n).
-        public var detectableDrop: Double {
-            tolerance + 0.8416 * baselineSpread * (1 + 1 / Double(max(baseline.count, 1))).squareRoot()
+        public var lowestAccepted: Double { rule.lowestAccepted(mean: baselineMean, sd: baselineSpread, seeds: baseline.count) }
+        /// How far below the baseline's mean the first seed may fall.
+        public var tolerance: Double { baselineMean - lowestAccepted }
+        /// The lowest mean the retry seeds may have (two looks).
+        public var lowestRetryMean: Double? { rule.lowestRetryMean(mean: baselineMean, sd: baselineSpread, seeds: baseline.count) }
+        /// The drop from the baseline's mean the rule catches 4 times in 5: the rule's drop in
+        /// units of the cells' sd (taken over the baseline's draw, `RegressionRule.detectableDrop`)
+        /// times the baseline's sd.
+        public var detectableDrop: Double { rule.detectableDrop(seeds: baseline.count) * baselineSpread }
+        /// The mean of the retry seeds, when every one finished.
+        public var retryMean: Double? {
+            guard let retries, !retries.isEmpty, !retries.contains(where: { $0 == nil }) else { return nil }
+            return Distributions.mean(retries.compactMap { $0 })
         }
+        public var firstPassed: Bool {
+            guard status == "ok", let v = value else { return false }
+            return v >= lowestAccepted
+        }
+        /// The first seed fell below its bound and the rule asks for more seeds that have not run.
+        public var needsRetry: Bool { !firstPassed && rule.retrySeeds > 0 && retries == nil }
         public var passed: Bool {
-            guard status == "ok", let v = knnTop1 else { return false }
-            return v >= baselineMean - tolerance
+            if firstPassed { return true }
+            guard let mean = retryMean, let bound = lowestRetryMean else { return false }
+            return mean >= bound
         }
         public var description: String {
-            var measured = knnTop1.map { String(format: "%.2f", $0) } ?? "none (\(status))"
+            var measured = value.map { String(format: "%.2f", $0) } ?? "none (\(status))"
             if let initial = atInitialisation { measured += String(format: " (%.2f at initialisation)", initial) }
             let seeds = baseline.map { String(format: "%.2f", $0) }.joined(separator: ", ")
-            return String(format: "%@ %@: kNN top-1 %@, baseline %.2f (seeds %@; sd %.2f), tolerance %.2f, lowest accepted %.2f; "
-                          + "detects a drop of %.2f points 4 times in 5",
-                          passed ? "ok  " : "FAIL", method, measured, baselineMean, seeds, baselineSpread, tolerance,
-                          baselineMean - tolerance, detectableDrop)
+            var text = String(format: "%@ %@: %@ %@, baseline %.2f (%d seeds: %@; sd %.2f), lowest accepted %.2f",
+                              passed ? "ok  " : "FAIL", method, statistic.name, measured, baselineMean, baseline.count, seeds, baselineSpread, lowestAccepted)
+            if let bound = lowestRetryMean {
+                text += String(format: "; below it, %d more seeds must average at least %.2f", rule.retrySeeds, bound)
+                if let retries {
+                    let values = retries.map { $0.map { String(format: "%.2f", $0) } ?? "none" }.joined(separator: ", ")
+                    text += " (they gave " + values + (retryMean.map { String(format: ", mean %.2f)", $0) } ?? ")")
+                }
+            }
+            return text + String(format: "; false alarm %@ a run of this method; detects a drop of %.2f points 4 times in 5",
+                                 Self.rate(rule.falseAlarmRate(seeds: baseline.count)), detectableDrop)
         }
+
+        /// What the check accepts, before any run: the baseline, its bounds and what they cost.
+        public var bounds: String {
+            var text = String(format: "%@: baseline %@ %.2f ± %.2f (%d seeds), lowest accepted %.2f", method, statistic.name, baselineMean,
+                              baselineSpread, baseline.count, lowestAccepted)
+            if let bound = lowestRetryMean { text += String(format: ", then %d more seeds averaging at least %.2f", rule.retrySeeds, bound) }
+            if statistic == .knn, let initial = atInitialisation {
+                let gap = lowestAccepted - initial
+                text += String(format: " (%.2f %@ the kNN at initialisation, %.2f)", abs(gap), gap >= 0 ? "above" : "below", initial)
+            }
+            return text + String(format: "; false alarm %@ runs; detects a drop of %.2f points 4 times in 5",
+                                 Self.rate(rule.falseAlarmRate(seeds: baseline.count)), detectableDrop)
+        }
+
+        /// A probability as "1 in N" (N rounded).
+        static func rate(_ p: Double) -> String { p > 0 ? String(format: "1 in %.0f", 1 / p) : "0" }
     }
 
     public enum Failure: Error, CustomStringConvertible {
@@ -98,12 +141,12 @@ public enum Regression {
     /// Both rows must name the same configuration, but for the columns in `ignoring` (those a
     /// planted recipe fault changes on purpose, `Fault.changedColumns`).
     public static func compare(new: [[String: String]], baseline: [[String: String]], baselinePath: String,
-                               ignoring: Set<String> = []) throws -> [Check] {
+                               rule: RegressionRule, statistic: RegressionStatistic = .knn, ignoring: Set<String> = []) throws -> [Check] {
         guard !baseline.isEmpty else { throw Failure.noBaseline(path: baselinePath) }
         return try new.map { row in
             let method = row["method"] ?? ""
             let rows = baseline.filter { $0["method"] == method && $0["status"] == "ok" }
-            let values = rows.compactMap { Double($0["knn_top1"] ?? "") }
+            let values = rows.compactMap { statistic.value($0) }
             if values.isEmpty { throw Failure.methodMissing(method: method, path: baselinePath) }
             for b in rows {
                 for column in configurationColumns where !ignoring.contains(column) && row[column] != nil && b[column] != row[column] {
@@ -112,7 +155,7 @@ public enum Regression {
                 }
             }
             if values.count < minimumBaselineSeeds { throw Failure.tooFewSeeds(method: method, seeds: values.count, path: baselinePath) }
-            return Check(method: method, knnTop1: Double(row["knn_top1"] ?? ""), status: row["status"] ?? "", baseline: values,
+            return Check(method: method, rule: rule, statistic: statistic, value: statistic.value(row), status: row["status"] ?? "", baseline: values,
                          atInitialisation: Double(row["knn_top1_init"] ?? ""))
         }
     }
@@ -129,6 +172,8 @@ public struct RegressionRun {
     public var recipe = RegressionRecipe.ci
     /// The methods to run, by name.
     public var methods: [String] = Regression.guardedMethods
+    /// What the rule compares (nil: the recipe's).
+    public var statistic: RegressionStatistic? = nil
     /// Seeds per method (nil: 1 for a check, 4 for an update).
     public var seeds: Int? = nil
     /// A fault planted in every method, to see the check fail.
@@ -138,6 +183,16 @@ public struct RegressionRun {
     /// Results/regression for `ci`, Results/regression/RECIPE for another recipe.
     public var directory: String { baselineDirectory ?? (recipe == .ci ? "Results/regression" : "Results/regression/\(recipe.rawValue)") }
     public var baselinePath: String { "\(directory)/baseline.csv" }
+
+    /// The checks the baseline sets up, without a run: each method's seed-0 row stands for the
+    /// new run (for its kNN at initialisation); read `Check.bounds`.
+    public func bounds() throws -> [Regression.Check] {
+        let rows = try readResults(baselinePath)
+        if rows.isEmpty { throw Regression.Failure.noBaseline(path: baselinePath) }
+        let firsts = methods.compactMap { m in rows.first { $0["method"] == m && $0["seed"] == "0" } ?? rows.first { $0["method"] == m } }
+        return try Regression.compare(new: firsts, baseline: rows, baselinePath: baselinePath, rule: recipe.rule,
+                                      statistic: statistic ?? recipe.statistic)
+    }
 
     /// Runs the cells and returns the checks: the new run against the baseline, or, for an
     /// update, the tolerances the merged baseline gives (its seed 0 against all its seeds).
@@ -165,7 +220,26 @@ public struct RegressionRun {
         try runner.run(table, scale: recipe.scale, train: train, test: test, log: log)
         let newRows = try readResults(runner.csvPath(table))
         guard update else {
-            return try Regression.compare(new: newRows, baseline: oldBaseline, baselinePath: baselinePath, ignoring: fault?.changedColumns ?? [])
+            var checks = try Regression.compare(new: newRows, baseline: oldBaseline, baselinePath: baselinePath, rule: recipe.rule,
+                                                statistic: statistic ?? recipe.statistic, ignoring: fault?.changedColumns ?? [])
+            let retried = Set(checks.filter(\.needsRetry).map(\.method))
+            guard !retried.isEmpty else { return checks }
+            // the second look: seeds 1…k of the methods whose first seed fell below its bound
+            let k = recipe.rule.retrySeeds
+            log("\(retried.sorted().joined(separator: ", ")): the first seed fell below its bound; \(k) more seed(s) each decide")
+            var again = runner
+            again.seeds = 1 + k
+            let firstSelection = runner.cellSelection
+            again.cellSelection = { declared in retried.contains(declared.configuration.method.name) ? firstSelection?(declared) ?? declared : nil }
+            try again.run(table, scale: recipe.scale, train: train, test: test, log: log)
+            let rows = try readResults(again.csvPath(table))
+            for i in checks.indices where retried.contains(checks[i].method) {
+                checks[i].retries = (1 ... k).map { seed in
+                    let row = rows.first { $0["method"] == checks[i].method && $0["seed"] == "\(seed)" }
+                    return row?["status"] == "ok" ? row.flatMap((statistic ?? recipe.statistic).value) : nil
+                }
+            }
+            return checks
         }
         // the new seeds of these methods replace theirs; the other methods' rows stay as they were
         let merged = Regression.mergedBaseline(old: oldBaseline, new: newRows.filter { selected.contains($0["method"] ?? "") }, updated: selected)
@@ -179,6 +253,7 @@ public struct RegressionRun {
         }
         try? FileManager.default.removeItem(atPath: runner.resultsDirectory)
         log("baseline written to \(baselinePath) (\(methods.joined(separator: ", ")) rerun); the tolerances it gives:")
-        return try Regression.compare(new: merged.filter { $0["seed"] == "0" }, baseline: merged, baselinePath: baselinePath)
+        return try Regression.compare(new: merged.filter { $0["seed"] == "0" }, baseline: merged, baselinePath: baselinePath, rule: recipe.rule,
+                                      statistic: statistic ?? recipe.statistic)
     }
 }

@@ -28,29 +28,131 @@ final class RegressionTests: XCTestCase {
         let baseline = [row("byol", 40, seed: 0), row("byol", 41, seed: 1), row("byol", 42, seed: 2), row("byol", 41, seed: 3),
                         row("simclr", 50, seed: 0), row("simclr", 50.1, seed: 1), row("simclr", 50.2, seed: 2)]
         let sd = (2.0 / 3.0).squareRoot()   // byol: mean 41, squared deviations 1+0+1+0 over 3
-        var checks = try Regression.compare(new: [row("byol", 41 - 3 * sd + 0.01), row("simclr", 49.05)], baseline: baseline, baselinePath: "b.csv")
+        var checks = try Regression.compare(new: [row("byol", 41 - 3 * sd + 0.01), row("simclr", 49.05)], baseline: baseline, baselinePath: "b.csv", rule: threeSpreads)
         XCTAssertEqual(checks[0].tolerance, 3 * sd, accuracy: 1e-9)
         XCTAssertTrue(checks[0].passed, "\(checks[0])")
         XCTAssertEqual(checks[1].tolerance, 1.0, accuracy: 1e-12)   // sd 0.1: the one-point floor
         XCTAssertFalse(checks[1].passed, "\(checks[1])")
-        checks = try Regression.compare(new: [row("byol", 41 - 3 * sd - 0.01)], baseline: baseline, baselinePath: "b.csv")
+        checks = try Regression.compare(new: [row("byol", 41 - 3 * sd - 0.01)], baseline: baseline, baselinePath: "b.csv", rule: threeSpreads)
         XCTAssertFalse(checks[0].passed)
         XCTAssertTrue("\(checks[0])".contains("FAIL byol"), "\(checks[0])")
         // a cell that diverged fails whatever the baseline
-        checks = try Regression.compare(new: [row("byol", nil, status: "diverged at step 3")], baseline: baseline, baselinePath: "b.csv")
+        checks = try Regression.compare(new: [row("byol", nil, status: "diverged at step 3")], baseline: baseline, baselinePath: "b.csv", rule: threeSpreads)
         XCTAssertFalse(checks[0].passed)
         XCTAssertTrue("\(checks[0])".contains("diverged"), "\(checks[0])")
     }
 
+    let threeSpreads = RegressionRule.spreads(multiplier: 3, floor: 1)
+    let twoLooks = RegressionRule.twoLooks(methods: 6, runsPerFalseAlarm: 100)
+
+    /// Two looks: a first seed at or above its bound passes without more seeds; below it, the
+    /// check asks for three more and passes when their mean reaches the second bound; a retry
+    /// seed that did not finish fails the method. The bounds are c₁ and c₂ sds below the mean.
+    func testTheTwoLookRuleAsksForMoreSeedsOnlyBelowItsFirstBound() throws {
+        let values = [30.0, 31, 32, 31, 30.5, 31.5, 30, 32]
+        let baseline = values.enumerated().map { row("sdmp", $1, seed: $0) }
+        let mean = Distributions.mean(values), sd = Distributions.sampleStandardDeviation(values)
+        let c1 = twoLooks.firstMultiplier(seeds: 8), c2 = twoLooks.retryMultiplier(seeds: 8)
+        // t(0.05; 7)·√(1 + 1/8) = 1.895·1.061
+        XCTAssertEqual(c1, 1.8946 * (9.0 / 8).squareRoot(), accuracy: 1e-3)
+        XCTAssertGreaterThan(c2, 0)
+        func check(_ first: Double?) throws -> Regression.Check {
+            try Regression.compare(new: [row("sdmp", first, status: first == nil ? "diverged at step 9" : "ok")], baseline: baseline,
+                                   baselinePath: "b.csv", rule: twoLooks)[0]
+        }
+        let above = try check(mean - c1 * sd + 0.01)
+        XCTAssertTrue(above.passed); XCTAssertFalse(above.needsRetry)
+        XCTAssertEqual(above.lowestAccepted, mean - c1 * sd, accuracy: 1e-9)
+        var below = try check(mean - c1 * sd - 0.01)
+        XCTAssertFalse(below.passed); XCTAssertTrue(below.needsRetry)
+        let bound = try XCTUnwrap(below.lowestRetryMean)
+        XCTAssertEqual(bound, mean - c2 * sd, accuracy: 1e-9)
+        below.retries = [bound + 0.5, bound - 0.5, bound + 0.02]
+        XCTAssertTrue(below.passed, "\(below)"); XCTAssertFalse(below.needsRetry)
+        XCTAssertTrue("\(below)".contains("3 more seeds must average at least"), "\(below)")
+        below.retries = [bound + 0.5, bound - 0.5, bound - 0.02]
+        XCTAssertFalse(below.passed)
+        below.retries = [bound + 5, nil, bound + 5]
+        XCTAssertFalse(below.passed)
+        // a first seed that diverged asks for the retry too, and passes only on it
+        var diverged = try check(nil)
+        XCTAssertTrue(diverged.needsRetry)
+        diverged.retries = [mean, mean, mean]
+        XCTAssertTrue(diverged.passed)
+        // one look never asks for more
+        let one = try Regression.compare(new: [row("sdmp", 10)], baseline: baseline, baselinePath: "b.csv", rule: threeSpreads)[0]
+        XCTAssertFalse(one.passed); XCTAssertFalse(one.needsRetry); XCTAssertNil(one.lowestRetryMean)
+    }
+
+    /// The two-look rule on simulated unchanged cells (baseline of n seeds, then a first seed and
+    /// three more, all from one normal): it fails at its rate, 1/600, within four binomial sds
+    /// over 300000 runs, for n = 4 and 8. The same looks with the second bound taken as if the
+    /// two looks were independent (α/α₁ each, prediction bound of a mean of 3) fail more than
+    /// that: the test can fail. The one-look rule's stated rate matches its simulation too.
+    func testTheTwoLookRuleFailsAnUnchangedCellAtItsRate() {
+        var rng = RandomGenerator(seed: 27)
+        let runs = 300_000
+        func simulate(n: Int, c1: Double, c2: Double?) -> Double {
+            var failures = 0
+            for _ in 0 ..< runs {
+                var values = [Double](repeating: 0, count: n)
+                for i in 0 ..< n { values[i] = Double(rng.normal()) }
+                let m = Distributions.mean(values), s = Distributions.sampleStandardDeviation(values)
+                guard Double(rng.normal()) < m - c1 * s else { continue }
+                guard let c2 else { failures += 1; continue }
+                let retry = (Double(rng.normal()) + Double(rng.normal()) + Double(rng.normal())) / 3
+                if retry < m - c2 * s { failures += 1 }
+            }
+            return Double(failures) / Double(runs)
+        }
+        guard case .twoLooks(let alpha1, let k, let alpha) = twoLooks else { return XCTFail() }
+        XCTAssertEqual(alpha, 1.0 / 600, accuracy: 1e-12); XCTAssertEqual(k, 3)
+        let slack = 4 * (alpha * (1 - alpha) / Double(runs)).squareRoot()
+        for n in [4, 8] {
+            let c1 = twoLooks.firstMultiplier(seeds: n), c2 = twoLooks.retryMultiplier(seeds: n)
+            XCTAssertEqual(twoLooks.falseAlarmRate(seeds: n), alpha, accuracy: 1e-6)
+            let observed = simulate(n: n, c1: c1, c2: c2)
+            XCTAssertEqual(observed, alpha, accuracy: slack, "n = \(n): false alarms \(observed), c1 \(c1), c2 \(c2)")
+            let independent = Distributions.studentQuantile(upperTail: alpha / alpha1, degrees: Double(n - 1))
+                * (1 / Double(k) + 1 / Double(n)).squareRoot()
+            let naive = simulate(n: n, c1: c1, c2: independent)
+            XCTAssertGreaterThan(naive, alpha + slack, "n = \(n): with independent looks \(naive)")
+        }
+        let one = simulate(n: 4, c1: 3, c2: nil), stated = threeSpreads.falseAlarmRate(seeds: 4)
+        XCTAssertEqual(one, stated, accuracy: 4 * (stated * (1 - stated) / Double(runs)).squareRoot(), "one look: \(one) vs \(stated)")
+    }
+
+    /// The detectable drop: simulated cells that lie that many sds low fail 4 times in 5.
+    func testTheDetectableDropIsCaughtFourTimesInFive() {
+        var rng = RandomGenerator(seed: 5)
+        for rule in [twoLooks, threeSpreads] {
+            let n = 8, runs = 40_000
+            let d = rule.detectableDrop(seeds: n)
+            let c1 = rule.firstMultiplier(seeds: n), c2 = rule.retrySeeds > 0 ? rule.retryMultiplier(seeds: n) : .nan
+            var failures = 0
+            for _ in 0 ..< runs {
+                var values = [Double](repeating: 0, count: n)
+                for i in 0 ..< n { values[i] = Double(rng.normal()) }
+                let m = Distributions.mean(values), s = Distributions.sampleStandardDeviation(values)
+                guard Double(rng.normal()) - d < m - c1 * s else { continue }
+                if rule.retrySeeds == 0 { failures += 1; continue }
+                var sum = 0.0
+                for _ in 0 ..< rule.retrySeeds { sum += Double(rng.normal()) - d }
+                if sum / Double(rule.retrySeeds) < m - c2 * s { failures += 1 }
+            }
+            XCTAssertEqual(Double(failures) / Double(runs), 0.8, accuracy: 4 * (0.16 / Double(runs)).squareRoot(), "\(rule): drop \(d)")
+        }
+    }
+
     func testAMissingOrThinBaselineIsAnErrorThatSaysWhatToRun() {
-        XCTAssertThrowsError(try Regression.compare(new: [row("byol", 40)], baseline: [], baselinePath: "b.csv")) {
+        XCTAssertThrowsError(try Regression.compare(new: [row("byol", 40)], baseline: [], baselinePath: "b.csv", rule: threeSpreads)) {
             XCTAssertTrue("\($0)".contains("make regress-update"), "\($0)")
         }
-        XCTAssertThrowsError(try Regression.compare(new: [row("swav", 40)], baseline: [row("byol", 40)], baselinePath: "b.csv")) {
+        XCTAssertThrowsError(try Regression.compare(new: [row("swav", 40)], baseline: [row("byol", 40)], baselinePath: "b.csv", rule: threeSpreads)) {
             XCTAssertTrue("\($0)".contains("swav"), "\($0)")
         }
         XCTAssertThrowsError(try Regression.compare(new: [row("byol", 40)], baseline: [row("byol", 40), row("byol", 41, seed: 1)],
-                                                    baselinePath: "b.csv")) {
+                                                    baselinePath: "b.csv", rule: threeSpreads)) {
             XCTAssertTrue("\($0)".contains("at least 3"), "\($0)")
         }
     }
@@ -62,12 +164,12 @@ final class RegressionTests: XCTestCase {
         for i in baseline.indices { baseline[i]["batch_size"] = "64"; baseline[i]["epochs"] = "6" }
         var new = row("byol", 41)
         new["batch_size"] = "32"; new["epochs"] = "6"
-        XCTAssertThrowsError(try Regression.compare(new: [new], baseline: baseline, baselinePath: "b.csv")) {
+        XCTAssertThrowsError(try Regression.compare(new: [new], baseline: baseline, baselinePath: "b.csv", rule: threeSpreads)) {
             XCTAssertTrue("\($0)".contains("batch_size 64"), "\($0)")
             XCTAssertTrue("\($0)".contains("make regress-update METHODS=byol"), "\($0)")
         }
         new["batch_size"] = "64"
-        XCTAssertTrue(try Regression.compare(new: [new], baseline: baseline, baselinePath: "b.csv")[0].passed)
+        XCTAssertTrue(try Regression.compare(new: [new], baseline: baseline, baselinePath: "b.csv", rule: threeSpreads)[0].passed)
     }
 
     /// Every method of the `methods` table is guarded; four run the table's `ci` cell as
@@ -160,7 +262,8 @@ final class RegressionTests: XCTestCase {
         let result = try train(configuration, train: data.train, test: data.test, wrapMethod: fault.plant(in:))
         let newRow = Dictionary(uniqueKeysWithValues: zip(TableRow.header, TableRow.fields(cell.withConfiguration(configuration),
                                                                                            table: Tables.methods, result: result)))
-        return try Regression.compare(new: [newRow], baseline: baseline, baselinePath: committedBaseline, ignoring: fault.changedColumns)[0]
+        return try Regression.compare(new: [newRow], baseline: baseline, baselinePath: committedBaseline, rule: RegressionRecipe.ci.rule,
+                                      ignoring: fault.changedColumns)[0]
     }
 
     /// The sabotage: the Barlow Twins cell of `make regress` with every gradient's sign flipped
@@ -243,6 +346,36 @@ final class RegressionTests: XCTestCase {
             }
             XCTAssertNotEqual(a["knn_top1"], "")
         }
+    }
+
+    /// `sslbench regress --recipe smoke`, end to end on Barlow Twins: an update writes a baseline
+    /// of three seeds; a check of the unchanged code passes on its first seed (it is the
+    /// baseline's seed 0); against a baseline 50 points higher the first seed falls below its
+    /// bound, seeds 1–3 run, and the method fails on their mean.
+    func testTheSecondLookRunsMoreSeedsOnlyForAMethodBelowItsFirstBound() throws {
+        guard let folder = try? CIFAR.locateCIFAR10(), let data = try? CIFAR.loadCIFAR10(folder: folder) else {
+            throw XCTSkip("CIFAR-10 is not next to the project")
+        }
+        let train = data.train.prefix(512), test = data.test.prefix(512)
+        var run = RegressionRun()
+        run.recipe = .smoke; run.baselineDirectory = directory; run.methods = ["barlow-twins"]
+        run.update = true; run.seeds = 3
+        _ = try run.run(train: train, test: test) { _ in }
+        let baseline = try readResults(run.baselinePath)
+        XCTAssertEqual(baseline.map { $0["seed"]! }, ["0", "1", "2"])
+        run.update = false; run.seeds = nil
+        var log: [String] = []
+        let unchanged = try run.run(train: train, test: test) { log.append($0) }[0]
+        XCTAssertTrue(unchanged.passed, "\(unchanged)"); XCTAssertNil(unchanged.retries)
+        XCTAssertEqual(unchanged.value, Double(baseline[0]["knn_top1"]!))
+        XCTAssertFalse(log.contains { $0.contains("more seed") })
+        try writeResults(baseline.map { var r = $0; r["knn_top1"] = String(Double(r["knn_top1"]!)! + 50); return r }, to: run.baselinePath)
+        let low = try run.run(train: train, test: test) { log.append($0) }[0]
+        XCTAssertFalse(low.passed, "\(low)"); XCTAssertFalse(low.needsRetry)
+        XCTAssertEqual(low.retries?.count, 3)
+        XCTAssertEqual(low.retries?[0], Double(baseline[1]["knn_top1"]!), "seed 1 reruns the baseline's seed 1")
+        XCTAssertTrue(log.contains { $0.contains("barlow-twins: the first seed fell below its bound; 3 more seed(s) each decide") }, "\(log)")
+        XCTAssertEqual(try readResults(run.directory + "/latest/methods.csv").map { $0["seed"]! }, ["0", "1", "2", "3"])
     }
 
     /// A loss that turns NaN mid-cell: the row says `diverged at step N`, and the table goes on
