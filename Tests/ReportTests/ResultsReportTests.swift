@@ -18,7 +18,7 @@ final class ResultsReportTests: XCTestCase {
     /// exceed the critical value c of t with 3 degrees of freedom at the split error.
     func testClaimsHoldFailOrStayOpenByTheCriticalValue() throws {
         let table = Tables.lambda
-        // smoke points 0.001, 0.0051, 0.05; every cell's two seeds differ by √2 (sd 1)
+        // smoke points 0.001, 0.0051 (the paper's 0.005), 0.05; every cell's two seeds differ by √2 (sd 1)
         let r = 2.0.squareRoot() / 2
         func cells(_ a: Double, _ b: Double, _ c: Double) throws -> [CellSummary] {
             try ResultsReport.summarize(table, scale: .smoke, rows: rows([
@@ -29,7 +29,7 @@ final class ResultsReportTests: XCTestCase {
         let summaries = try cells(40, 40 + c + 0.1, 39)
         XCTAssertEqual(ResultsReport.pooledSpread(summaries)!.sd, 1, accuracy: 1e-9)
         XCTAssertEqual(ResultsReport.pooledSpread(summaries)!.degrees, 3)
-        let better = Claim.better("b", ("Barlow Twins", .number(0.0051)), than: ("Barlow Twins", .number(0.001)))
+        let better = Claim.better("b", ("Barlow Twins", .number(0.005)), than: ("Barlow Twins", .number(0.001)))
         var o = ResultsReport.evaluate(better, cells: summaries)
         XCTAssertEqual(o.sum, c + 0.1, accuracy: 1e-9); XCTAssertEqual(o.standardError, 1, accuracy: 1e-9)
         XCTAssertEqual(o.critical, c, accuracy: 1e-12)
