@@ -134,9 +134,9 @@ METHODS ?=
 RECIPE ?=
 REGRESS_SEEDS ?= 4
 regress: build find-data
-	$(BIN) regress $(if $(SABOTAGE),--sabotage $(SABOTAGE)) $(if $(METHODS),--methods $(METHODS)) $(if $(RECIPE),--recipe $(RECIPE))
+	$(BIN) regress $(if $(SABOTAGE),--sabotage $(SABOTAGE)) $(if $(METHODS),--methods $(METHODS)) $(if $(RECIPE),--recipe $(RECIPE)) $(if $(filter-out 1,$(JOBS)),--jobs $(JOBS))
 regress-update: build find-data
-	$(BIN) regress --update --seeds $(REGRESS_SEEDS) $(if $(METHODS),--methods $(METHODS)) $(if $(RECIPE),--recipe $(RECIPE))
+	$(BIN) regress --update --seeds $(REGRESS_SEEDS) $(if $(METHODS),--methods $(METHODS)) $(if $(RECIPE),--recipe $(RECIPE)) $(if $(filter-out 1,$(JOBS)),--jobs $(JOBS))
 
 # Speed: medians after a warm-up, appended to Results/bench.csv with the commit, CPU and BLAS kernel.
 PYTHON ?= python3

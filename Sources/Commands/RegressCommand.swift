@@ -12,6 +12,10 @@ enum RegressCommand {
         var data: String?
         var threads: Int?
         var boundsOnly = false
+        var jobs = 1
+        /// A worker of `--jobs`: the cell (method, seed) it runs and the folder of its row.
+        var cell: (method: String, seed: Int)? = nil
+        var cellDirectory: String? = nil
     }
 
     static let options: [Option<Settings>] = [
@@ -49,6 +53,17 @@ enum RegressCommand {
             }
             s.run.statistic = statistic
         },
+        Option("jobs", "N", example: "2", "run the cells as N one-thread worker processes side by side, the longest\nfirst (1: in this process; on 2 cores, 2 finish sooner)") { s, v in
+            s.jobs = try Value.int(v, option: "jobs", minimum: 1)
+        },
+        Option("cell", "METHOD:SEED", example: "byol:0", "(a worker of --jobs) run this one cell of the recipe into --cell-directory and stop") { s, v in
+            let parts = v.split(separator: ":").map(String.init)
+            guard parts.count == 2, Regression.guardedMethods.contains(parts[0]), let seed = Int(parts[1]), seed >= 0 else {
+                throw OptionError("--cell: expected METHOD:SEED with METHOD one of \(Regression.guardedMethods.joined(separator: ", ")), got '\(v)'")
+            }
+            s.cell = (parts[0], seed)
+        },
+        Option("cell-directory", "DIR", example: "/tmp/cell", "(a worker of --jobs) the folder of the cell's row") { s, v in s.cellDirectory = v },
         Option("directory", "DIR", example: "/tmp/regression", "the folder of baseline.csv (Results/regression; Results/regression/RECIPE for\nanother recipe)") { s, v in s.run.baselineDirectory = v },
         SharedOptions.data(\.data),
         SharedOptions.threads(\.threads),
@@ -71,7 +86,20 @@ enum RegressCommand {
             return
         }
         SharedOptions.configureThreads(s.threads)
-        let data = try CIFAR.loadCIFAR10(folder: try CIFAR.locateCIFAR10(explicit: s.data))
+        let folder = try CIFAR.locateCIFAR10(explicit: s.data)
+        let data = try CIFAR.loadCIFAR10(folder: folder)
+        if let cell = s.cell {
+            guard let directory = s.cellDirectory else { throw OptionError("--cell needs --cell-directory") }
+            var run = s.run
+            run.methods = [cell.method]
+            try run.runCell(seed: cell.seed, directory: directory, train: data.train, test: data.test) { print($0); fflush(stdout) }
+            return
+        }
+        if s.jobs > 1 {
+            var arguments = ["--recipe", s.run.recipe.rawValue, "--directory", s.run.directory, "--data", folder]
+            if let fault = s.run.fault { arguments += ["--sabotage", fault.description] }
+            s.run.cellExecutor = RegressionWorkers(jobs: s.jobs, arguments: arguments).run
+        }
         let checks = try s.run.run(train: data.train, test: data.test) { print($0); fflush(stdout) }
         for check in checks { print(check) }
         if s.run.update { return }

@@ -83,7 +83,7 @@ public enum Regression {
                     text += " (they gave " + values + (retryMean.map { String(format: ", mean %.2f)", $0) } ?? ")")
                 }
             }
-            return text + String(format: "; false alarm %@ a run of this method; detects a drop of %.2f points 4 times in 5",
+            return text + String(format: "; false alarm in %@ runs of this method; detects a drop of %.2f points 4 times in 5",
                                  Self.rate(rule.falseAlarmRate(seeds: baseline.count)), detectableDrop)
         }
 
@@ -96,12 +96,12 @@ public enum Regression {
                 let gap = lowestAccepted - initial
                 text += String(format: " (%.2f %@ the kNN at initialisation, %.2f)", abs(gap), gap >= 0 ? "above" : "below", initial)
             }
-            return text + String(format: "; false alarm %@ runs; detects a drop of %.2f points 4 times in 5",
+            return text + String(format: "; false alarm in %@ runs; detects a drop of %.2f points 4 times in 5",
                                  Self.rate(rule.falseAlarmRate(seeds: baseline.count)), detectableDrop)
         }
 
-        /// A probability as "1 in N" (N rounded).
-        static func rate(_ p: Double) -> String { p > 0 ? String(format: "1 in %.0f", 1 / p) : "0" }
+        /// A probability as "1 of N" (N rounded).
+        static func rate(_ p: Double) -> String { p > 0 ? String(format: "1 of %.0f", 1 / p) : "none of its" }
     }
 
     public enum Failure: Error, CustomStringConvertible {
@@ -178,11 +178,40 @@ public struct RegressionRun {
     public var seeds: Int? = nil
     /// A fault planted in every method, to see the check fail.
     public var fault: Fault? = nil
+    /// Runs the cells in place of this process (`sslbench regress --jobs`; `TableRunner.cellExecutor`).
+    public var cellExecutor: ((_ todo: [(cell: TableCell, seed: UInt64, seconds: Double)], _ csvPath: String,
+                               _ log: (String) -> Void) throws -> Void)? = nil
     public init() {}
 
     /// Results/regression for `ci`, Results/regression/RECIPE for another recipe.
     public var directory: String { baselineDirectory ?? (recipe == .ci ? "Results/regression" : "Results/regression/\(recipe.rawValue)") }
     public var baselinePath: String { "\(directory)/baseline.csv" }
+
+    /// A runner of this run's cells: the recipe's cell of each method named, the fault planted.
+    func cellRunner() -> TableRunner {
+        var runner = TableRunner()
+        runner.wrapMethod = fault.map { fault in { fault.plant(in: $0) } }
+        let selected = Set(methods)
+        let fault = self.fault, recipe = self.recipe
+        runner.cellSelection = { declared in
+            guard selected.contains(declared.configuration.method.name) else { return nil }
+            let cell = recipe.cell(declared)
+            guard let fault else { return cell }
+            var c = cell.configuration
+            fault.configure(&c)
+            return cell.withConfiguration(c)
+        }
+        return runner
+    }
+
+    /// One worker of `--jobs`: seed `seed` of this run's one method, its row in `directory`/methods.csv.
+    public func runCell(seed: Int, directory: String, train: LabeledImages, test: LabeledImages, log: (String) -> Void) throws {
+        precondition(methods.count == 1, "a worker runs one method")
+        var runner = cellRunner()
+        runner.seedList = [seed]
+        runner.resultsDirectory = directory
+        try runner.run(Tables.methods, scale: recipe.scale, train: train, test: test, log: log)
+    }
 
     /// The checks the baseline sets up, without a run: each method's seed-0 row stands for the
     /// new run (for its kNN at initialisation); read `Check.bounds`.
@@ -197,28 +226,23 @@ public struct RegressionRun {
     /// Runs the cells and returns the checks: the new run against the baseline, or, for an
     /// update, the tolerances the merged baseline gives (its seed 0 against all its seeds).
     public func run(train: LabeledImages, test: LabeledImages, log: (String) -> Void) throws -> [Regression.Check] {
-        var runner = TableRunner()
+        var runner = cellRunner()
         runner.seeds = seeds ?? (update ? 4 : 1)
-        runner.wrapMethod = fault.map { fault in { fault.plant(in: $0) } }
+        runner.cellExecutor = cellExecutor
+        runner.resultsDirectory = update ? "\(directory)/update" : "\(directory)/latest"
         let table = Tables.methods
         let selected = Set(methods)
-        let fault = self.fault, recipe = self.recipe
-        runner.cellSelection = { declared in
-            guard selected.contains(declared.configuration.method.name) else { return nil }
-            let cell = recipe.cell(declared)
-            guard let fault else { return cell }
-            var c = cell.configuration
-            fault.configure(&c)
-            return cell.withConfiguration(c)
-        }
-        runner.resultsDirectory = update ? "\(directory)/update" : "\(directory)/latest"
         let oldBaseline = try readResults(baselinePath)
         if !update && oldBaseline.isEmpty { throw Regression.Failure.noBaseline(path: baselinePath) }
         if !update { try? FileManager.default.removeItem(atPath: runner.csvPath(table)) }   // a fresh run of this code
         log("regression\(update ? " baseline update" : ""): \(methods.joined(separator: ", ")), the methods table's \(recipe.scale.rawValue) cells "
             + "(BYOL and SwAV on their own recipe, RegressionRecipe.cell), \(runner.seeds) seed(s)")
         try runner.run(table, scale: recipe.scale, train: train, test: test, log: log)
-        let newRows = try readResults(runner.csvPath(table))
+        // the table's order of methods, whatever order workers finished in
+        let order = Dictionary(uniqueKeysWithValues: Regression.guardedMethods.enumerated().map { ($1, $0) })
+        let newRows = try readResults(runner.csvPath(table)).enumerated().sorted {
+            (order[$0.element["method"] ?? ""] ?? order.count, $0.offset) < (order[$1.element["method"] ?? ""] ?? order.count, $1.offset)
+        }.map(\.element)
         guard update else {
             var checks = try Regression.compare(new: newRows, baseline: oldBaseline, baselinePath: baselinePath, rule: recipe.rule,
                                                 statistic: statistic ?? recipe.statistic, ignoring: fault?.changedColumns ?? [])

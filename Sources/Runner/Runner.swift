@@ -93,6 +93,13 @@ public struct TableRunner {
     /// claims are judged as the report judges them, with the looks of `SeedPlan.standard`, so a
     /// plan must not look more often: base at least 3 and cap at most 8 (`SeedPlan.validate`).
     public var untilResolved: SeedPlan? = nil
+    /// The seeds to run (nil: 0 ..< `seeds`): one worker of `sslbench regress --jobs` runs one seed.
+    public var seedList: [Int]? = nil
+    /// Runs the (cell, seed) pairs in place of this process when set (`sslbench regress --jobs`
+    /// hands them to worker processes): given them with their estimated seconds and the CSV,
+    /// it appends one row a pair to that CSV before it returns.
+    public var cellExecutor: ((_ todo: [(cell: TableCell, seed: UInt64, seconds: Double)], _ csvPath: String,
+                               _ log: (String) -> Void) throws -> Void)? = nil
     public init() {}
 
     public func csvPath(_ table: AblationTable) -> String {
@@ -106,7 +113,7 @@ public struct TableRunner {
     /// The (cell, seed) pairs of this table at `scale` that this shard owns, in order.
     public func plan(_ table: AblationTable, scale: Scale) throws -> [(cell: TableCell, seed: UInt64)] {
         var all: [(TableCell, UInt64)] = []
-        for seed in 0 ..< max(seeds, 1) {
+        for seed in seedList ?? Array(0 ..< max(seeds, 1)) {
             for declared in try table.cells(scale: scale) {
                 guard let cell = cellSelection == nil ? declared : cellSelection!(declared) else { continue }
                 all.append((cell.withSeed(UInt64(seed)), UInt64(seed)))
@@ -189,6 +196,11 @@ public struct TableRunner {
             + String(format: "at the rate of the reference run (%.0f GFLOP/s per Zen 3 core); revised after every cell from the rate measured here",
                      TimeEstimate.referenceFLOPsPerSecondPerThread / 1e9))
         if dryRun { return }
+        if let cellExecutor {
+            try cellExecutor(zip(todo, estimates).map { ($0.0.cell, $0.0.seed, $0.1) }, path, log)
+            if !todo.isEmpty { try drawFigure(table, scale: scale) }
+            return
+        }
         let clock = ContinuousClock(), started = clock.now
         var estimatedDone = 0.0
         for (k, item) in todo.enumerated() {
