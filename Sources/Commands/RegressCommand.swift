@@ -53,6 +53,9 @@ enum RegressCommand {
             }
             s.run.statistic = statistic
         },
+        Option("rows-from", "CSV", example: "Results/methods.csv", "with --update: take the seeds' rows from this table CSV (runs of the very cells\nthe recipe runs, every configuration column equal) instead of training them") { s, v in
+            s.run.rowsFrom = v
+        },
         Option("jobs", "N", example: "2", "run the cells as N one-thread worker processes side by side, the longest\nfirst (1: in this process; on 2 cores, 2 finish sooner)") { s, v in
             s.jobs = try Value.int(v, option: "jobs", minimum: 1)
         },
@@ -77,6 +80,7 @@ enum RegressCommand {
     static func run(_ parsed: ParsedOptions) throws {
         var s = Settings()
         try parsed.apply(options, to: &s)
+        if s.run.rowsFrom != nil && !s.run.update { throw OptionError("--rows-from goes with --update") }
         if s.run.update && s.run.fault != nil { throw OptionError("--sabotage plants a fault to check; it does not go with --update") }
         if s.run.update, let seeds = s.run.seeds, seeds < Regression.minimumBaselineSeeds {
             throw OptionError("--seeds must be at least \(Regression.minimumBaselineSeeds) for an update, got \(seeds)")

@@ -109,6 +109,7 @@ public enum Regression {
         case methodMissing(method: String, path: String)
         case tooFewSeeds(method: String, seeds: Int, path: String)
         case configurationChanged(method: String, column: String, baseline: String, new: String, path: String)
+        case rowMissing(method: String, seed: Int, path: String, differs: String?)
         public var description: String {
             switch self {
             case .noBaseline(let path): return "no regression baseline at \(path): run `make regress-update` and commit it"
@@ -116,6 +117,9 @@ public enum Regression {
             case .tooFewSeeds(let method, let seeds, let path):
                 return "\(path) has \(seeds) seed(s) of \(method); the tolerance needs at least \(Regression.minimumBaselineSeeds): "
                     + "run `make regress-update METHODS=\(method)`"
+            case .rowMissing(let method, let seed, let path, let differs):
+                return "\(path) has no row of \(method) seed \(seed) in the recipe's configuration"
+                    + (differs.map { " (its row has \($0))" } ?? "") + ": run those seeds without --rows-from"
             case .configurationChanged(let method, let column, let baseline, let new, let path):
                 return "\(path) holds \(method) with \(column) \(baseline), this run has \(new): the baseline is of another recipe; "
                     + "run `make regress-update METHODS=\(method)` and commit it"
@@ -178,6 +182,10 @@ public struct RegressionRun {
     public var seeds: Int? = nil
     /// A fault planted in every method, to see the check fail.
     public var fault: Fault? = nil
+    /// An update that takes its rows from this results CSV (a table run of the very cells the
+    /// recipe runs, e.g. Results/methods.csv for the cpu recipe's four methods that run the
+    /// table's cells as declared) instead of training them; every configuration column must match.
+    public var rowsFrom: String? = nil
     /// Runs the cells in place of this process (`sslbench regress --jobs`; `TableRunner.cellExecutor`).
     public var cellExecutor: ((_ todo: [(cell: TableCell, seed: UInt64, seconds: Double)], _ csvPath: String,
                                _ log: (String) -> Void) throws -> Void)? = nil
@@ -186,6 +194,27 @@ public struct RegressionRun {
     /// Results/regression for `ci`, Results/regression/RECIPE for another recipe.
     public var directory: String { baselineDirectory ?? (recipe == .ci ? "Results/regression" : "Results/regression/\(recipe.rawValue)") }
     public var baselinePath: String { "\(directory)/baseline.csv" }
+
+    /// The rows of `source` for every (cell, seed) the runner plans, matched on method and seed and
+    /// required to agree on every configuration column with the cell as this code declares it.
+    /// (`trainImages`, `testImages`: the data's sizes, which a cell's own counts are capped at.)
+    func importedRows(from source: String, runner: TableRunner, trainImages: Int, testImages: Int) throws -> [[String: String]] {
+        let rows = try readResults(source)
+        return try runner.plan(Tables.methods, scale: recipe.scale).map { cell, seed in
+            var planned = CellResult()
+            planned.trainImages = min(cell.configuration.trainImages ?? trainImages, trainImages)
+            planned.testImages = min(cell.configuration.testImages ?? testImages, testImages)
+            let expected = Dictionary(uniqueKeysWithValues: zip(TableRow.header, TableRow.fields(cell, table: Tables.methods, result: planned)))
+            let method = cell.configuration.method.name
+            let candidates = rows.filter { $0["method"] == method && $0["seed"] == "\(seed)" && $0["scale"] == recipe.scale.rawValue }
+            guard let row = candidates.first(where: { r in Regression.configurationColumns.allSatisfy { r[$0] == expected[$0] } }) else {
+                let differing = candidates.first.flatMap { r in Regression.configurationColumns.first { r[$0] != expected[$0] } }
+                throw Regression.Failure.rowMissing(method: method, seed: Int(seed), path: source,
+                                                    differs: differing.map { "\($0) \(candidates.first![$0] ?? "") where the recipe has \(expected[$0] ?? "")" })
+            }
+            return row
+        }
+    }
 
     /// A runner of this run's cells: the recipe's cell of each method named, the fault planted.
     func cellRunner() -> TableRunner {
@@ -237,7 +266,14 @@ public struct RegressionRun {
         if !update { try? FileManager.default.removeItem(atPath: runner.csvPath(table)) }   // a fresh run of this code
         log("regression\(update ? " baseline update" : ""): \(methods.joined(separator: ", ")), the methods table's \(recipe.scale.rawValue) cells "
             + "(BYOL and SwAV on their own recipe, RegressionRecipe.cell), \(runner.seeds) seed(s)")
-        try runner.run(table, scale: recipe.scale, train: train, test: test, log: log)
+        if update, let source = rowsFrom {
+            let rows = try importedRows(from: source, runner: runner, trainImages: train.count, testImages: test.count)
+            try FileManager.default.createDirectory(atPath: runner.resultsDirectory, withIntermediateDirectories: true)
+            try writeResults(rows, to: runner.csvPath(table))
+            log("\(rows.count) rows taken from \(source), none trained")
+        } else {
+            try runner.run(table, scale: recipe.scale, train: train, test: test, log: log)
+        }
         // the table's order of methods, whatever order workers finished in
         let order = Dictionary(uniqueKeysWithValues: Regression.guardedMethods.enumerated().map { ($1, $0) })
         let newRows = try readResults(runner.csvPath(table)).enumerated().sorted {
@@ -276,7 +312,7 @@ public struct RegressionRun {
             try FileManager.default.moveItem(atPath: from, toPath: to)
         }
         try? FileManager.default.removeItem(atPath: runner.resultsDirectory)
-        log("baseline written to \(baselinePath) (\(methods.joined(separator: ", ")) rerun); the tolerances it gives:")
+        log("baseline written to \(baselinePath) (\(methods.joined(separator: ", ")) updated); the tolerances it gives:")
         return try Regression.compare(new: merged.filter { $0["seed"] == "0" }, baseline: merged, baselinePath: baselinePath, rule: recipe.rule,
                                       statistic: statistic ?? recipe.statistic)
     }

@@ -209,12 +209,12 @@ final class RegressionTests: XCTestCase {
     }
 
     /// The candidate `cpu` recipe: the methods table's cpu cells, BYOL at batch 32 and SwAV on
-    /// the milder augmentation with 3000 prototypes at the scale's 8192 images; its baseline
+    /// the milder augmentation with 3000 prototypes on 20000 images, as at `ci`; its baseline
     /// lives apart from the ci one.
     func testTheCPURecipeRunsTheCPUCellsWithBYOLAndSwAVOnTheirRecipe() throws {
         let declared = try Tables.methods.cells(scale: .cpu)
         for cell in declared {
-            assertRegressionCell(RegressionRecipe.cpu.cell(cell).configuration, declared: cell.configuration, swavImages: 8192)
+            assertRegressionCell(RegressionRecipe.cpu.cell(cell).configuration, declared: cell.configuration, swavImages: 20000)
         }
         var run = RegressionRun()
         XCTAssertEqual(run.baselinePath, "Results/regression/baseline.csv")
@@ -222,6 +222,31 @@ final class RegressionTests: XCTestCase {
         XCTAssertEqual(run.baselinePath, "Results/regression/cpu/baseline.csv")
         run.baselineDirectory = "/tmp/x"
         XCTAssertEqual(run.baselinePath, "/tmp/x/baseline.csv")
+    }
+
+    /// `--update --rows-from CSV` takes a table's rows of the recipe's very cells, and refuses a
+    /// row whose configuration differs, naming the column.
+    func testAnUpdateTakesMatchingRowsFromATable() throws {
+        var run = RegressionRun()
+        run.recipe = .smoke; run.methods = ["barlow-twins"]; run.update = true; run.seeds = 3
+        var runner = run.cellRunner()
+        runner.seeds = 3
+        var rows: [[String: String]] = []
+        for (cell, _) in try runner.plan(Tables.methods, scale: .smoke) {
+            var result = CellResult()
+            result.trainImages = cell.configuration.trainImages ?? 512; result.testImages = cell.configuration.testImages ?? 512
+            result.knnTop1 = 40
+            rows.append(Dictionary(uniqueKeysWithValues: zip(TableRow.header, TableRow.fields(cell, table: Tables.methods, result: result))))
+        }
+        let source = directory + "/methods.csv"
+        try writeResults(rows, to: source)
+        XCTAssertEqual(try run.importedRows(from: source, runner: runner, trainImages: 512, testImages: 512).map { $0["seed"]! }, ["0", "1", "2"])
+        rows[1]["batch_size"] = "999"
+        try writeResults(rows, to: source)
+        XCTAssertThrowsError(try run.importedRows(from: source, runner: runner, trainImages: 512, testImages: 512)) {
+            XCTAssertTrue("\($0)".contains("barlow-twins seed 1"), "\($0)")
+            XCTAssertTrue("\($0)".contains("batch_size 999"), "\($0)")
+        }
     }
 
     /// `make regress-update METHODS=byol`: BYOL's rows are replaced, every other row is kept,
