@@ -51,9 +51,13 @@ public struct TableEntry {
     /// The paper's axis values this entry runs at (nil: every point of the axis), for a table
     /// whose entries do not share every point (BYOL's heads stop at depth 3, Barlow Twins' at 4).
     public let axisValues: [AxisValue]?
+    /// The entry's batch size at the scales where it is not the scale's (BYOL's studies at `cpu`,
+    /// `Tables.byolBatchSizes`); the learning rate follows it (base rate × batch/256).
+    public let batchSizes: [Scale: Int]
     public init(method: any MethodConfiguration, variant: String = "", label: String, paper: [AxisValue: PaperResult] = [:],
-                axisValues: [AxisValue]? = nil) {
+                axisValues: [AxisValue]? = nil, batchSizes: [Scale: Int] = [:]) {
         self.method = method; self.variant = variant; self.label = label; self.paper = paper; self.axisValues = axisValues
+        self.batchSizes = batchSizes
     }
     /// Whether the entry runs at `point`.
     public func runs(at point: AxisPoint) -> Bool { axisValues.map { $0.contains(point.paperValue ?? point.value) } ?? true }
@@ -104,6 +108,7 @@ public struct AblationTable {
         for entry in entries {
             for point in axis where entry.runs(at: point) {
                 var c = Scales.base(scale, method: entry.method)
+                if let batch = entry.batchSizes[scale] { c.batchSize = batch }
                 configure(&c, point.value, entry)
                 cells.append(TableCell(table: name, entry: entry, point: point, scale: scale, configuration: c))
             }

@@ -21,9 +21,7 @@ public enum Regression {
 
     /// The columns of a row that name its configuration: a baseline row and a new row of the
     /// same method must agree on all of them, or the comparison would measure the recipe change.
-    public static let configurationColumns = ["method", "scale", "backbone_width", "projector", "projector_width", "batch_size",
-                                              "epochs", "train_images", "test_images", "learning_rate", "lambda", "loss_scale",
-                                              "augmentation"]
+    public static var configurationColumns: [String] { TableRow.configurationColumns }
 
     public static let minimumBaselineSeeds = 3
 
@@ -201,10 +199,7 @@ public struct RegressionRun {
     func importedRows(from source: String, runner: TableRunner, trainImages: Int, testImages: Int) throws -> [[String: String]] {
         let rows = try readResults(source)
         return try runner.plan(Tables.methods, scale: recipe.scale).map { cell, seed in
-            var planned = CellResult()
-            planned.trainImages = min(cell.configuration.trainImages ?? trainImages, trainImages)
-            planned.testImages = min(cell.configuration.testImages ?? testImages, testImages)
-            let expected = Dictionary(uniqueKeysWithValues: zip(TableRow.header, TableRow.fields(cell, table: Tables.methods, result: planned)))
+            let expected = TableRow.planned(cell, table: Tables.methods, trainImages: trainImages, testImages: testImages)
             let method = cell.configuration.method.name
             let candidates = rows.filter { $0["method"] == method && $0["seed"] == "\(seed)" && $0["scale"] == recipe.scale.rawValue }
             guard let row = candidates.first(where: { r in Regression.configurationColumns.allSatisfy { r[$0] == expected[$0] } }) else {

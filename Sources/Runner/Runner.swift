@@ -19,6 +19,29 @@ public enum TableRow {
             + CellRow.fields(cell.configuration, result)
     }
 
+    /// The columns that name a cell's configuration: a row kept for a cell must agree with the
+    /// cell as the code declares it on each of them (its key does not hold them).
+    public static let configurationColumns = ["method", "scale", "backbone_width", "projector", "projector_width", "batch_size",
+                                              "epochs", "train_images", "test_images", "learning_rate", "lambda", "loss_scale",
+                                              "augmentation"]
+
+    /// The row `cell` would have before it trains, on data of these sizes (a cell's own image
+    /// counts are capped at them): its configuration columns as a run of it would write them.
+    static func planned(_ cell: TableCell, table: AblationTable, trainImages: Int, testImages: Int) -> [String: String] {
+        var result = CellResult()
+        result.trainImages = min(cell.configuration.trainImages ?? trainImages, trainImages)
+        result.testImages = min(cell.configuration.testImages ?? testImages, testImages)
+        return Dictionary(uniqueKeysWithValues: zip(header, fields(cell, table: table, result: result)))
+    }
+
+    /// The first configuration column in which `row` differs from `planned`, as
+    /// "batch_size 128 where the table declares 32"; nil when they agree (a column the row leaves
+    /// empty is not compared: rows written by hand or by older versions may lack it).
+    static func configurationDifference(_ row: [String: String], planned: [String: String]) -> String? {
+        configurationColumns.first { column in !(row[column] ?? "").isEmpty && row[column] != planned[column] }
+            .map { "\($0) \(row[$0] ?? "") where the table declares \(planned[$0] ?? "")" }
+    }
+
     /// What identifies a cell in a CSV: a re-run skips the rows whose key is already there.
     static func key(table: String, label: String, method: String, value: String, scale: String, seed: String) -> String {
         [table, label, method, value, scale, seed].joined(separator: "\u{1F}")
@@ -36,10 +59,14 @@ public enum TableRow {
 public enum RunnerError: Error, CustomStringConvertible {
     case invalidResults(path: String, reason: String)
     case badShard(String)
+    case staleRow(path: String, cell: String, difference: String)
     public var description: String {
         switch self {
         case .invalidResults(let path, let reason): return "\(path): \(reason); fix or move the file (nothing was changed)"
         case .badShard(let s): return "invalid shard \(s): expected I/N with 1 ≤ I ≤ N"
+        case .staleRow(let path, let cell, let difference):
+            return "\(path) holds \(cell) run with \(difference): the table changed since; move the file aside "
+                + "(or delete its rows of the changed cells) and run again"
         }
     }
 }
@@ -133,6 +160,17 @@ public struct TableRunner {
         let merged = shard == nil ? [] : try readResults(mergedCSVPath(table))
         let existing = Set((own + merged).map(TableRow.key(row:)))
         let cells = try plan(table, scale: scale)
+        // a kept row must be of the cell as now declared: a recipe change since it ran would
+        // otherwise leave its old number standing for the new cell
+        let kept = Dictionary((own + merged).map { (TableRow.key(row: $0), $0) }, uniquingKeysWith: { a, _ in a })
+        for (cell, seed) in cells {
+            guard let row = kept[TableRow.key(cell, seed: seed)] else { continue }
+            let planned = TableRow.planned(cell, table: table, trainImages: train.count, testImages: test.count)
+            if let difference = TableRow.configurationDifference(row, planned: planned) {
+                throw RunnerError.staleRow(path: path, cell: "\(cell.entry.rowLabel) \(table.axisName) \(cell.point.value) seed \(seed)",
+                                           difference: difference)
+            }
+        }
         let todo = cells.filter { !existing.contains(TableRow.key($0.cell, seed: $0.seed)) }
         log("\(table.title) — \(table.name) at scale \(scale.rawValue): \(cells.count) cells, \(cells.count - todo.count) already in \(path), \(todo.count) to run")
         try runCells(todo, table: table, scale: scale, train: train, test: test, log: log)

@@ -33,6 +33,22 @@ final class TableDeclarationTests: XCTestCase {
         }
     }
 
+    /// BYOL's own studies run BYOL at batch 32 at the cpu scale (its rate scaled with it); the
+    /// other methods of those tables, BYOL in the shared-budget tables, and every smoke cell keep
+    /// the scale's batch.
+    func testBYOLStudiesRunBYOLAtItsLearningBatchAtTheCPUScale() throws {
+        for table in [Tables.targetDecay, Tables.bootstrap, Tables.augmentations, Tables.headDepth, Tables.methods, Tables.projector] {
+            let shared = [Tables.methods.name, Tables.projector.name].contains(table.name)
+            for cell in try table.cells(scale: .cpu) {
+                let c = cell.configuration
+                let expected = c.method is BYOLConfiguration && !shared ? 32 : 128
+                XCTAssertEqual(c.batchSize, expected, "\(table.name) \(cell.entry.label) \(cell.point.value)")
+                XCTAssertEqual(c.learningRate, c.baseLearningRate * Float(expected) / 256, accuracy: 1e-7)
+            }
+            for cell in try table.cells(scale: .smoke) { XCTAssertEqual(cell.configuration.batchSize, 64, table.name) }
+        }
+    }
+
     func testTargetDecayHoldsTauZeroAndRaisesTheOthers() throws {
         let c = try cells(Tables.targetDecay)
         XCTAssertEqual(c.count, 5)
