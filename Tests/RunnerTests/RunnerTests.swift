@@ -192,6 +192,26 @@ final class RunnerTests: XCTestCase {
         XCTAssertTrue(log.contains { $0.contains("another configuration") }, "\(log)")
     }
 
+    /// A row kept for a cell must be of the cell as declared: one whose batch size differs (the
+    /// table changed since it ran) stops the run with the file, the cell and the column named,
+    /// and nothing is trained or written.
+    func testAKeptRowOfAnotherConfigurationIsRefused() throws {
+        let r = try runner(), table = Tables.lambda
+        let cell = try table.cells(scale: .smoke)[0]
+        var row = TableRow.planned(cell, table: table, trainImages: data.train.count, testImages: data.test.count)
+        row["seed"] = "0"; row["status"] = "ok"; row["knn_top1"] = "40"
+        try writeResults([row], to: r.csvPath(table))
+        XCTAssertNil(TableRow.configurationDifference(row, planned: row))
+        row["batch_size"] = "999"
+        try writeResults([row], to: r.csvPath(table))
+        let before = try String(contentsOfFile: r.csvPath(table), encoding: .utf8)
+        XCTAssertThrowsError(try r.run(table, scale: .smoke, train: data.train, test: data.test) { _ in }) {
+            XCTAssertTrue("\($0)".contains("batch_size 999 where the table declares 64"), "\($0)")
+            XCTAssertTrue("\($0)".contains("seed 0"), "\($0)")
+        }
+        XCTAssertEqual(try String(contentsOfFile: r.csvPath(table), encoding: .utf8), before)
+    }
+
     func testAHandEditedResultsFileIsRefusedAndLeftAlone() throws {
         let r = try runner(), table = Tables.lambda
         let broken = "table,variant\nlambda,\"unterminated\n"
