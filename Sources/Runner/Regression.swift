@@ -74,6 +74,7 @@ public enum Regression {
             let seeds = baseline.map { String(format: "%.2f", $0) }.joined(separator: ", ")
             var text = String(format: "%@ %@: %@ %@, baseline %.2f (%d seeds: %@; sd %.2f), lowest accepted %.2f",
                               passed ? "ok  " : "FAIL", method, statistic.name, measured, baselineMean, baseline.count, seeds, baselineSpread, lowestAccepted)
+            if let v = value { text += String(format: " (margin %+.2f)", v - lowestAccepted) }
             if let bound = lowestRetryMean {
                 text += String(format: "; below it, %d more seeds must average at least %.2f", rule.retrySeeds, bound)
                 if let retries {
