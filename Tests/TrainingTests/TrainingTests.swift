@@ -2,6 +2,7 @@ import XCTest
 @testable import Training
 import Datasets
 import Methods
+import NN
 import Tensors
 
 final class TrainingTests: XCTestCase {
@@ -53,6 +54,48 @@ final class TrainingTests: XCTestCase {
             }
             XCTAssertEqual(losses[0].count, 2); XCTAssertEqual(losses[1].count, 2)
             XCTAssertEqual(losses[0][1], losses[1][1], accuracy: 1e-5 * abs(losses[1][1]), method.name)
+        }
+    }
+
+    /// Mid-training too: after 20 LARS steps of Barlow Twins at the cpu scale's shapes on CIFAR-10,
+    /// one step's gradients from the same state agree at 1 and 2 threads to 1e-4 of each
+    /// parameter's largest entry (and repeat exactly at one thread), so no buffer kept across
+    /// steps depends on the thread count.
+    func testGradientsMidTrainingDoNotDependOnTheThreadCount() throws {
+        guard let folder = try? CIFAR.locateCIFAR10(), let data = try? CIFAR.loadCIFAR10(folder: folder) else {
+            throw XCTSkip("CIFAR-10 is not next to the project")
+        }
+        var c = CellConfiguration(method: BarlowTwinsConfiguration())
+        c.backboneWidth = 8; c.batchSize = 128
+        c.method.setHeadWidths(hidden: 1024, projection: 128)
+        var rng = RandomGenerator(seed: 0)
+        let model = c.method.makeMethod(backboneWidth: 8, rng: &rng)
+        let parameters = model.parameters
+        let optimizer = LARS(momentum: c.momentum, weightDecay: c.weightDecay, trustCoefficient: c.trustCoefficient,
+                             clipTrustRatio: c.clipTrustRatio)
+        let views = Tensor(shape: [256, 32, 32, 3])
+        for step in 0 ... 20 {
+            let indices = step * 128 ..< (step + 1) * 128
+            augmentBatch(data.train, indices: Array(indices)[...], recipe: c.augmentationA, seed: 0, step: step, view: 0, into: views, offset: 0)
+            augmentBatch(data.train, indices: Array(indices)[...], recipe: c.augmentationB, seed: 0, step: step, view: 1, into: views, offset: 128)
+            let context = StepContext(step: step, totalSteps: 512, epoch: 0, stepsPerEpoch: 64, seed: 0)
+            if step == 20 {
+                var gradients: [[[Float]]] = []
+                for threads in [1, 2, 1] {
+                    Parallel.configure(threads: threads)
+                    _ = model.trainingStep(views: views, smallCrops: nil, context: context)
+                    gradients.append(parameters.map { $0.grad.array })
+                }
+                for (i, (one, two)) in zip(gradients[0], gradients[1]).enumerated() {
+                    let scale = max(one.map(abs).max() ?? 0, 1e-12)
+                    XCTAssertLessThan(zip(one, two).map { abs($0 - $1) }.max()! / scale, 1e-4, "\(parameters[i].name) \(i)")
+                }
+                XCTAssertEqual(gradients[0], gradients[2])
+                return
+            }
+            Parallel.configure(threads: 2)
+            _ = model.trainingStep(views: views, smallCrops: nil, context: context)
+            optimizer.step(parameters, learningRate: c.learningRate * Float(step + 1) / 64)
         }
     }
 
