@@ -90,11 +90,11 @@ public enum Regression {
         public var bounds: String {
             var text = String(format: "%@: baseline %@ %.2f ± %.2f (%d seeds), lowest accepted %.2f", method, statistic.name, baselineMean,
                               baselineSpread, baseline.count, lowestAccepted)
-            if let bound = lowestRetryMean { text += String(format: ", then %d more seeds averaging at least %.2f", rule.retrySeeds, bound) }
             if statistic == .knn, let initial = atInitialisation {
                 let gap = lowestAccepted - initial
                 text += String(format: " (%.2f %@ the kNN at initialisation, %.2f)", abs(gap), gap >= 0 ? "above" : "below", initial)
             }
+            if let bound = lowestRetryMean { text += String(format: ", then %d more seeds averaging at least %.2f", rule.retrySeeds, bound) }
             return text + String(format: "; false alarm in %@ runs; detects a drop of %.2f points 4 times in 5",
                                  Self.rate(rule.falseAlarmRate(seeds: baseline.count)), detectableDrop)
         }
