@@ -64,7 +64,8 @@ find-data:
 	   [ -f ../shared/data/cifar-10-batches-bin/test_batch.bin ]; then :; else $(MAKE) --no-print-directory data; fi
 
 # XCTest only: without --disable-swift-testing the last line is Swift Testing's "0 tests".
-test: setup
+# after `build`: RegressionTests runs the built sslbench as worker processes (`regress --jobs`)
+test: build
 	$(SWIFT) test -c release --disable-swift-testing
 
 data:
