@@ -84,13 +84,39 @@ public enum RegressionRule: Sendable, Equatable {
 
     /// The drop, in units of the cells' sd σ, that the rule catches 4 times in 5 (bisection).
     public func detectableDrop(seeds n: Int) -> Double {
-        let c2 = retryMultiplier(seeds: n)
+        detectableDrop(seeds: n, retryMultiplier: retryMultiplier(seeds: n))
+    }
+
+    func detectableDrop(seeds n: Int, retryMultiplier c2: Double) -> Double {
         var low = 0.0, high = 100.0
         while high - low > 1e-6 {
             let mid = (low + high) / 2
             if failureProbability(seeds: n, drop: mid, retryMultiplier: c2) < 0.8 { low = mid } else { high = mid }
         }
         return (low + high) / 2
+    }
+
+    /// What the rule asks of a baseline of a given number of seeds, each figure worked out once:
+    /// c₂ and the detectable drop each take a bisection over the quadrature below.
+    public struct Multipliers: Sendable, Equatable {
+        /// c₁ (two looks) or the multiplier of s (one look).
+        public let first: Double
+        /// c₂; nil for one look.
+        public let retry: Double?
+        /// The probability that an unchanged cell fails (`falseAlarmRate(seeds:)`).
+        public let falseAlarmRate: Double
+        /// The drop, in units of σ, caught 4 times in 5 (`detectableDrop(seeds:)`).
+        public let detectableDrop: Double
+    }
+
+    public func multipliers(seeds n: Int) -> Multipliers {
+        let first = firstMultiplier(seeds: n)
+        guard case .twoLooks = self else {
+            return Multipliers(first: first, retry: nil, falseAlarmRate: falseAlarmRate(seeds: n), detectableDrop: detectableDrop(seeds: n))
+        }
+        let c2 = retryMultiplier(seeds: n)
+        return Multipliers(first: first, retry: c2, falseAlarmRate: failureProbability(seeds: n, drop: 0, retryMultiplier: c2),
+                           detectableDrop: detectableDrop(seeds: n, retryMultiplier: c2))
     }
 
     /// P(the method fails) when the new seeds' mean lies `drop`·σ below the baseline's μ, for a

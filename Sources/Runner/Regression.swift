@@ -19,6 +19,11 @@ public enum Regression {
     /// The methods the regression guards, by name: every method of the `methods` table, in its order.
     public static var guardedMethods: [String] { Tables.methods.entries.map(\.method.name) }
 
+    /// A row's place in the methods table's order of methods (rows of other methods after them).
+    static func methodRank(_ row: [String: String]) -> Int {
+        guardedMethods.firstIndex(of: row["method"] ?? "") ?? guardedMethods.count
+    }
+
     /// The columns of a row that name its configuration: a baseline row and a new row of the
     /// same method must agree on all of them, or the comparison would measure the recipe change.
     public static var configurationColumns: [String] { TableRow.configurationColumns }
@@ -39,19 +44,37 @@ public enum Regression {
         public var atInitialisation: Double? = nil
         /// The retry seeds' kNN top-1 (nil inside for a seed that did not finish); nil when none ran.
         public var retries: [Double?]? = nil
-
-        public var baselineMean: Double { Distributions.mean(baseline) }
+        /// The rule's multipliers for this baseline's number of seeds, worked out when the check is made.
+        public let multipliers: RegressionRule.Multipliers
+        public let baselineMean: Double
         /// The sample sd of the baseline's seeds (0 for a single one).
-        public var baselineSpread: Double { baseline.count > 1 ? Distributions.sampleStandardDeviation(baseline) : 0 }
+        public let baselineSpread: Double
+
+        public init(method: String, rule: RegressionRule, statistic: RegressionStatistic, value: Double?, status: String, baseline: [Double],
+                    atInitialisation: Double? = nil, retries: [Double?]? = nil) {
+            self.method = method
+            self.rule = rule
+            self.statistic = statistic
+            self.value = value
+            self.status = status
+            self.baseline = baseline
+            self.atInitialisation = atInitialisation
+            self.retries = retries
+            baselineMean = Distributions.mean(baseline)
+            baselineSpread = baseline.count > 1 ? Distributions.sampleStandardDeviation(baseline) : 0
+            multipliers = rule.multipliers(seeds: baseline.count)
+        }
+
+        /// m − c₁·s, or m − max(c·s, floor) for one look.
         public var lowestAccepted: Double { rule.lowestAccepted(mean: baselineMean, sd: baselineSpread, seeds: baseline.count) }
         /// How far below the baseline's mean the first seed may fall.
         public var tolerance: Double { baselineMean - lowestAccepted }
-        /// The lowest mean the retry seeds may have (two looks).
-        public var lowestRetryMean: Double? { rule.lowestRetryMean(mean: baselineMean, sd: baselineSpread, seeds: baseline.count) }
+        /// The lowest mean the retry seeds may have, m − c₂·s (two looks).
+        public var lowestRetryMean: Double? { multipliers.retry.map { baselineMean - $0 * baselineSpread } }
         /// The drop from the baseline's mean the rule catches 4 times in 5: the rule's drop in
         /// units of the cells' sd (taken over the baseline's draw, `RegressionRule.detectableDrop`)
         /// times the baseline's sd.
-        public var detectableDrop: Double { rule.detectableDrop(seeds: baseline.count) * baselineSpread }
+        public var detectableDrop: Double { multipliers.detectableDrop * baselineSpread }
         /// The mean of the retry seeds, when every one finished.
         public var retryMean: Double? {
             guard let retries, !retries.isEmpty, !retries.contains(where: { $0 == nil }) else { return nil }
@@ -83,7 +106,7 @@ public enum Regression {
                 }
             }
             return text + String(format: "; false alarm in %@ runs of this method; detects a drop of %.2f points 4 times in 5",
-                                 Self.rate(rule.falseAlarmRate(seeds: baseline.count)), detectableDrop)
+                                 Self.rate(multipliers.falseAlarmRate), detectableDrop)
         }
 
         /// What the check accepts, before any run: the baseline, its bounds and what they cost.
@@ -96,7 +119,7 @@ public enum Regression {
             }
             if let bound = lowestRetryMean { text += String(format: ", then %d more seeds averaging at least %.2f", rule.retrySeeds, bound) }
             return text + String(format: "; false alarm in %@ runs; detects a drop of %.2f points 4 times in 5",
-                                 Self.rate(rule.falseAlarmRate(seeds: baseline.count)), detectableDrop)
+                                 Self.rate(multipliers.falseAlarmRate), detectableDrop)
         }
 
         /// A probability as "1 of N" (N rounded).
@@ -130,12 +153,11 @@ public enum Regression {
     /// kept, every old row of the updated methods replaced by the new ones; ordered by seed,
     /// then in the table's order of methods.
     public static func mergedBaseline(old: [[String: String]], new: [[String: String]], updated: Set<String>) -> [[String: String]] {
-        let order = Dictionary(uniqueKeysWithValues: guardedMethods.enumerated().map { ($1, $0) })
         let rows = old.filter { !updated.contains($0["method"] ?? "") } + new
         return rows.enumerated().sorted { a, b in
             let sa = Int(a.element["seed"] ?? "") ?? 0, sb = Int(b.element["seed"] ?? "") ?? 0
             if sa != sb { return sa < sb }
-            let ma = order[a.element["method"] ?? ""] ?? order.count, mb = order[b.element["method"] ?? ""] ?? order.count
+            let ma = methodRank(a.element), mb = methodRank(b.element)
             return ma != mb ? ma < mb : a.offset < b.offset
         }.map(\.element)
     }
@@ -271,9 +293,8 @@ public struct RegressionRun {
             try runner.run(table, scale: recipe.scale, train: train, test: test, log: log)
         }
         // the table's order of methods, whatever order workers finished in
-        let order = Dictionary(uniqueKeysWithValues: Regression.guardedMethods.enumerated().map { ($1, $0) })
         let newRows = try readResults(runner.csvPath(table)).enumerated().sorted {
-            (order[$0.element["method"] ?? ""] ?? order.count, $0.offset) < (order[$1.element["method"] ?? ""] ?? order.count, $1.offset)
+            (Regression.methodRank($0.element), $0.offset) < (Regression.methodRank($1.element), $1.offset)
         }.map(\.element)
         guard update else {
             var checks = try Regression.compare(new: newRows, baseline: oldBaseline, baselinePath: baselinePath, rule: recipe.rule,

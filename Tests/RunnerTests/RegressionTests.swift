@@ -122,13 +122,19 @@ final class RegressionTests: XCTestCase {
         XCTAssertEqual(one, stated, accuracy: 4 * (stated * (1 - stated) / Double(runs)).squareRoot(), "one look: \(one) vs \(stated)")
     }
 
-    /// The detectable drop: simulated cells that lie that many sds low fail 4 times in 5.
+    /// The detectable drop: simulated cells that lie that many sds low fail 4 times in 5. The
+    /// multipliers a check works out once are the rule's own.
     func testTheDetectableDropIsCaughtFourTimesInFive() {
         var rng = RandomGenerator(seed: 5)
         for rule in [twoLooks, threeSpreads] {
             let n = 8, runs = 40_000
-            let d = rule.detectableDrop(seeds: n)
-            let c1 = rule.firstMultiplier(seeds: n), c2 = rule.retrySeeds > 0 ? rule.retryMultiplier(seeds: n) : .nan
+            let multipliers = rule.multipliers(seeds: n)
+            XCTAssertEqual(multipliers.first, rule.firstMultiplier(seeds: n))
+            XCTAssertEqual(multipliers.detectableDrop, rule.detectableDrop(seeds: n))
+            XCTAssertEqual(multipliers.falseAlarmRate, rule.falseAlarmRate(seeds: n), accuracy: 1e-12)
+            if rule.retrySeeds > 0 { XCTAssertEqual(multipliers.retry, rule.retryMultiplier(seeds: n)) } else { XCTAssertNil(multipliers.retry) }
+            let d = multipliers.detectableDrop
+            let c1 = multipliers.first, c2 = multipliers.retry ?? .nan
             var failures = 0
             for _ in 0 ..< runs {
                 var values = [Double](repeating: 0, count: n)
