@@ -110,6 +110,8 @@ enum TrainCommand {
             (logistic regression on the standardised frozen features, 100 epochs).
             Environment: SSLBENCH_DIRECT_CONV=0 runs every convolution on im2col + sgemm instead of the
             direct kernels of the small-channel ones (same results up to rounding, slower; for comparing).
+            SSLBENCH_PARTITIONS=P splits every sum over the threads into P chunks whatever the thread count
+            (default: the thread count): --threads 1 with P 2 computes what 2 threads compute, bit for bit.
             """
         return Command("train", summary: "train one cell and print its kNN top-1 (defaults: the method's solo-learn CIFAR recipe, scaled down)",
                        options: options, alsoKnown: methodOptions, notes: notes, run: run)
@@ -159,7 +161,7 @@ enum TrainCommand {
         let used = min(c.trainImages ?? data.train.count, data.train.count)
         print("sslbench train: \(c.method.name), ResNet-18 width \(c.backboneWidth), projector \(c.method.projectorDescription), "
             + "batch \(c.batchSize), \(c.epochs) epochs on \(used) images of \(folder), seed \(c.seed)")
-        print("machine: \(MachineInfo.cpuModel), \(Parallel.threads) threads, OpenBLAS kernel \(blasCoreName), \(Conv2d.directKernelVectorWidth)-float convolution vectors")
+        print("machine: \(MachineInfo.cpuModel), \(Parallel.threads) threads\(Parallel.partitions == Parallel.threads ? "" : " over \(Parallel.partitions) partitions"), OpenBLAS kernel \(blasCoreName), \(Conv2d.directKernelVectorWidth)-float convolution vectors")
         fflush(stdout)
         var lastPrint = Date.distantPast
         let result = try train(c, train: data.train, test: data.test, progress: { event in

@@ -49,7 +49,7 @@ public func weightedKNNAccuracy(trainFeatures: Tensor, trainLabels: [Int32], que
     precondition(queryFeatures.columns == dims && trainLabels.count == nTrain && queryLabels.count == nQuery)
     let k = min(k, nTrain)
     let blockRows = 64
-    var correctPerChunk = [Int](repeating: 0, count: Parallel.threads)
+    var correctPerChunk = [Int](repeating: 0, count: Parallel.partitions)
     let tf = trainFeatures.data, qf = queryFeatures.data
     trainLabels.withUnsafeBufferPointer { tl in
         queryLabels.withUnsafeBufferPointer { ql in

@@ -54,9 +54,9 @@ public final class BatchNorm: Layer {
     deinit { partials.deallocate() }
 
     private func preparePartials() {
-        if partialThreads < Parallel.threads {
+        if partialThreads < Parallel.partitions {
             partials.deallocate()
-            partialThreads = Parallel.threads
+            partialThreads = Parallel.partitions
             partials = .allocate(capacity: partialThreads * 2 * channels)
         }
     }
@@ -124,7 +124,7 @@ public final class BatchNorm: Layer {
                            _ body: (_ first: UnsafePointer<Double>, _ second: UnsafePointer<Double>) -> Void) {
         preparePartials()
         let c = channels, p = partials
-        let used = min(Parallel.threads, rows)
+        let used = min(Parallel.partitions, rows)
         Parallel.chunks(rows) { t, range in
             channelSums(a + range.lowerBound * c, b + range.lowerBound * c, rows: range.count, relu: relu,
                         into: p + t * 2 * c, p + t * 2 * c + c)

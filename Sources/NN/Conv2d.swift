@@ -191,7 +191,7 @@ public final class Conv2d: Layer {
             }
         }
         // ∂L/∂w += Σ_t dw_t, each element summed in thread order, the elements split over the threads
-        let g = weight.grad.data, used = min(Parallel.threads, shape.batch)
+        let g = weight.grad.data, used = min(Parallel.partitions, shape.batch)
         Parallel.elementwise(k * cout, minimumToSplit: 1 << 14) { elements in
             for t in 0 ..< used {
                 let dw = weightGrads[t]

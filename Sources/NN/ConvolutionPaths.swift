@@ -76,7 +76,7 @@ struct ThreadBuffers {
     private var tensors: [Tensor] = []
 
     mutating func prepare(count: Int) {
-        while tensors.count < Parallel.threads { tensors.append(Tensor(shape: [0])) }
+        while tensors.count < Parallel.partitions { tensors.append(Tensor(shape: [0])) }
         for t in tensors { t.reshape([count]) }
     }
 

@@ -41,7 +41,7 @@ func blockedSum(_ n: Int, scratch: inout [Double], _ term: (Int) -> Float) -> Do
                 out[b] = Double(s)
             }
         }
-        if n < 1 << 15 || Parallel.threads == 1 { fill(0 ..< blocks) } else { Parallel.chunks(blocks) { _, r in fill(r) } }
+        if n < 1 << 15 || Parallel.partitions == 1 { fill(0 ..< blocks) } else { Parallel.chunks(blocks) { _, r in fill(r) } }
     }
     var total = 0.0
     for b in 0 ..< blocks { total += scratch[b] }

@@ -12,14 +12,14 @@ public func gemm(transposeA: Bool = false, transposeB: Bool = false, m: Int, n: 
                 Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
 }
 
-/// The same product split over `Parallel.threads`: along the rows of C when op(A) is
+/// The same product split into `Parallel.partitions` chunks: along the rows of C when op(A) is
 /// untransposed and m is large enough, otherwise along its columns. Each thread writes its
 /// own block of C, so the result does not depend on scheduling.
 public func parallelGemm(transposeA: Bool = false, transposeB: Bool = false, m: Int, n: Int, k: Int,
                          alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
                          b: UnsafePointer<Float>, ldb: Int,
                          beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
-    if !transposeA && m >= 64 * Parallel.threads {
+    if !transposeA && m >= 64 * Parallel.partitions {
         Parallel.chunks(m) { _, rows in
             gemm(transposeB: transposeB, m: rows.count, n: n, k: k, alpha: alpha,
                  a: a + rows.lowerBound * lda, lda: lda, b: b, ldb: ldb,

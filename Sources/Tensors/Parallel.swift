@@ -4,16 +4,26 @@ import COpenBLAS
 
 /// Splits work over the cores with a static partition: chunk `i` of `n` always covers the
 /// same range, so reductions done per chunk and summed in chunk order are bit-for-bit
-/// reproducible for a given thread count. OpenBLAS is kept at one thread (`configure`), and
+/// reproducible for a given partition count. OpenBLAS is kept at one thread (`configure`), and
 /// each chunk calls it on its own slice: one level of parallelism, never two at once
 /// (docs/ARCHITECTURE.md, "Numeric conventions").
+///
+/// The partition count (`partitions`) is what the arithmetic depends on; the thread count only
+/// says how many chunks run at once. They are equal unless `SSLBENCH_PARTITIONS` says
+/// otherwise: one thread working through 2 partitions computes what 2 threads compute.
 public enum Parallel {
     public private(set) static var threads: Int = 1
+    /// The number of chunks a split makes (at most): the figure every per-chunk reduction,
+    /// and so every result, depends on.
+    public private(set) static var partitions: Int = 1
 
-    /// Sets the number of worker threads and pins OpenBLAS to one thread per call.
-    public static func configure(threads requested: Int? = nil) {
+    /// Sets the number of worker threads and the partition count (`partitions`, else
+    /// `SSLBENCH_PARTITIONS`, else the thread count) and pins OpenBLAS to one thread per call.
+    public static func configure(threads requested: Int? = nil, partitions requestedPartitions: Int? = nil) {
         let available = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         threads = max(1, requested ?? available)
+        let fromEnvironment = ProcessInfo.processInfo.environment["SSLBENCH_PARTITIONS"].flatMap { Int($0) }
+        partitions = max(1, requestedPartitions ?? fromEnvironment ?? threads)
         openblas_set_num_threads(1)
     }
 
@@ -25,10 +35,12 @@ public enum Parallel {
         return start ..< start + base + (index < extra ? 1 : 0)
     }
 
-    /// Calls `body(chunk, range)` for `threads` contiguous chunks of `0..<count`, in parallel.
+    /// Calls `body(chunk, range)` for `partitions` contiguous chunks of `0..<count`, `threads`
+    /// of them at a time (one thread: in chunk order).
     public static func chunks(_ count: Int, maxChunks: Int? = nil, _ body: (Int, Range<Int>) -> Void) {
-        let n = max(1, min(maxChunks ?? threads, threads, count))
+        let n = max(1, min(maxChunks ?? partitions, partitions, count))
         if n == 1 { if count > 0 { body(0, 0 ..< count) }; return }
+        if threads == 1 { for i in 0 ..< n { body(i, range(i, of: n, count: count)) }; return }
         DispatchQueue.concurrentPerform(iterations: n) { i in
             body(i, range(i, of: n, count: count))
         }
@@ -45,7 +57,7 @@ public enum Parallel {
     /// the split.
     @inline(__always)
     public static func elementwise(_ count: Int, minimumToSplit: Int = 1 << 15, _ body: (Range<Int>) -> Void) {
-        if count < minimumToSplit || threads == 1 { body(0 ..< count); return }
+        if count < minimumToSplit || threads == 1 || partitions == 1 { body(0 ..< count); return }
         chunks(count) { _, r in body(r) }
     }
 }

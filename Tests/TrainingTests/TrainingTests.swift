@@ -57,6 +57,29 @@ final class TrainingTests: XCTestCase {
         }
     }
 
+    /// The arithmetic depends on the partition count, not on the thread count: one thread working
+    /// through two partitions gives two threads' losses and kNN bit for bit, at the `cpu` scale's
+    /// shapes, for Barlow Twins and SimCLR.
+    func testOneThreadOverTwoPartitionsComputesWhatTwoThreadsDo() throws {
+        let images = syntheticImages(256, seed: 11)
+        defer { Parallel.configure(threads: 2) }
+        for method in [BarlowTwinsConfiguration() as any MethodConfiguration, SimCLRConfiguration()] {
+            var c = CellConfiguration(method: method)
+            c.backboneWidth = 8; c.trainImages = 256; c.testImages = 64; c.epochs = 2; c.batchSize = 128
+            c.method.setHeadWidths(hidden: 1024, projection: 128)
+            c.evaluateAtInitialisation = false; c.linearProbe = false; c.knnNeighbours = 5
+            Parallel.configure(threads: 2, partitions: 2)
+            let two = try train(c, train: images, test: images)
+            Parallel.configure(threads: 1, partitions: 2)
+            let one = try train(c, train: images, test: images)
+            XCTAssertEqual(two.losses.count, 4)
+            XCTAssertEqual(one.losses, two.losses, method.name)
+            XCTAssertEqual(one.knnTop1, two.knnTop1, method.name)
+            Parallel.configure(threads: 1, partitions: 1)
+            XCTAssertNotEqual(try train(c, train: images, test: images).losses, two.losses, "\(method.name): one partition sums in another order")
+        }
+    }
+
     /// Mid-training too: after 20 LARS steps of Barlow Twins at the cpu scale's shapes on CIFAR-10,
     /// one step's gradients from the same state agree at 1 and 2 threads to 1e-4 of each
     /// parameter's largest entry (and repeat exactly at one thread), so no buffer kept across
