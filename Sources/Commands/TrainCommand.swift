@@ -161,7 +161,7 @@ enum TrainCommand {
         let used = min(c.trainImages ?? data.train.count, data.train.count)
         print("sslbench train: \(c.method.name), ResNet-18 width \(c.backboneWidth), projector \(c.method.projectorDescription), "
             + "batch \(c.batchSize), \(c.epochs) epochs on \(used) images of \(folder), seed \(c.seed)")
-        print("machine: \(MachineInfo.cpuModel), \(Parallel.threads) threads\(Parallel.partitions == Parallel.threads ? "" : " over \(Parallel.partitions) partition\(Parallel.partitions == 1 ? "" : "s")"), OpenBLAS kernel \(blasCoreName), \(Conv2d.directKernelVectorWidth)-float convolution vectors")
+        print("machine: \(MachineInfo.cpuModel), threads \(Parallel.threadsDescription), OpenBLAS kernel \(blasCoreName), \(Conv2d.directKernelVectorWidth)-float convolution vectors")
         fflush(stdout)
         var lastPrint = Date.distantPast
         let result = try train(c, train: data.train, test: data.test, progress: { event in

@@ -26,7 +26,7 @@ public enum CellRow {
             format(r.health.rankMe), "last epoch", r.finalLoss.isFinite ? String(format: "%.5f", r.finalLoss) : "\(r.finalLoss)",
             String(format: "%.1f", r.trainingSeconds), String(format: "%.1f", r.imagesPerSecond),
             String(format: "%.1f", r.totalSeconds), status,
-            Parallel.partitions == Parallel.threads ? "\(Parallel.threads)" : "\(Parallel.threads) (\(Parallel.partitions) partition\(Parallel.partitions == 1 ? "" : "s"))", MachineInfo.cpuModel, blasCoreName, MachineInfo.commit, c.augmentationDescription,
+            Parallel.threadsDescription, MachineInfo.cpuModel, blasCoreName, MachineInfo.commit, c.augmentationDescription,
         ]
     }
 

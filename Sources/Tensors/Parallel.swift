@@ -27,6 +27,11 @@ public enum Parallel {
         openblas_set_num_threads(1)
     }
 
+    /// The thread count as a row records it: "2", or "1 (2 partitions)" when the partition count differs.
+    public static var threadsDescription: String {
+        partitions == threads ? "\(threads)" : "\(threads) (\(partitions) partition\(partitions == 1 ? "" : "s"))"
+    }
+
     /// The range of chunk `index` when `count` items are split into `chunks` contiguous parts.
     @inline(__always)
     public static func range(_ index: Int, of chunks: Int, count: Int) -> Range<Int> {
