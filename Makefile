@@ -95,7 +95,8 @@ ABLATIONS := batchsize projector lambda normalization asymmetry mixing methods t
 table_normalization := loss-normalization
 # JOBS=N runs the base seeds first as N one-thread processes side by side (`--shard I/N --threads 1`,
 # shard 1 printing, the others logging to runs/logs/), merges them, then the usual command
-# (its rounds, its comparison). On 2 cores, JOBS=2 got more cells an hour than one 2-thread process.
+# (its rounds, its comparison). On 2 cores, JOBS=2 got more cells an hour than one 2-thread process,
+# and its one-thread shards compute the 2-thread numbers (two partitions at one thread).
 JOBS ?= 1
 ablation-%: build find-data
 	@if [ "$(JOBS)" -gt 1 ]; then \

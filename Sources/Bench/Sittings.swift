@@ -28,7 +28,7 @@ extension Bench {
             let repetitions = shape.width >= 64 ? 3 : 7
             try record(Bench.trainingStep(shape, repetitions: repetitions, sgemmRate: sgemm.rate))
             if threads > 1 {
-                Parallel.configure(threads: 1)
+                Parallel.configure(threads: 1, partitions: 1)   // the serial step, the yardstick of the speed-up
                 try record(Bench.trainingStep(shape, repetitions: repetitions, sgemmRate: sgemm.rate))
                 Parallel.configure(threads: threads)
             }

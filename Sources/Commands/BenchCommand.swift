@@ -41,10 +41,15 @@ enum BenchCommand {
         var s = Settings()
         try parsed.apply(options, to: &s)
         SharedOptions.configureThreads(s.threads)
+        // a timing takes one chunk per thread, so that the 1-thread step is the serial one
+        // (SSLBENCH_PARTITIONS, when set, still decides)
+        if ProcessInfo.processInfo.environment["SSLBENCH_PARTITIONS"] == nil {
+            Parallel.configure(threads: Parallel.threads, partitions: Parallel.threads)
+        }
         // check the peer before spending minutes on our side
         let peer = s.pytorch ? try PyTorchPeer(python: s.python ?? ProcessInfo.processInfo.environment["PYTHON"] ?? "python3") : nil
         let coretype = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"].map { " (OPENBLAS_CORETYPE=\($0))" } ?? ""
-        print("sslbench bench: \(MachineInfo.cpuModel), \(Parallel.threads) threads, OpenBLAS kernel \(blasCoreName)\(coretype), \(Conv2d.directKernelVectorWidth)-float convolution vectors, commit \(MachineInfo.commit)")
+        print("sslbench bench: \(MachineInfo.cpuModel), \(Parallel.threadsDescription) threads, OpenBLAS kernel \(blasCoreName)\(coretype), \(Conv2d.directKernelVectorWidth)-float convolution vectors, commit \(MachineInfo.commit)")
         print("every figure is the median of its repetitions after a warm-up; rows appended to \(s.out)")
         fflush(stdout)
         let out = s.out

@@ -110,8 +110,8 @@ enum TrainCommand {
             (logistic regression on the standardised frozen features, 100 epochs).
             Environment: SSLBENCH_DIRECT_CONV=0 runs every convolution on im2col + sgemm instead of the
             direct kernels of the small-channel ones (same results up to rounding, slower; for comparing).
-            SSLBENCH_PARTITIONS=P splits every sum over the threads into P chunks whatever the thread count
-            (default: the thread count): --threads 1 with P 2 computes what 2 threads compute, bit for bit.
+            Every sum over the threads is split into P chunks, P the thread count but at least 2, so
+            --threads 1 computes what 2 threads compute, bit for bit; SSLBENCH_PARTITIONS=P sets P.
             """
         return Command("train", summary: "train one cell and print its kNN top-1 (defaults: the method's solo-learn CIFAR recipe, scaled down)",
                        options: options, alsoKnown: methodOptions, notes: notes, run: run)

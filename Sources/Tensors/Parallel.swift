@@ -9,8 +9,9 @@ import COpenBLAS
 /// (docs/ARCHITECTURE.md, "Numeric conventions").
 ///
 /// The partition count (`partitions`) is what the arithmetic depends on; the thread count only
-/// says how many chunks run at once. They are equal unless `SSLBENCH_PARTITIONS` says
-/// otherwise: one thread working through 2 partitions computes what 2 threads compute.
+/// says how many chunks run at once: one thread working through 2 partitions computes what 2
+/// threads compute. By default the partition count is the thread count but at least 2
+/// (`defaultPartitions`), so one and two threads give the same numbers.
 public enum Parallel {
     public private(set) static var threads: Int = 1
     /// The number of chunks a split makes (at most): the figure every per-chunk reduction,
@@ -18,14 +19,23 @@ public enum Parallel {
     public private(set) static var partitions: Int = 1
 
     /// Sets the number of worker threads and the partition count (`partitions`, else
-    /// `SSLBENCH_PARTITIONS`, else the thread count) and pins OpenBLAS to one thread per call.
+    /// `SSLBENCH_PARTITIONS`, else `defaultPartitions(threads:)`) and pins OpenBLAS to one
+    /// thread per call.
     public static func configure(threads requested: Int? = nil, partitions requestedPartitions: Int? = nil) {
         let available = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         threads = max(1, requested ?? available)
         let fromEnvironment = ProcessInfo.processInfo.environment["SSLBENCH_PARTITIONS"].flatMap { Int($0) }
-        partitions = max(1, requestedPartitions ?? fromEnvironment ?? threads)
+        partitions = max(1, requestedPartitions ?? fromEnvironment ?? defaultPartitions(threads: threads))
         openblas_set_num_threads(1)
     }
+
+    /// The partition count `threads` get unless told otherwise: the thread count, and never
+    /// fewer than 2. The project's machines have two cores, so a one-thread process (a `JOBS=2`
+    /// shard, a `--jobs 2` regression worker, `--threads 1`) computes bit for bit what the default
+    /// two threads compute, and a cell's number does not depend on how it was scheduled. At one
+    /// thread the second chunk costs about 2.5% of a Barlow Twins step's time (README, "Barlow
+    /// Twins and the thread count").
+    public static func defaultPartitions(threads: Int) -> Int { max(threads, 2) }
 
     /// The thread count as a row records it: "2", or "1 (2 partitions)" when the partition count differs.
     public static var threadsDescription: String {

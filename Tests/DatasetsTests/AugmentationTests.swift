@@ -120,7 +120,7 @@ final class AugmentationTests: XCTestCase {
         for s in 0 ..< 8 { pixels += randomImage(UInt64(10 + s)) }
         let images = LabeledImages(pixels: pixels, labels: [Int32](repeating: 0, count: 8), classCount: 10)
         let one = Tensor(shape: [8, 32, 32, 3]), two = Tensor(shape: [8, 32, 32, 3])
-        Parallel.configure(threads: 1)
+        Parallel.configure(threads: 1, partitions: 1)
         augmentBatch(images, indices: [3, 1, 4, 0, 5, 2, 7, 6], recipe: .barlowTwinsCIFAR(view: 1), seed: 9, step: 4, view: 1, into: one, offset: 0)
         Parallel.configure(threads: 2)
         augmentBatch(images, indices: [3, 1, 4, 0, 5, 2, 7, 6], recipe: .barlowTwinsCIFAR(view: 1), seed: 9, step: 4, view: 1, into: two, offset: 0)

@@ -3,8 +3,9 @@ import XCTest
 import NN
 import Tensors
 
-/// The thread count may change the order in which a step sums its terms (so its last bits), never
-/// what it sums: every method's loss and gradients after one step agree at 1 and 2 threads.
+/// The partition count (with it the thread count) may change the order in which a step sums its
+/// terms (so its last bits), never what it sums: every method's loss and gradients after one step
+/// agree at 1 thread over 1 partition and 2 threads over 2.
 final class ThreadCountTests: XCTestCase {
     override func tearDown() { Parallel.configure(threads: 2) }
 
@@ -13,7 +14,7 @@ final class ThreadCountTests: XCTestCase {
             var configuration = base
             configuration.setHeadWidths(hidden: 32, projection: 16)
             func step(threads: Int) -> (loss: Float, gradients: [[Float]]) {
-                Parallel.configure(threads: threads)
+                Parallel.configure(threads: threads, partitions: threads)
                 var rng = RandomGenerator(seed: 3)
                 let method = configuration.makeMethod(backboneWidth: 4, rng: &rng)
                 var viewRNG = RandomGenerator(seed: 4)

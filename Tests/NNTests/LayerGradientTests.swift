@@ -216,7 +216,7 @@ final class LayerGradientTests: XCTestCase {
         var rng = RandomGenerator(seed: 14)
         let layer = Linear(inputDimensions: 32, outputDimensions: 24, rng: &rng)
         let x = GradientCheck.random([256, 32], rng: &rng)
-        Parallel.configure(threads: 1)
+        Parallel.configure(threads: 1, partitions: 1)
         let one = layer.forward(x, training: true).array
         Parallel.configure(threads: 2)
         let two = layer.forward(x, training: true).array

@@ -65,7 +65,7 @@ final class OptimizerTests: XCTestCase {
     /// The optimisers split large parameters over the threads; the update must not depend on it.
     func testLargeParametersGetTheSameUpdateAtOneAndTwoThreads() {
         func run(threads: Int, _ make: () -> Optimizer) -> [Float] {
-            Parallel.configure(threads: threads)
+            Parallel.configure(threads: threads, partitions: threads)
             var rng = RandomGenerator(seed: 11)
             let w = Parameter(name: "w", shape: [300, 257], kind: .weight), b = Parameter(name: "b", shape: [70_001], kind: .biasOrNorm)
             for p in [w, b] { for i in 0 ..< p.value.count { p.value.data[i] = rng.normal() } }

@@ -409,17 +409,18 @@ final class RegressionTests: XCTestCase {
         XCTAssertEqual(try readResults(run.directory + "/latest/methods.csv").map { $0["seed"]! }, ["0", "1", "2", "3"])
     }
 
-    /// `sslbench regress --jobs 2`: the cells run as one-thread worker processes and give the
-    /// rows this process gives at one thread, so the check of unchanged code against a baseline
-    /// made here at one thread passes with each first seed equal to the baseline's seed 0.
-    func testWorkerProcessesGiveTheRowsOfOneThreadHere() throws {
+    /// `sslbench regress --jobs 2`: the cells run as one-thread worker processes over two
+    /// partitions and give the rows this process gives at two threads, so the check of unchanged
+    /// code against a baseline made here at two threads passes with each first seed equal to the
+    /// baseline's seed 0.
+    func testOneThreadWorkerProcessesGiveTheRowsOfTwoThreadsHere() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let binary = root.appendingPathComponent(".build/release/sslbench").path
         guard FileManager.default.isExecutableFile(atPath: binary) else { throw XCTSkip("no release build of sslbench at \(binary)") }
         guard let folder = try? CIFAR.locateCIFAR10(), let data = try? CIFAR.loadCIFAR10(folder: folder) else {
             throw XCTSkip("CIFAR-10 is not next to the project")
         }
-        Parallel.configure(threads: 1)
+        Parallel.configure(threads: 2)
         var run = RegressionRun()
         run.recipe = .smoke; run.baselineDirectory = directory; run.methods = ["barlow-twins", "simclr"]
         run.update = true; run.seeds = 3
@@ -441,7 +442,7 @@ final class RegressionTests: XCTestCase {
         for row in rows {
             let first = try XCTUnwrap(baseline.first { $0["method"] == row["method"] && $0["seed"] == "0" })
             XCTAssertEqual(row["knn_top1"], first["knn_top1"], row["method"]!)
-            XCTAssertEqual(row["threads"], "1")
+            XCTAssertEqual(row["threads"], "1 (2 partitions)")
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: directory + "/latest/workers"), "the workers' folders are removed")
     }

@@ -24,6 +24,23 @@ final class TensorsTests: XCTestCase {
         } }
     }
 
+    /// One thread gets two partitions unless told otherwise, so it computes what two threads do;
+    /// more threads get one partition each; an explicit count wins.
+    func testPartitionCountDefaultsToTheThreadCountButAtLeastTwo() {
+        defer { Parallel.configure(threads: 2) }
+        let explicit = ProcessInfo.processInfo.environment["SSLBENCH_PARTITIONS"].flatMap { Int($0) }
+        for (threads, expected) in [(1, 2), (2, 2), (3, 3), (8, 8)] {
+            Parallel.configure(threads: threads)
+            XCTAssertEqual(Parallel.threads, threads)
+            XCTAssertEqual(Parallel.partitions, explicit ?? expected, "\(threads) thread(s)")
+        }
+        Parallel.configure(threads: 1, partitions: 1)
+        XCTAssertEqual(Parallel.partitions, 1)
+        XCTAssertEqual(Parallel.threadsDescription, "1")
+        Parallel.configure(threads: 1, partitions: 2)
+        XCTAssertEqual(Parallel.threadsDescription, "1 (2 partitions)")
+    }
+
     func testParallelGemmMatchesNaiveProduct() {
         Parallel.configure(threads: 2)
         var rng = RandomGenerator(seed: 3)

@@ -35,12 +35,12 @@ final class TrainingTests: XCTestCase {
         XCTAssertNotEqual(try Training.train(other, train: train, test: test).losses, a.losses)
     }
 
-    /// The thread count changes the order of sums only, through the optimiser too, at the `cpu`
+    /// The partition count changes the order of sums only, through the optimiser too, at the `cpu`
     /// scale's shapes (width 8, batch 128, heads 1024 → 128): the second step's loss, after one
-    /// LARS step from the same start, agrees at 1 and 2 threads to 1e-5 of itself for Barlow
+    /// LARS step from the same start, agrees at 1 and 2 partitions to 1e-5 of itself for Barlow
     /// Twins and SimCLR. (Later steps drift apart: training amplifies a last-bit difference by
-    /// about ten to a hundred times a step here, which is why a thread count acts as another seed.)
-    func testOneOptimiserStepDoesNotDependOnTheThreadCount() throws {
+    /// about ten to a hundred times a step here, which is why a partition count acts as another seed.)
+    func testOneOptimiserStepDoesNotDependOnThePartitionCount() throws {
         let images = syntheticImages(256, seed: 11)
         for method in [BarlowTwinsConfiguration() as any MethodConfiguration, SimCLRConfiguration()] {
             var c = CellConfiguration(method: method)
@@ -48,8 +48,8 @@ final class TrainingTests: XCTestCase {
             c.method.setHeadWidths(hidden: 1024, projection: 128)
             c.evaluateAtInitialisation = false; c.linearProbe = false; c.knnNeighbours = 5
             var losses: [[Float]] = []
-            for threads in [1, 2] {
-                Parallel.configure(threads: threads)
+            for partitions in [1, 2] {
+                Parallel.configure(threads: partitions, partitions: partitions)
                 losses.append(try train(c, train: images, test: images).losses)
             }
             XCTAssertEqual(losses[0].count, 2); XCTAssertEqual(losses[1].count, 2)
@@ -81,10 +81,10 @@ final class TrainingTests: XCTestCase {
     }
 
     /// Mid-training too: after 20 LARS steps of Barlow Twins at the cpu scale's shapes on CIFAR-10,
-    /// one step's gradients from the same state agree at 1 and 2 threads to 1e-4 of each
-    /// parameter's largest entry (and repeat exactly at one thread), so no buffer kept across
-    /// steps depends on the thread count.
-    func testGradientsMidTrainingDoNotDependOnTheThreadCount() throws {
+    /// one step's gradients from the same state agree at 1 and 2 partitions to 1e-4 of each
+    /// parameter's largest entry (and repeat exactly at one partition), so no buffer kept across
+    /// steps depends on the partition count.
+    func testGradientsMidTrainingDoNotDependOnThePartitionCount() throws {
         guard let folder = try? CIFAR.locateCIFAR10(), let data = try? CIFAR.loadCIFAR10(folder: folder) else {
             throw XCTSkip("CIFAR-10 is not next to the project")
         }
@@ -104,8 +104,8 @@ final class TrainingTests: XCTestCase {
             let context = StepContext(step: step, totalSteps: 512, epoch: 0, stepsPerEpoch: 64, seed: 0)
             if step == 20 {
                 var gradients: [[[Float]]] = []
-                for threads in [1, 2, 1] {
-                    Parallel.configure(threads: threads)
+                for partitions in [1, 2, 1] {
+                    Parallel.configure(threads: partitions, partitions: partitions)
                     _ = model.trainingStep(views: views, smallCrops: nil, context: context)
                     gradients.append(parameters.map { $0.grad.array })
                 }
