@@ -93,25 +93,14 @@ clean:
 # make ablation-NAME runs table NAME (ablation-normalization runs loss-normalization).
 ABLATIONS := batchsize projector lambda normalization asymmetry mixing methods target-decay bootstrap augmentations temperature sdmp-ingredients head-depth
 table_normalization := loss-normalization
-# JOBS=N runs the base seeds first as N one-thread processes side by side (`--shard I/N --threads 1`,
-# shard 1 printing, the others logging to runs/logs/), merges them, then the usual command
-# (its rounds, its comparison). On 2 cores, JOBS=2 got more cells an hour than one 2-thread process,
-# and its one-thread shards compute the 2-thread numbers (two partitions at one thread).
+# JOBS=N runs the cells, the rounds of --until-resolved too, as N one-thread worker processes
+# side by side (`sslbench run --jobs N`; their logs in the results folder's workers/ while they run).
+# On 2 cores, JOBS=2 got more cells an hour than one 2-thread process, and a one-thread worker
+# computes the 2-thread numbers (two partitions at one thread).
 JOBS ?= 1
 ablation-%: build find-data
-	@if [ "$(JOBS)" -gt 1 ]; then \
-	  t=$(or $(table_$*),$*); dir=$(or $(RESULTS),runs/$$t); mkdir -p $$dir runs/logs; pids=""; \
-	  for i in $$(seq 2 $(JOBS)); do \
-	    $(BIN) run $$t --scale $(SCALE) --seeds $(SEEDS) --shard $$i/$(JOBS) --threads 1 --results $$dir \
-	      > runs/logs/$$t.shard-$$i-of-$(JOBS).log 2>&1 & pids="$$pids $$!"; done; \
-	  $(BIN) run $$t --scale $(SCALE) --seeds $(SEEDS) --shard 1/$(JOBS) --threads 1 --results $$dir; ok=$$?; \
-	  for p in $$pids; do wait $$p || ok=1; done; \
-	  [ $$ok = 0 ] || { echo "a shard failed: see runs/logs/$$t.shard-*.log"; exit 1; }; \
-	  $(BIN) merge $$dir/$$t.csv $$(for i in $$(seq 1 $(JOBS)); do echo $$dir/$$t.shard-$$i-of-$(JOBS).csv; done) && \
-	  for i in $$(seq 1 $(JOBS)); do rm -f $$dir/$$t.shard-$$i-of-$(JOBS).csv $$dir/$$t.shard-$$i-of-$(JOBS).png; done; \
-	fi
-	$(BIN) run $(or $(table_$*),$*) --scale $(SCALE) --seeds $(SEEDS) $(if $(filter yes,$(UNTIL_RESOLVED)),--until-resolved) \
-		$(if $(RESULTS),--results $(RESULTS))
+	$(BIN) run $(or $(table_$*),$*) --scale $(SCALE) --seeds $(SEEDS) $(if $(filter-out 1,$(JOBS)),--jobs $(JOBS)) \
+		$(if $(filter yes,$(UNTIL_RESOLVED)),--until-resolved) $(if $(RESULTS),--results $(RESULTS))
 # the committed smoke reference that SCALE=smoke runs are compared with: every table, 3 seeds
 # Run into runs/smoke-reference first, then replace Results/smoke: the rows record a clean tree.
 smoke-reference: build find-data

@@ -42,7 +42,7 @@ let package = Package(
         .testTarget(name: "BenchTests", dependencies: ["Bench", "Tensors", "Datasets", "Methods", "Training"]),
         .testTarget(name: "RunnerTests", dependencies: ["Runner", "Experiments", "Training", "Report", "Datasets", "Methods", "NN", "Tensors",
                                                   "Bench"]),
-        .testTarget(name: "CommandsTests", dependencies: ["Commands", "Options", "Methods"]),
+        .testTarget(name: "CommandsTests", dependencies: ["Commands", "Options", "Methods", "Runner", "Experiments", "Datasets", "Tensors"]),
         .testTarget(name: "ReportTests", dependencies: ["Report", "Experiments", "Tensors"]),
     ]
 )

@@ -102,7 +102,9 @@ enum RegressCommand {
         if s.jobs > 1 {
             var arguments = ["--recipe", s.run.recipe.rawValue, "--directory", s.run.directory, "--data", folder]
             if let fault = s.run.fault { arguments += ["--sabotage", fault.description] }
-            s.run.cellExecutor = RegressionWorkers(jobs: s.jobs, arguments: arguments).run
+            s.run.cellExecutor = CellWorkers(jobs: s.jobs, rowsFile: "methods.csv", name: { $0.configuration.method.name }) { cell, seed, directory in
+                ["regress", "--cell", "\(cell.configuration.method.name):\(seed)", "--cell-directory", directory, "--threads", "1"] + arguments
+            }.run
         }
         let checks = try s.run.run(train: data.train, test: data.test) { print($0); fflush(stdout) }
         for check in checks { print(check) }

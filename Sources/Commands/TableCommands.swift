@@ -18,6 +18,12 @@ enum TableCommands {
         var dryRun = false
         var untilResolved = false
         var maxSeeds: Int?
+        var jobs = 1
+        /// A worker of `--jobs`: the cell (its index in the table's cells at the scale, and the
+        /// seed) it runs, the folder of its row, and the folder of the checkpoints.
+        var cell: (index: Int, seed: Int)? = nil
+        var cellDirectory: String? = nil
+        var checkpoints: String? = nil
 
         /// The runner these settings ask for: its rows in --results, else in runs/TABLE/.
         func runner(_ table: AblationTable) -> TableRunner {
@@ -58,6 +64,20 @@ enum TableCommands {
         Option("max-seeds", "N", example: "6", "the cap of --until-resolved (8, the most the claim rule allows)") { s, v in
             s.maxSeeds = try Value.int(v, option: "max-seeds", minimum: 1)
         },
+        Option("jobs", "N", example: "2", "run the cells, the rounds of --until-resolved too, as N one-thread worker\nprocesses side by side, the longest first (1: in this process; on 2 cores, 2 finish\nsooner, and one thread computes what two do)") { s, v in
+            s.jobs = try Value.int(v, option: "jobs", minimum: 1)
+        },
+        Option("cell", "INDEX:SEED", example: "3:0", "(a worker of --jobs) run the table's cell INDEX (from 0, in --dry-run's order\nof seed 0) with seed SEED into --cell-directory and stop") { s, v in
+            let parts = v.split(separator: ":").map(String.init)
+            guard parts.count == 2, let index = Int(parts[0]), index >= 0, let seed = Int(parts[1]), seed >= 0 else {
+                throw OptionError("--cell: expected INDEX:SEED, two whole numbers from 0, got '\(v)'")
+            }
+            s.cell = (index, seed)
+        },
+        Option("cell-directory", "DIR", example: "/tmp/cell", "(a worker of --jobs) the folder of the cell's row") { s, v in s.cellDirectory = v },
+        Option("checkpoints", "DIR", example: "Results/.checkpoints", "(a worker of --jobs) the folder of the cells' checkpoints (.checkpoints in the\nresults folder)") { s, v in
+            s.checkpoints = v
+        },
     ]
 
     static var run: Command {
@@ -74,13 +94,51 @@ enum TableCommands {
                 if s.shard != nil { throw UsageError(description: "--until-resolved decides which cells to add from the whole table; it does not run a --shard") }
                 try s.runner(table).untilResolved?.validate()
             }
-            _ = try table.cells(scale: scale)   // an undeclared scale fails before the data is read
-            let data = try CIFAR.loadCIFAR10(folder: try CIFAR.locateCIFAR10(explicit: s.data))
-            let runner = s.runner(table)
+            if s.jobs > 1 && s.shard != nil { throw UsageError(description: "--jobs runs the whole table over worker processes; it does not go with --shard") }
+            let cells = try table.cells(scale: scale)   // an undeclared scale fails before the data is read
+            if let cell = s.cell {
+                guard let directory = s.cellDirectory else { throw UsageError(description: "--cell needs --cell-directory") }
+                guard cell.index < cells.count else {
+                    throw UsageError(description: "--cell \(cell.index):\(cell.seed): \(table.name) has \(cells.count) cells at the \(scale.rawValue) scale (0 … \(cells.count - 1))")
+                }
+                let data = try CIFAR.loadCIFAR10(folder: try CIFAR.locateCIFAR10(explicit: s.data))
+                try workerRunner(table, cell: cells[cell.index], seed: cell.seed, directory: directory, checkpoints: s.checkpoints)
+                    .run(table, scale: scale, train: data.train, test: data.test) { print($0); fflush(stdout) }
+                return
+            }
+            let folder = try CIFAR.locateCIFAR10(explicit: s.data)
+            let data = try CIFAR.loadCIFAR10(folder: folder)
+            var runner = s.runner(table)
+            if s.shard == nil {
+                let collected = try CellWorkers.collectLeftRows(folder: CellWorkers.folder(of: runner.csvPath(table)),
+                                                                rowsFile: "\(table.name).csv", into: runner.csvPath(table))
+                if collected > 0 { print("\(collected) row(s) that workers of an earlier run finished added to \(runner.csvPath(table))") }
+            }
+            if s.jobs > 1 {
+                // a cell's index among the table's cells, by its key at seed 0
+                let indices = Dictionary(cells.enumerated().map { (TableRow.key($0.element, seed: 0), $0.offset) }, uniquingKeysWith: { a, _ in a })
+                let checkpoints = URL(fileURLWithPath: runner.checkpointFolder).standardizedFileURL.path
+                runner.cellExecutor = CellWorkers(jobs: s.jobs, rowsFile: "\(table.name).csv",
+                                                  name: { [$0.entry.label, $0.entry.variant, table.axisName, $0.point.value.description].filter { !$0.isEmpty }.joined(separator: " ") }) { cell, seed, directory in
+                    ["run", table.name, "--scale", scale.rawValue, "--cell", "\(indices[TableRow.key(cell, seed: 0)]!):\(seed)",
+                     "--cell-directory", directory, "--checkpoints", checkpoints, "--data", folder, "--threads", "1"]
+                }.run
+            }
             try runner.run(table, scale: scale, train: data.train, test: data.test) { print($0); fflush(stdout) }
             guard !s.dryRun, s.shard == nil else { return }
             try printComparison(table, scale: scale, runner: runner)
         }
+    }
+
+    /// A worker of `--jobs`: runs `cell` with `seed` alone into `directory`, its checkpoint in `checkpoints`.
+    static func workerRunner(_ table: AblationTable, cell: TableCell, seed: Int, directory: String, checkpoints: String?) -> TableRunner {
+        var runner = TableRunner()
+        runner.resultsDirectory = directory
+        runner.seedList = [seed]
+        runner.checkpointDirectory = checkpoints
+        let key = TableRow.key(cell, seed: 0)
+        runner.cellSelection = { TableRow.key($0, seed: 0) == key ? $0 : nil }
+        return runner
     }
 
     /// After a run into a folder other than the reference's: the comparison with the committed

@@ -46,11 +46,13 @@ public enum TableRow {
     static func key(table: String, label: String, method: String, value: String, scale: String, seed: String) -> String {
         [table, label, method, value, scale, seed].joined(separator: "\u{1F}")
     }
-    static func key(_ cell: TableCell, seed: UInt64) -> String {
+    /// A (cell, seed)'s identity in a results CSV: table, row label, method, axis value, scale, seed.
+    public static func key(_ cell: TableCell, seed: UInt64) -> String {
         key(table: cell.table, label: cell.entry.rowLabel,
             method: cell.configuration.method.name, value: cell.point.value.description, scale: cell.scale.rawValue, seed: "\(seed)")
     }
-    static func key(row: [String: String]) -> String {
+    /// The identity of a results row, as `key(_:seed:)` gives it for its cell.
+    public static func key(row: [String: String]) -> String {
         key(table: row["table"] ?? "", label: row["variant"] ?? "", method: row["method"] ?? "", value: row["value"] ?? "",
             scale: row["scale"] ?? "", seed: row["seed"] ?? "")
     }
@@ -127,7 +129,14 @@ public struct TableRunner {
     /// it appends one row a pair to that CSV before it returns.
     public var cellExecutor: ((_ todo: [(cell: TableCell, seed: UInt64, seconds: Double)], _ csvPath: String,
                                _ log: (String) -> Void) throws -> Void)? = nil
+    /// Where each cell keeps its checkpoint after every epoch (nil: `.checkpoints` in
+    /// `resultsDirectory`); a worker of `sslbench run --jobs` keeps its parent's, so that a killed
+    /// run resumes mid-cell whichever worker ran the cell.
+    public var checkpointDirectory: String? = nil
     public init() {}
+
+    /// The folder of the cells' checkpoints.
+    public var checkpointFolder: String { checkpointDirectory ?? "\(resultsDirectory)/.checkpoints" }
 
     public func csvPath(_ table: AblationTable) -> String {
         let suffix = shard.map { ".shard-\($0.index)-of-\($0.count)" } ?? ""
@@ -247,7 +256,7 @@ public struct TableRunner {
             log("[\(k + 1)/\(todo.count)] \(name)")
             var result: CellResult
             // every cell keeps a checkpoint after each epoch: a killed table resumes mid-cell
-            let checkpoints = "\(resultsDirectory)/.checkpoints"
+            let checkpoints = checkpointFolder
             try FileManager.default.createDirectory(atPath: checkpoints, withIntermediateDirectories: true)
             var configuration = cell.configuration
             configuration.checkpointPath = "\(checkpoints)/\(table.name)-\(fnv1a(TableRow.key(cell, seed: seed))).ckpt"
