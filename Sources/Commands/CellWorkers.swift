@@ -63,8 +63,11 @@ struct CellWorkers {
                 try? FileManager.default.removeItem(atPath: worker.directory)
                 finished += 1
                 estimatedDone += worker.seconds; estimatedLeft -= worker.seconds
-                // the time so far scaled by the estimated work left over the work finished
-                let eta = Date().timeIntervalSince(clock) / max(estimatedDone, 1e-9) * max(estimatedLeft, 0)
+                // the time so far scaled by the estimated work left over the work done, the cells
+                // still running counted as half done (else the first cells, which ran beside others,
+                // would make the ETA about N times too long)
+                let halfRunning = running.map(\.seconds).reduce(0, +) / 2
+                let eta = Date().timeIntervalSince(clock) / max(estimatedDone + halfRunning, 1e-9) * max(estimatedLeft - halfRunning, 0)
                 let knn = rows.first?["knn_top1"].flatMap { $0.isEmpty ? nil : $0 } ?? "none"
                 log(String(format: "  [%d/%d] %@ seed %llu: kNN top-1 %@, status %@, %.0f s; ETA %@", finished, total, worker.name, worker.seed,
                            knn, rows.first?["status"] ?? "", Date().timeIntervalSince(worker.started),
