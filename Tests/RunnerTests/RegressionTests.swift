@@ -409,44 +409,6 @@ final class RegressionTests: XCTestCase {
         XCTAssertEqual(try readResults(run.directory + "/latest/methods.csv").map { $0["seed"]! }, ["0", "1", "2", "3"])
     }
 
-    /// `sslbench regress --jobs 2`: the cells run as one-thread worker processes over two
-    /// partitions and give the rows this process gives at two threads, so the check of unchanged
-    /// code against a baseline made here at two threads passes with each first seed equal to the
-    /// baseline's seed 0.
-    func testOneThreadWorkerProcessesGiveTheRowsOfTwoThreadsHere() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let binary = root.appendingPathComponent(".build/release/sslbench").path
-        guard FileManager.default.isExecutableFile(atPath: binary) else { throw XCTSkip("no release build of sslbench at \(binary)") }
-        guard let folder = try? CIFAR.locateCIFAR10(), let data = try? CIFAR.loadCIFAR10(folder: folder) else {
-            throw XCTSkip("CIFAR-10 is not next to the project")
-        }
-        Parallel.configure(threads: 2)
-        var run = RegressionRun()
-        run.recipe = .smoke; run.baselineDirectory = directory; run.methods = ["barlow-twins", "simclr"]
-        run.update = true; run.seeds = 3
-        _ = try run.run(train: data.train, test: data.test) { _ in }
-        let baseline = try readResults(run.baselinePath)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["regress", "--recipe", "smoke", "--directory", directory, "--methods", "barlow-twins,simclr", "--jobs", "2",
-                             "--data", folder]
-        let pipe = Pipe()
-        process.standardOutput = pipe; process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 0, output)
-        XCTAssertTrue(output.contains("2 cell(s) on 2 one-thread workers"), output)
-        let rows = try readResults(directory + "/latest/methods.csv")
-        XCTAssertEqual(Set(rows.map { $0["method"]! }), ["barlow-twins", "simclr"])
-        for row in rows {
-            let first = try XCTUnwrap(baseline.first { $0["method"] == row["method"] && $0["seed"] == "0" })
-            XCTAssertEqual(row["knn_top1"], first["knn_top1"], row["method"]!)
-            XCTAssertEqual(row["threads"], "1 (2 partitions)")
-        }
-        XCTAssertFalse(FileManager.default.fileExists(atPath: directory + "/latest/workers"), "the workers' folders are removed")
-    }
-
     /// A loss that turns NaN mid-cell: the row says `diverged at step N`, and the table goes on
     /// to its next cells.
     func testADivergingCellIsRecordedAndTheTableContinues() throws {

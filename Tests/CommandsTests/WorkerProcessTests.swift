@@ -5,8 +5,8 @@ import Experiments
 import Runner
 import Tensors
 
-/// `sslbench run TABLE --jobs N`: the cells run as one-thread worker processes.
-final class TableWorkersTests: XCTestCase {
+/// `--jobs N` of `sslbench run` and `sslbench regress`: the cells run as one-thread worker processes.
+final class WorkerProcessTests: XCTestCase {
     var directory: String!
     override func setUpWithError() throws {
         Parallel.configure(threads: 2)
@@ -15,31 +15,43 @@ final class TableWorkersTests: XCTestCase {
     }
     override func tearDown() { try? FileManager.default.removeItem(atPath: directory) }
 
-    /// The workers' rows are the rows this process computes at two threads, bit for bit (one
-    /// thread works over two partitions), each cell once, and their folders are gone afterwards.
-    func testOneThreadWorkersGiveTheRowsOfTwoThreadsHere() throws {
+    /// The release build of `sslbench` and CIFAR-10 (its folder and images); skips without them.
+    func prerequisites() throws -> (binary: String, folder: String, train: LabeledImages, test: LabeledImages) {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let binary = root.appendingPathComponent(".build/release/sslbench").path
         guard FileManager.default.isExecutableFile(atPath: binary) else { throw XCTSkip("no release build of sslbench at \(binary)") }
         guard let folder = try? CIFAR.locateCIFAR10(), let data = try? CIFAR.loadCIFAR10(folder: folder) else {
             throw XCTSkip("CIFAR-10 is not next to the project")
         }
-        var here = TableRunner()
-        here.resultsDirectory = directory + "/here"
-        try here.run(Tables.lambda, scale: .smoke, train: data.train, test: data.test) { _ in }
-        let expected = try readResults(here.csvPath(Tables.lambda))
+        return (binary, folder, data.train, data.test)
+    }
 
+    /// `binary` run with `arguments`: its exit status and everything it printed.
+    func run(_ binary: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["run", "lambda", "--scale", "smoke", "--seeds", "1", "--jobs", "2", "--results", directory + "/workers-run",
-                             "--data", folder]
+        process.arguments = arguments
         let pipe = Pipe()
         process.standardOutput = pipe; process.standardError = pipe
         try process.run()
         let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 0, output)
-        XCTAssertTrue(output.contains("3 cell(s) on 2 one-thread workers"), output)
+        return (process.terminationStatus, output)
+    }
+
+    /// `sslbench run --jobs 2`: the workers' rows are the rows this process computes at two
+    /// threads, bit for bit (one thread works over two partitions), each cell once, and their
+    /// folders are gone afterwards.
+    func testOneThreadTableWorkersGiveTheRowsOfTwoThreadsHere() throws {
+        let p = try prerequisites()
+        let workers = try run(p.binary, ["run", "lambda", "--scale", "smoke", "--seeds", "1", "--jobs", "2",
+                                         "--results", directory + "/workers-run", "--data", p.folder])
+        XCTAssertEqual(workers.status, 0, workers.output)
+        XCTAssertTrue(workers.output.contains("3 cell(s) on 2 one-thread workers"), workers.output)
+        var here = TableRunner()
+        here.resultsDirectory = directory + "/here"
+        try here.run(Tables.lambda, scale: .smoke, train: p.train, test: p.test) { _ in }
+        let expected = try readResults(here.csvPath(Tables.lambda))
         let rows = try readResults(directory + "/workers-run/lambda.csv")
         XCTAssertEqual(rows.count, expected.count)
         for row in expected {
@@ -49,6 +61,30 @@ final class TableWorkersTests: XCTestCase {
             XCTAssertEqual(theirs["threads"], "1 (2 partitions)")
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: directory + "/workers-run/workers"), "the workers' folders are removed")
+    }
+
+    /// `sslbench regress --jobs 2`: the workers give the rows this process gives at two threads,
+    /// so the check of unchanged code against a baseline made here at two threads passes with
+    /// each first seed equal to the baseline's seed 0.
+    func testOneThreadRegressionWorkersGiveTheRowsOfTwoThreadsHere() throws {
+        let p = try prerequisites()
+        var update = RegressionRun()
+        update.recipe = .smoke; update.baselineDirectory = directory; update.methods = ["barlow-twins", "simclr"]
+        update.update = true; update.seeds = 3
+        _ = try update.run(train: p.train, test: p.test) { _ in }
+        let baseline = try readResults(update.baselinePath)
+        let check = try run(p.binary, ["regress", "--recipe", "smoke", "--directory", directory, "--methods", "barlow-twins,simclr",
+                                       "--jobs", "2", "--data", p.folder])
+        XCTAssertEqual(check.status, 0, check.output)
+        XCTAssertTrue(check.output.contains("2 cell(s) on 2 one-thread workers"), check.output)
+        let rows = try readResults(directory + "/latest/methods.csv")
+        XCTAssertEqual(Set(rows.map { $0["method"]! }), ["barlow-twins", "simclr"])
+        for row in rows {
+            let first = try XCTUnwrap(baseline.first { $0["method"] == row["method"] && $0["seed"] == "0" })
+            XCTAssertEqual(row["knn_top1"], first["knn_top1"], row["method"]!)
+            XCTAssertEqual(row["threads"], "1 (2 partitions)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: directory + "/latest/workers"), "the workers' folders are removed")
     }
 
     /// A row that a worker finished after its parent was killed is not lost: the next run adds it
