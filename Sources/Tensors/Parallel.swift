@@ -33,8 +33,8 @@ public enum Parallel {
     /// fewer than 2. The project's machines have two cores, so a one-thread process (a `JOBS=2`
     /// shard, a `--jobs 2` regression worker, `--threads 1`) computes bit for bit what the default
     /// two threads compute, and a cell's number does not depend on how it was scheduled. At one
-    /// thread the second chunk costs about 2.5% of a Barlow Twins step's time (README, "Barlow
-    /// Twins and the thread count").
+    /// thread the second chunk costs a few percent of a Barlow Twins cell's time (README,
+    /// "Barlow Twins and the thread count").
     public static func defaultPartitions(threads: Int) -> Int { max(threads, 2) }
 
     /// The thread count as a row records it: "2", or "1 (2 partitions)" when the partition count differs.
