@@ -54,10 +54,13 @@ public struct TableEntry {
     /// The entry's batch size at the scales where it is not the scale's (BYOL's studies at `cpu`,
     /// `Tables.byolBatchSizes`); the learning rate follows it (base rate × batch/256).
     public let batchSizes: [Scale: Int]
+    /// The entry's epochs at the scales where they are not the scale's (BYOL's target decay at
+    /// `cpu`, `Tables.targetDecayEpochs`).
+    public let epochs: [Scale: Int]
     public init(method: any MethodConfiguration, variant: String = "", label: String, paper: [AxisValue: PaperResult] = [:],
-                axisValues: [AxisValue]? = nil, batchSizes: [Scale: Int] = [:]) {
+                axisValues: [AxisValue]? = nil, batchSizes: [Scale: Int] = [:], epochs: [Scale: Int] = [:]) {
         self.method = method; self.variant = variant; self.label = label; self.paper = paper; self.axisValues = axisValues
-        self.batchSizes = batchSizes
+        self.batchSizes = batchSizes; self.epochs = epochs
     }
     /// Whether the entry runs at `point`.
     public func runs(at point: AxisPoint) -> Bool { axisValues.map { $0.contains(point.paperValue ?? point.value) } ?? true }
@@ -109,6 +112,7 @@ public struct AblationTable {
             for point in axis where entry.runs(at: point) {
                 var c = Scales.base(scale, method: entry.method)
                 if let batch = entry.batchSizes[scale] { c.batchSize = batch }
+                if let epochs = entry.epochs[scale] { c.epochs = epochs }
                 configure(&c, point.value, entry)
                 cells.append(TableCell(table: name, entry: entry, point: point, scale: scale, configuration: c))
             }

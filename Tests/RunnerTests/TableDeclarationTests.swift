@@ -49,6 +49,17 @@ final class TableDeclarationTests: XCTestCase {
         }
     }
 
+    /// Target decay runs 16 epochs at the cpu scale (8 do not separate its cells); every other
+    /// table and every smoke cell keeps its scale's epochs.
+    func testTargetDecayRunsSixteenEpochsAtTheCPUScaleAndNoOtherTableDoes() throws {
+        for table in Tables.all {
+            for cell in try table.cells(scale: .cpu) {
+                XCTAssertEqual(cell.configuration.epochs, table.name == Tables.targetDecay.name ? 16 : 8, "\(table.name) \(cell.point.value)")
+            }
+            for cell in try table.cells(scale: .smoke) { XCTAssertEqual(cell.configuration.epochs, 1, table.name) }
+        }
+    }
+
     func testTargetDecayHoldsTauZeroAndRaisesTheOthers() throws {
         let c = try cells(Tables.targetDecay)
         XCTAssertEqual(c.count, 5)
