@@ -12,30 +12,36 @@ import Foundation
 public enum RegressionRule: Sendable, Equatable {
     /// One look: the first seed fails below m − max(`multiplier`·s, `floor`).
     case spreads(multiplier: Double, floor: Double)
-    /// Two looks. The first seed passes at or above m − c₁·s, with c₁ = t(α₁; n − 1)·√(1 + 1/n),
-    /// the one-sided prediction bound an unchanged cell's seed falls below with probability α₁
-    /// (`firstLookRate`). Below it, `retrySeeds` (k) more seeds run and the method passes when
-    /// their mean is at or above m − c₂·s. Both bounds move with the same m and s, so the looks
-    /// are not independent; c₂ is the multiplier at which an unchanged cell fails both with
-    /// probability α (`falseAlarmRate`, per method):
-    ///   α = E_{m,s}[ Φ((m − c₁s − μ)/σ) · Φ(√k·(m − c₂s − μ)/σ) ].
-    case twoLooks(firstLookRate: Double, retrySeeds: Int, falseAlarmRate: Double)
+    /// Two looks. The mean of the first `firstSeeds` (j) seeds passes at or above m − c₁·s, with
+    /// c₁ = t(α₁; n − 1)·√(1/j + 1/n), the one-sided prediction bound an unchanged cell's mean of j
+    /// seeds falls below with probability α₁ (`firstLookRate`). Below it, `retrySeeds` (k) more
+    /// seeds run and the method passes when their mean is at or above m − c₂·s. Both bounds move
+    /// with the same m and s, so the looks are not independent; c₂ is the multiplier at which an
+    /// unchanged cell fails both with probability α (`falseAlarmRate`, per method):
+    ///   α = E_{m,s}[ Φ(√j·(m − c₁s − μ)/σ) · Φ(√k·(m − c₂s − μ)/σ) ].
+    case twoLooks(firstSeeds: Int, firstLookRate: Double, retrySeeds: Int, falseAlarmRate: Double)
 
     /// The rule of a check that guards `methods` methods with a false alarm in at most 1 run in
-    /// `runsPerFalseAlarm`: each method gets 1/(methods·runsPerFalseAlarm) (Bonferroni); a first
-    /// seed below its 5% bound asks for 3 more.
-    public static func twoLooks(methods: Int, runsPerFalseAlarm: Double) -> RegressionRule {
-        .twoLooks(firstLookRate: 0.05, retrySeeds: 3, falseAlarmRate: 1 / (Double(methods) * runsPerFalseAlarm))
+    /// `runsPerFalseAlarm`: each method gets 1/(methods·runsPerFalseAlarm) (Bonferroni); a mean
+    /// of `firstSeeds` seeds below its 5% bound asks for `retrySeeds` more.
+    public static func twoLooks(methods: Int, runsPerFalseAlarm: Double, firstSeeds: Int = 1, retrySeeds: Int = 3) -> RegressionRule {
+        .twoLooks(firstSeeds: firstSeeds, firstLookRate: 0.05, retrySeeds: retrySeeds, falseAlarmRate: 1 / (Double(methods) * runsPerFalseAlarm))
     }
 
-    /// The seeds run after a first seed below its bound (0 for one look).
+    /// The seeds whose mean the first look compares (1 for one look).
+    public var firstSeeds: Int {
+        if case .twoLooks(let j, _, _, _) = self { return j }
+        return 1
+    }
+
+    /// The seeds run after a first look below its bound (0 for one look).
     public var retrySeeds: Int {
-        if case .twoLooks(_, let k, _) = self { return k }
+        if case .twoLooks(_, _, let k, _) = self { return k }
         return 0
     }
 
-    /// The lowest value a first seed may take and pass, for a baseline of `seeds` seeds with
-    /// mean `mean` and sample sd `sd`.
+    /// The lowest value the first look (one seed, or the mean of `firstSeeds`) may take and pass,
+    /// for a baseline of `seeds` seeds with mean `mean` and sample sd `sd`.
     public func lowestAccepted(mean: Double, sd: Double, seeds n: Int) -> Double {
         switch self {
         case .spreads(let multiplier, let floor): return mean - max(multiplier * sd, floor)
@@ -53,16 +59,16 @@ public enum RegressionRule: Sendable, Equatable {
     public func firstMultiplier(seeds n: Int) -> Double {
         switch self {
         case .spreads(let multiplier, _): return multiplier
-        case .twoLooks(let alpha1, _, _):
+        case .twoLooks(let j, let alpha1, _, _):
             let nu = Double(n - 1)
-            return Distributions.studentQuantile(upperTail: alpha1, degrees: nu) * (1 + 1 / Double(n)).squareRoot()
+            return Distributions.studentQuantile(upperTail: alpha1, degrees: nu) * (1 / Double(j) + 1 / Double(n)).squareRoot()
         }
     }
 
     /// c₂: the multiplier at which an unchanged cell fails both looks at the rule's rate
     /// (bisection on the joint probability, which falls as c₂ grows).
     public func retryMultiplier(seeds n: Int) -> Double {
-        guard case .twoLooks(_, _, let alpha) = self else { return .nan }
+        guard case .twoLooks(_, _, _, let alpha) = self else { return .nan }
         var low = -20.0, high = 200.0
         while high - low > 1e-6 {
             let mid = (low + high) / 2
@@ -122,23 +128,24 @@ public enum RegressionRule: Sendable, Equatable {
     /// P(the method fails) when the new seeds' mean lies `drop`·σ below the baseline's μ, for a
     /// baseline of n seeds; in units where μ = 0 and σ = 1:
     ///   one look:  E_{m,s}[ Φ(m − max(c·s) + d) ]  (floor left out)
-    ///   two looks: E_{m,s}[ Φ(m − c₁s + d) · Φ(√k·(m − c₂s + d)) ],
+    ///   two looks: E_{m,s}[ Φ(√j·(m − c₁s + d)) · Φ(√k·(m − c₂s + d)) ],
     /// the expectation over m ~ N(0, 1/n) and s = √(χ²(ν)/ν), ν = n − 1, by the midpoint rule on a
     /// grid of 321 × 400 points (m within ±8/√n, s up to 5 + 5/√ν).
     public func failureProbability(seeds n: Int, drop d: Double, retryMultiplier c2Given: Double? = nil) -> Double {
         precondition(n >= 2, "a rule needs at least two baseline seeds")
         let nu = Double(n - 1)
         let c1 = firstMultiplier(seeds: n)
-        var c2 = 0.0, k = 1.0
-        if case .twoLooks(_, let retries, _) = self {
+        var c2 = 0.0, j = 1.0, k = 1.0
+        if case .twoLooks(let firsts, _, let retries, _) = self {
             c2 = c2Given ?? retryMultiplier(seeds: n)
+            j = Double(firsts)
             k = Double(retries)
         }
         let grid = Self.grid(nu: nu, n: Double(n))
         var total = 0.0
         for (m, wm) in grid.means {
             for (s, ws) in grid.spreads {
-                var p = Distributions.normalCDF(m - c1 * s + d)
+                var p = Distributions.normalCDF(j.squareRoot() * (m - c1 * s + d))
                 if case .twoLooks = self { p *= Distributions.normalCDF(k.squareRoot() * (m - c2 * s + d)) }
                 total += wm * ws * p
             }

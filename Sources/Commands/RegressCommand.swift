@@ -12,6 +12,7 @@ enum RegressCommand {
         var data: String?
         var threads: Int?
         var boundsOnly = false
+        var designsOnly = false
         var jobs = 1
         /// A worker of `--jobs`: the cell (method, seed) it runs and the folder of its row.
         var cell: (method: String, seed: Int)? = nil
@@ -23,6 +24,7 @@ enum RegressCommand {
             $0.run.update = true
         },
         Option(switch: "bounds", "print what the check accepts of each method (its baseline, bounds, false alarm\nrate, detectable drop) and stop; trains nothing") { $0.boundsOnly = true },
+        Option(switch: "designs", "print, for two-look rules of a few shapes (baseline seeds n, seeds of the first\nlook j, retry seeds k) at 1 false alarm in 100 runs over six methods, the drop each\ndetects 4 times in 5 in units of the cells' sd, and the sd at which that is 2.5 points;\ntrains nothing") { $0.designsOnly = true },
         Option("methods", "LIST", example: "byol,swav", "only these methods (\(Regression.guardedMethods.joined(separator: ",")))") { s, v in
             let names = v.split(separator: ",").map(String.init)
             guard !names.isEmpty else { throw OptionError("--methods: no method given") }
@@ -31,7 +33,7 @@ enum RegressCommand {
             }
             s.run.methods = names
         },
-        Option("seeds", "N", example: "4", "seeds per method (1; an update: 4, at least \(Regression.minimumBaselineSeeds))") { s, v in
+        Option("seeds", "N", example: "8", "with --update: the baseline's seeds per method (4, at least \(Regression.minimumBaselineSeeds)); a check\nruns the seeds its recipe's rule looks at") { s, v in
             s.run.seeds = try Value.int(v, option: "seeds", minimum: 1)
         },
         Option("sabotage", "FAULT", example: "negate-gradients",
@@ -81,9 +83,27 @@ enum RegressCommand {
         var s = Settings()
         try parsed.apply(options, to: &s)
         if s.run.rowsFrom != nil && !s.run.update { throw OptionError("--rows-from goes with --update") }
+        if s.run.seeds != nil && !s.run.update {
+            let rule = s.run.recipe.rule
+            throw OptionError("--seeds goes with --update: a check runs the seeds its recipe's rule looks at (\(rule.firstSeeds)"
+                              + (rule.retrySeeds > 0 ? ", then \(rule.retrySeeds) more below its bound)" : ")"))
+        }
         if s.run.update && s.run.fault != nil { throw OptionError("--sabotage plants a fault to check; it does not go with --update") }
         if s.run.update, let seeds = s.run.seeds, seeds < Regression.minimumBaselineSeeds {
             throw OptionError("--seeds must be at least \(Regression.minimumBaselineSeeds) for an update, got \(seeds)")
+        }
+        if s.designsOnly {
+            print("n  j  k   c1     c2     detects (sd)  sd for a 2.5-point drop  seeds per unchanged run")
+            for n in [8, 12, 16, 24] {
+                for (j, k) in [(1, 3), (1, 6), (2, 4), (2, 6), (3, 6), (4, 8)] {
+                    let rule = RegressionRule.twoLooks(methods: 6, runsPerFalseAlarm: 100, firstSeeds: j, retrySeeds: k)
+                    let m = rule.multipliers(seeds: n)
+                    // an unchanged cell's first look falls below its bound with probability α₁ = 0.05
+                    print(String(format: "%-2d %-2d %-2d  %.3f  %.3f  %.2f          %.2f                     %.2f",
+                                 n, j, k, m.first, m.retry ?? .nan, m.detectableDrop, 2.5 / m.detectableDrop, Double(j) + 0.05 * Double(k)))
+                }
+            }
+            return
         }
         if s.boundsOnly {
             for check in try s.run.bounds() { print(check.bounds) }

@@ -11,8 +11,9 @@ import Training
 ///
 /// The recipe's `RegressionRule` decides: `ci` fails a method whose kNN top-1 is below the
 /// baseline's mean by more than three sample standard deviations of its seeds (at least one
-/// point); `cpu` takes two looks, a first seed and, when it falls below its bound, three more
-/// whose mean decides, at a false alarm rate of 1 run in 100 over the six methods. A different
+/// point); `cpu` takes two looks, a first seed (or the mean of several: `RegressionRule.firstSeeds`)
+/// and, when it falls below its bound, three more whose mean decides, at a false alarm rate of 1
+/// run in 100 over the six methods. A different
 /// seed or CPU (another BLAS kernel rounds differently, which acts like another seed) moves a
 /// cell by its seed-to-seed spread; a broken method falls further.
 public enum Regression {
@@ -36,9 +37,13 @@ public enum Regression {
         public let rule: RegressionRule
         /// What the rule compares (the recipe's `RegressionStatistic`).
         public let statistic: RegressionStatistic
-        /// The first seed's value of the statistic; nil when the cell did not finish.
+        /// The first look's value of the statistic: the first seed's, or the mean of the rule's
+        /// `firstSeeds`; nil when a cell of it did not finish.
         public let value: Double?
+        /// "ok", or the status of the first cell of the first look that did not finish.
         public let status: String
+        /// Each seed's value of the first look, when it has more than one seed.
+        public var firstValues: [Double?] = []
         public let baseline: [Double]
         /// The new run's kNN top-1 at random initialisation, when it was measured.
         public var atInitialisation: Double? = nil
@@ -67,7 +72,7 @@ public enum Regression {
 
         /// m − c₁·s, or m − max(c·s, floor) for one look.
         public var lowestAccepted: Double { rule.lowestAccepted(mean: baselineMean, sd: baselineSpread, seeds: baseline.count) }
-        /// How far below the baseline's mean the first seed may fall.
+        /// How far below the baseline's mean the first look may fall.
         public var tolerance: Double { baselineMean - lowestAccepted }
         /// The lowest mean the retry seeds may have, m − c₂·s (two looks).
         public var lowestRetryMean: Double? { multipliers.retry.map { baselineMean - $0 * baselineSpread } }
@@ -80,11 +85,12 @@ public enum Regression {
             guard let retries, !retries.isEmpty, !retries.contains(where: { $0 == nil }) else { return nil }
             return Distributions.mean(retries.compactMap { $0 })
         }
+        /// The first look passed.
         public var firstPassed: Bool {
             guard status == "ok", let v = value else { return false }
             return v >= lowestAccepted
         }
-        /// The first seed fell below its bound and the rule asks for more seeds that have not run.
+        /// The first look fell below its bound and the rule asks for more seeds that have not run.
         public var needsRetry: Bool { !firstPassed && rule.retrySeeds > 0 && retries == nil }
         public var passed: Bool {
             if firstPassed { return true }
@@ -93,6 +99,9 @@ public enum Regression {
         }
         public var description: String {
             var measured = value.map { String(format: "%.2f", $0) } ?? "none (\(status))"
+            if firstValues.count > 1 {
+                measured += " (mean of seeds " + firstValues.map { $0.map { String(format: "%.2f", $0) } ?? "none" }.joined(separator: ", ") + ")"
+            }
             if let initial = atInitialisation { measured += String(format: " (%.2f at initialisation)", initial) }
             let seeds = baseline.map { String(format: "%.2f", $0) }.joined(separator: ", ")
             var text = String(format: "%@ %@: %@ %@, baseline %.2f (%d seeds: %@; sd %.2f), lowest accepted %.2f",
@@ -162,26 +171,38 @@ public enum Regression {
         }.map(\.element)
     }
 
-    /// Compares the rows of a new run with the baseline's, method by method (in the new run's order).
-    /// Both rows must name the same configuration, but for the columns in `ignoring` (those a
-    /// planted recipe fault changes on purpose, `Fault.changedColumns`).
+    /// Compares the rows of a new run with the baseline's, method by method (in the order the
+    /// new run first names them): a method's new rows are its first look, one seed or the mean of
+    /// several (`RegressionRule.firstSeeds`). Both sides must name the same configuration, but for
+    /// the columns in `ignoring` (those a planted recipe fault changes on purpose,
+    /// `Fault.changedColumns`).
     public static func compare(new: [[String: String]], baseline: [[String: String]], baselinePath: String,
                                rule: RegressionRule, statistic: RegressionStatistic = .knn, ignoring: Set<String> = []) throws -> [Check] {
         guard !baseline.isEmpty else { throw Failure.noBaseline(path: baselinePath) }
-        return try new.map { row in
-            let method = row["method"] ?? ""
+        var methods: [String] = []
+        for row in new where !methods.contains(row["method"] ?? "") { methods.append(row["method"] ?? "") }
+        return try methods.map { method in
+            let newRows = new.filter { ($0["method"] ?? "") == method }
             let rows = baseline.filter { $0["method"] == method && $0["status"] == "ok" }
             let values = rows.compactMap { statistic.value($0) }
             if values.isEmpty { throw Failure.methodMissing(method: method, path: baselinePath) }
             for b in rows {
-                for column in configurationColumns where !ignoring.contains(column) && row[column] != nil && b[column] != row[column] {
-                    throw Failure.configurationChanged(method: method, column: column, baseline: b[column] ?? "none",
-                                                       new: row[column] ?? "", path: baselinePath)
+                for row in newRows {
+                    for column in configurationColumns where !ignoring.contains(column) && row[column] != nil && b[column] != row[column] {
+                        throw Failure.configurationChanged(method: method, column: column, baseline: b[column] ?? "none",
+                                                           new: row[column] ?? "", path: baselinePath)
+                    }
                 }
             }
             if values.count < minimumBaselineSeeds { throw Failure.tooFewSeeds(method: method, seeds: values.count, path: baselinePath) }
-            return Check(method: method, rule: rule, statistic: statistic, value: statistic.value(row), status: row["status"] ?? "", baseline: values,
-                         atInitialisation: Double(row["knn_top1_init"] ?? ""))
+            let firstValues = newRows.map { $0["status"] == "ok" ? statistic.value($0) : nil }
+            let unfinished = newRows.first { $0["status"] != "ok" }
+            let value = firstValues.contains { $0 == nil } ? nil : Distributions.mean(firstValues.compactMap { $0 })
+            let initial = newRows.compactMap { Double($0["knn_top1_init"] ?? "") }
+            var check = Check(method: method, rule: rule, statistic: statistic, value: value, status: unfinished?["status"] ?? "ok",
+                              baseline: values, atInitialisation: initial.isEmpty ? nil : Distributions.mean(initial))
+            if newRows.count > 1 { check.firstValues = firstValues }
+            return check
         }
     }
 }
@@ -199,7 +220,7 @@ public struct RegressionRun {
     public var methods: [String] = Regression.guardedMethods
     /// What the rule compares (nil: the recipe's).
     public var statistic: RegressionStatistic? = nil
-    /// Seeds per method (nil: 1 for a check, 4 for an update).
+    /// Seeds per method (nil: the rule's first look for a check, 4 for an update).
     public var seeds: Int? = nil
     /// A fault planted in every method, to see the check fail.
     public var fault: Fault? = nil
@@ -274,7 +295,7 @@ public struct RegressionRun {
     /// update, the tolerances the merged baseline gives (its seed 0 against all its seeds).
     public func run(train: LabeledImages, test: LabeledImages, log: (String) -> Void) throws -> [Regression.Check] {
         var runner = cellRunner()
-        runner.seeds = seeds ?? (update ? 4 : 1)
+        runner.seeds = seeds ?? (update ? 4 : recipe.rule.firstSeeds)
         runner.cellExecutor = cellExecutor
         runner.resultsDirectory = update ? "\(directory)/update" : "\(directory)/latest"
         let table = Tables.methods
@@ -301,17 +322,17 @@ public struct RegressionRun {
                                                 statistic: statistic ?? recipe.statistic, ignoring: fault?.changedColumns ?? [])
             let retried = Set(checks.filter(\.needsRetry).map(\.method))
             guard !retried.isEmpty else { return checks }
-            // the second look: seeds 1…k of the methods whose first seed fell below its bound
-            let k = recipe.rule.retrySeeds
-            log("\(retried.sorted().joined(separator: ", ")): the first seed fell below its bound; \(k) more seed(s) each decide")
+            // the second look: seeds j…j+k−1 of the methods whose first look fell below its bound
+            let j = runner.seeds, k = recipe.rule.retrySeeds
+            log("\(retried.sorted().joined(separator: ", ")): the first look fell below its bound; \(k) more seed(s) each decide")
             var again = runner
-            again.seeds = 1 + k
+            again.seeds = j + k
             let firstSelection = runner.cellSelection
             again.cellSelection = { declared in retried.contains(declared.configuration.method.name) ? firstSelection?(declared) ?? declared : nil }
             try again.run(table, scale: recipe.scale, train: train, test: test, log: log)
             let rows = try readResults(again.csvPath(table))
             for i in checks.indices where retried.contains(checks[i].method) {
-                checks[i].retries = (1 ... k).map { seed in
+                checks[i].retries = (j ..< j + k).map { seed in
                     let row = rows.first { $0["method"] == checks[i].method && $0["seed"] == "\(seed)" }
                     return row?["status"] == "ok" ? row.flatMap((statistic ?? recipe.statistic).value) : nil
                 }

@@ -57,6 +57,12 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual((try settings("--method byol").cell.method as? BYOLConfiguration), BYOLConfiguration())
     }
 
+    /// A check runs the seeds its rule looks at: `--seeds` sizes an update's baseline only.
+    func testRegressSeedsGoWithAnUpdate() {
+        XCTAssertEqual(Commands.main(["regress", "--seeds", "3"]), 2)
+        XCTAssertEqual(Commands.main(["regress", "--update", "--seeds", "2"]), 2)   // fewer than the minimum baseline
+    }
+
     func testMistakesAreNamed() {
         func error(_ line: String) -> String {
             do {

@@ -84,41 +84,78 @@ final class RegressionTests: XCTestCase {
         XCTAssertFalse(one.passed); XCTAssertFalse(one.needsRetry); XCTAssertNil(one.lowestRetryMean)
     }
 
-    /// The two-look rule on simulated unchanged cells (baseline of n seeds, then a first seed and
-    /// three more, all from one normal): it fails at its rate, 1/600, within four binomial sds
-    /// over 300000 runs, for n = 4 and 8. The same looks with the second bound taken as if the
-    /// two looks were independent (α/α₁ each, prediction bound of a mean of 3) fail more than
-    /// that: the test can fail. The one-look rule's stated rate matches its simulation too.
+    /// A first look of several seeds compares their mean (c₁ with √(1/j + 1/n)); a seed of it
+    /// that did not finish fails the look and names its status; the report lists each seed.
+    func testAFirstLookOfSeveralSeedsComparesTheirMean() throws {
+        let values = [30.0, 31, 32, 31, 30.5, 31.5, 30, 32]
+        let baseline = values.enumerated().map { row("sdmp", $1, seed: $0) }
+        let rule = RegressionRule.twoLooks(methods: 6, runsPerFalseAlarm: 100, firstSeeds: 2)
+        let mean = Distributions.mean(values), sd = Distributions.sampleStandardDeviation(values)
+        let c1 = rule.firstMultiplier(seeds: 8)
+        XCTAssertLessThan(c1, twoLooks.firstMultiplier(seeds: 8))
+        let bound = mean - c1 * sd
+        // one seed well below the bound, the other above: their mean decides
+        var check = try Regression.compare(new: [row("sdmp", bound - 1, seed: 0), row("sdmp", bound + 1.02, seed: 1)], baseline: baseline,
+                                           baselinePath: "b.csv", rule: rule)
+        XCTAssertEqual(check.count, 1)
+        XCTAssertEqual(try XCTUnwrap(check[0].value), bound + 0.01, accuracy: 1e-9)
+        XCTAssertTrue(check[0].passed, "\(check[0])")
+        XCTAssertTrue("\(check[0])".contains("mean of seeds"), "\(check[0])")
+        check = try Regression.compare(new: [row("sdmp", bound - 1, seed: 0), row("sdmp", bound + 0.98, seed: 1)], baseline: baseline,
+                                       baselinePath: "b.csv", rule: rule)
+        XCTAssertFalse(check[0].passed); XCTAssertTrue(check[0].needsRetry)
+        check = try Regression.compare(new: [row("sdmp", mean + 5, seed: 0), row("sdmp", nil, seed: 1, status: "diverged at step 7")],
+                                       baseline: baseline, baselinePath: "b.csv", rule: rule)
+        XCTAssertNil(check[0].value); XCTAssertFalse(check[0].passed); XCTAssertTrue(check[0].needsRetry)
+        XCTAssertTrue("\(check[0])".contains("diverged at step 7"), "\(check[0])")
+    }
+
+    /// A normal draw's mean over `count` draws.
+    func meanOfDraws(_ count: Int, _ rng: inout RandomGenerator) -> Double {
+        var sum = 0.0
+        for _ in 0 ..< count { sum += Double(rng.normal()) }
+        return sum / Double(count)
+    }
+
+    /// The two-look rule on simulated unchanged cells (baseline of n seeds, then a first look of
+    /// one seed or the mean of two, and three more, all from one normal): it fails at its rate,
+    /// 1/600, within four binomial sds over 300000 runs, for n = 4 and 8. The same looks with the
+    /// second bound taken as if the two looks were independent (α/α₁ each, prediction bound of a
+    /// mean of 3) fail more than that: the test can fail. The one-look rule's stated rate matches
+    /// its simulation too.
     func testTheTwoLookRuleFailsAnUnchangedCellAtItsRate() {
         var rng = RandomGenerator(seed: 27)
         let runs = 300_000
-        func simulate(n: Int, c1: Double, c2: Double?) -> Double {
+        func simulate(n: Int, j: Int, c1: Double, c2: Double?) -> Double {
             var failures = 0
             for _ in 0 ..< runs {
                 var values = [Double](repeating: 0, count: n)
                 for i in 0 ..< n { values[i] = Double(rng.normal()) }
                 let m = Distributions.mean(values), s = Distributions.sampleStandardDeviation(values)
-                guard Double(rng.normal()) < m - c1 * s else { continue }
+                guard meanOfDraws(j, &rng) < m - c1 * s else { continue }
                 guard let c2 else { failures += 1; continue }
-                let retry = (Double(rng.normal()) + Double(rng.normal()) + Double(rng.normal())) / 3
-                if retry < m - c2 * s { failures += 1 }
+                if meanOfDraws(3, &rng) < m - c2 * s { failures += 1 }
             }
             return Double(failures) / Double(runs)
         }
-        guard case .twoLooks(let alpha1, let k, let alpha) = twoLooks else { return XCTFail() }
-        XCTAssertEqual(alpha, 1.0 / 600, accuracy: 1e-12); XCTAssertEqual(k, 3)
-        let slack = 4 * (alpha * (1 - alpha) / Double(runs)).squareRoot()
-        for n in [4, 8] {
-            let c1 = twoLooks.firstMultiplier(seeds: n), c2 = twoLooks.retryMultiplier(seeds: n)
-            XCTAssertEqual(twoLooks.falseAlarmRate(seeds: n), alpha, accuracy: 1e-6)
-            let observed = simulate(n: n, c1: c1, c2: c2)
-            XCTAssertEqual(observed, alpha, accuracy: slack, "n = \(n): false alarms \(observed), c1 \(c1), c2 \(c2)")
-            let independent = Distributions.studentQuantile(upperTail: alpha / alpha1, degrees: Double(n - 1))
-                * (1 / Double(k) + 1 / Double(n)).squareRoot()
-            let naive = simulate(n: n, c1: c1, c2: independent)
-            XCTAssertGreaterThan(naive, alpha + slack, "n = \(n): with independent looks \(naive)")
+        for rule in [twoLooks, RegressionRule.twoLooks(methods: 6, runsPerFalseAlarm: 100, firstSeeds: 2)] {
+            guard case .twoLooks(let j, let alpha1, let k, let alpha) = rule else { return XCTFail() }
+            XCTAssertEqual(alpha, 1.0 / 600, accuracy: 1e-12); XCTAssertEqual(k, 3)
+            let slack = 4 * (alpha * (1 - alpha) / Double(runs)).squareRoot()
+            for n in [4, 8] {
+                let c1 = rule.firstMultiplier(seeds: n), c2 = rule.retryMultiplier(seeds: n)
+                XCTAssertEqual(c1, Distributions.studentQuantile(upperTail: alpha1, degrees: Double(n - 1)) * (1 / Double(j) + 1 / Double(n)).squareRoot(),
+                               accuracy: 1e-12)
+                XCTAssertEqual(rule.falseAlarmRate(seeds: n), alpha, accuracy: 1e-6)
+                let observed = simulate(n: n, j: j, c1: c1, c2: c2)
+                XCTAssertEqual(observed, alpha, accuracy: slack, "j = \(j), n = \(n): false alarms \(observed), c1 \(c1), c2 \(c2)")
+                let independent = Distributions.studentQuantile(upperTail: alpha / alpha1, degrees: Double(n - 1))
+                    * (1 / Double(k) + 1 / Double(n)).squareRoot()
+                let naive = simulate(n: n, j: j, c1: c1, c2: independent)
+                XCTAssertGreaterThan(naive, alpha + slack, "j = \(j), n = \(n): with independent looks \(naive)")
+            }
         }
-        let one = simulate(n: 4, c1: 3, c2: nil), stated = threeSpreads.falseAlarmRate(seeds: 4)
+        let one = simulate(n: 4, j: 1, c1: 3, c2: nil), stated = threeSpreads.falseAlarmRate(seeds: 4)
         XCTAssertEqual(one, stated, accuracy: 4 * (stated * (1 - stated) / Double(runs)).squareRoot(), "one look: \(one) vs \(stated)")
     }
 
@@ -126,7 +163,7 @@ final class RegressionTests: XCTestCase {
     /// multipliers a check works out once are the rule's own.
     func testTheDetectableDropIsCaughtFourTimesInFive() {
         var rng = RandomGenerator(seed: 5)
-        for rule in [twoLooks, threeSpreads] {
+        for rule in [twoLooks, threeSpreads, RegressionRule.twoLooks(methods: 6, runsPerFalseAlarm: 100, firstSeeds: 2, retrySeeds: 4)] {
             let n = 8, runs = 40_000
             let multipliers = rule.multipliers(seeds: n)
             XCTAssertEqual(multipliers.first, rule.firstMultiplier(seeds: n))
@@ -140,11 +177,9 @@ final class RegressionTests: XCTestCase {
                 var values = [Double](repeating: 0, count: n)
                 for i in 0 ..< n { values[i] = Double(rng.normal()) }
                 let m = Distributions.mean(values), s = Distributions.sampleStandardDeviation(values)
-                guard Double(rng.normal()) - d < m - c1 * s else { continue }
+                guard meanOfDraws(rule.firstSeeds, &rng) - d < m - c1 * s else { continue }
                 if rule.retrySeeds == 0 { failures += 1; continue }
-                var sum = 0.0
-                for _ in 0 ..< rule.retrySeeds { sum += Double(rng.normal()) - d }
-                if sum / Double(rule.retrySeeds) < m - c2 * s { failures += 1 }
+                if meanOfDraws(rule.retrySeeds, &rng) - d < m - c2 * s { failures += 1 }
             }
             XCTAssertEqual(Double(failures) / Double(runs), 0.8, accuracy: 4 * (0.16 / Double(runs)).squareRoot(), "\(rule): drop \(d)")
         }
@@ -405,7 +440,7 @@ final class RegressionTests: XCTestCase {
         XCTAssertFalse(low.passed, "\(low)"); XCTAssertFalse(low.needsRetry)
         XCTAssertEqual(low.retries?.count, 3)
         XCTAssertEqual(low.retries?[0], Double(baseline[1]["knn_top1"]!), "seed 1 reruns the baseline's seed 1")
-        XCTAssertTrue(log.contains { $0.contains("barlow-twins: the first seed fell below its bound; 3 more seed(s) each decide") }, "\(log)")
+        XCTAssertTrue(log.contains { $0.contains("barlow-twins: the first look fell below its bound; 3 more seed(s) each decide") }, "\(log)")
         XCTAssertEqual(try readResults(run.directory + "/latest/methods.csv").map { $0["seed"]! }, ["0", "1", "2", "3"])
     }
 
