@@ -1,0 +1,94 @@
+#!/bin/bash
+# Candidate cells for a steadier accuracy regression (README, "Accuracy regression"): each
+# candidate's seeds run as one-thread `sslbench train` processes, JOBS at a time, their rows
+# appended to OUT/NAME.csv; a seed already in its CSV is skipped, so a killed run resumes. At the
+# end, per candidate: seeds, kNN top-1 mean and sd, the kNN at initialisation, the smallest gain
+# over it, the mean of kNN and linear with its sd, and the seconds a cell took.
+#
+# usage: Experiments/regression/candidates.sh [SEEDS] [OUT] [NAMES...]
+#   SEEDS  how many seeds per candidate, 0 … SEEDS−1 (8)
+#   OUT    the folder of the CSVs (runs/regression/candidates)
+#   NAMES  the candidates to run (all of those below); JOBS=N in the environment (2)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+seeds=${1:-8}
+out=${2:-runs/regression/candidates}
+shift $(( $# < 2 ? $# : 2 ))
+jobs=${JOBS:-2}
+bin=.build/release/sslbench
+[ -x "$bin" ] || { echo "candidates.sh: $bin is missing: run make build" >&2; exit 1; }
+
+# the `ci` scale's cell (README, "The ci scale"): 4096 training and 2048 test images, width 8,
+# 6 epochs, batch 64, heads 1024 → 128
+ci="--width 8 --train-images 4096 --test-images 2048 --epochs 6 --batch-size 64 --heads 1024,128"
+declare -A candidates=(
+  # the ci cell with LARS's rate unclipped: Barlow Twins gained about 6 points with it before
+  # the solo-learn clip (README, "the previous baseline"), under 1 with it
+  [barlow-twins-unclipped]="--method barlow-twins $ci --lars-clip off"
+  [simclr-unclipped]="--method simclr $ci --lars-clip off"
+  # the ci cells as make regress runs them
+  [moco-v3-ci]="--method moco-v3 $ci"
+  [sdmp-ci]="--method sdmp $ci"
+  # BYOL's regression recipe (RegressionRecipe.cell)
+  [byol-batch32]="--method byol --width 8 --train-images 8192 --test-images 2048 --epochs 8 --batch-size 32 --heads 1024,128"
+)
+names=("$@")
+[ ${#names[@]} -gt 0 ] || names=(barlow-twins-unclipped simclr-unclipped moco-v3-ci sdmp-ci byol-batch32)
+for name in "${names[@]}"; do
+  [ -n "${candidates[$name]:-}" ] || { echo "candidates.sh: unknown candidate '$name'; known: ${!candidates[*]}" >&2; exit 2; }
+done
+mkdir -p "$out/logs"
+
+# the (candidate, seed) pairs not yet in their CSV
+todo=()
+for name in "${names[@]}"; do
+  for ((s = 0; s < seeds; s++)); do
+    csv="$out/$name.csv"
+    if [ -s "$csv" ] && sed 's/"[^"]*"//g' "$csv" | awk -F, -v s="$s" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "seed") c = i; next } $c == s { f = 1 } END { exit !f }'; then
+      continue
+    fi
+    todo+=("$name:$s")
+  done
+done
+echo "candidates.sh: ${#todo[@]} cell(s) to run, $jobs at a time, rows in $out"
+
+run_one() {
+  local name=${1%%:*} seed=${1##*:}
+  local args=${candidates[$name]}
+  # each process writes its own row file; the parent appends it, so two processes never write one CSV
+  "$bin" train $args --seed "$seed" --threads 1 --out "$out/.$name-$seed.csv" > "$out/logs/$name-$seed.log" 2>&1 \
+    || { echo "  $name seed $seed failed: $out/logs/$name-$seed.log"; return 0; }
+  echo "  $name seed $seed: $(tail -n 1 "$out/logs/$name-$seed.log")"
+}
+export -f run_one; export bin out
+export CANDIDATES_DECLARATION="$(declare -p candidates)"
+printf '%s\n' "${todo[@]}" | xargs -r -P "$jobs" -I{} bash -c 'eval "$CANDIDATES_DECLARATION"; run_one "$@"' _ {}
+
+# append each finished row to its candidate's CSV (header once)
+for name in "${names[@]}"; do
+  for f in "$out"/."$name"-*.csv; do
+    [ -e "$f" ] || continue
+    if [ -s "$out/$name.csv" ]; then tail -n +2 "$f" >> "$out/$name.csv"; else cp "$f" "$out/$name.csv"; fi
+    rm -f "$f"
+  done
+done
+
+echo "candidate                 seeds  kNN mean ± sd   at init  smallest gain  kNN+linear ± sd  seconds a cell"
+for name in "${names[@]}"; do
+  csv="$out/$name.csv"
+  [ -s "$csv" ] || continue
+  # a quoted field (the linear probe's protocol) holds commas: drop its text before splitting
+  sed 's/"[^"]*"//g' "$csv" | awk -F, -v name="$name" '
+    NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+    $col["status"] == "ok" {
+      k = $col["knn_top1"]; i0 = $col["knn_top1_init"]; l = $col["linear_top1"]
+      n++; sk += k; skk += k * k; si += i0; g = k - i0; if (n == 1 || g < gmin) gmin = g
+      b = (k + l) / 2; sb += b; sbb += b * b; st += $col["seconds"]
+    }
+    END {
+      if (n < 2) { printf "%-25s %5d\n", name, n; exit }
+      mk = sk / n; mb = sb / n
+      printf "%-25s %5d  %6.2f ± %4.2f   %6.2f   %+6.2f         %6.2f ± %4.2f    %5.0f\n", name, n, mk, sqrt((skk - n * mk * mk) / (n - 1)),
+        si / n, gmin, mb, sqrt((sbb - n * mb * mb) / (n - 1)), st / n
+    }'
+done
