@@ -7,12 +7,12 @@
 #
 # usage: Experiments/regression/candidates.sh [SEEDS] [OUT] [NAMES...]
 #   SEEDS  how many seeds per candidate, 0 … SEEDS−1 (8)
-#   OUT    the folder of the CSVs (runs/regression/candidates)
+#   OUT    the folder of the CSVs (Results/regression/candidates, the committed rows)
 #   NAMES  the candidates to run (all of those below); JOBS=N in the environment (2)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seeds=${1:-8}
-out=${2:-runs/regression/candidates}
+out=${2:-Results/regression/candidates}
 shift $(( $# < 2 ? $# : 2 ))
 jobs=${JOBS:-2}
 bin=.build/release/sslbench
