@@ -39,6 +39,19 @@ for name in "${names[@]}"; do
 done
 mkdir -p "$out/logs"
 
+# a finished cell's row file joins its candidate's CSV (header once), under a lock so that two
+# processes never write one CSV at a time
+collect() {
+  local f=$1 csv=$2
+  [ -e "$f" ] || return 0
+  if [ -s "$csv" ]; then tail -n +2 "$f" >> "$csv"; else cp "$f" "$csv"; fi
+  rm -f "$f"
+}
+# rows a killed run left behind
+for name in "${names[@]}"; do
+  for f in "$out"/."$name"-*.csv; do collect "$f" "$out/$name.csv"; done
+done
+
 # the (candidate, seed) pairs not yet in their CSV
 todo=()
 for name in "${names[@]}"; do
@@ -55,23 +68,15 @@ echo "candidates.sh: ${#todo[@]} cell(s) to run, $jobs at a time, rows in $out"
 run_one() {
   local name=${1%%:*} seed=${1##*:}
   local args=${candidates[$name]}
-  # each process writes its own row file; the parent appends it, so two processes never write one CSV
   "$bin" train $args --seed "$seed" --threads 1 --out "$out/.$name-$seed.csv" > "$out/logs/$name-$seed.log" 2>&1 \
     || { echo "  $name seed $seed failed: $out/logs/$name-$seed.log"; return 0; }
+  flock "$out/.lock" bash -c "$(declare -f collect); collect '$out/.$name-$seed.csv' '$out/$name.csv'"
   echo "  $name seed $seed: $(tail -n 1 "$out/logs/$name-$seed.log")"
 }
-export -f run_one; export bin out
+export -f run_one collect; export bin out
 export CANDIDATES_DECLARATION="$(declare -p candidates)"
 printf '%s\n' "${todo[@]}" | xargs -r -P "$jobs" -I{} bash -c 'eval "$CANDIDATES_DECLARATION"; run_one "$@"' _ {}
-
-# append each finished row to its candidate's CSV (header once)
-for name in "${names[@]}"; do
-  for f in "$out"/."$name"-*.csv; do
-    [ -e "$f" ] || continue
-    if [ -s "$out/$name.csv" ]; then tail -n +2 "$f" >> "$out/$name.csv"; else cp "$f" "$out/$name.csv"; fi
-    rm -f "$f"
-  done
-done
+rm -f "$out/.lock"
 
 echo "candidate                 seeds  kNN mean ± sd   at init  smallest gain  kNN+linear ± sd  seconds a cell"
 for name in "${names[@]}"; do
