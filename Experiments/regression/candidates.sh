@@ -31,9 +31,14 @@ declare -A candidates=(
   [sdmp-ci]="--method sdmp $ci"
   # BYOL's regression recipe (RegressionRecipe.cell)
   [byol-batch32]="--method byol --width 8 --train-images 8192 --test-images 2048 --epochs 8 --batch-size 32 --heads 1024,128"
+  # SwAV's regression recipe (RegressionRecipe.cell: the milder augmentation, 3000 prototypes,
+  # 20000 images, 8 epochs, batch 128; 1 frozen epoch and no queue, as at every short scale), and
+  # the same on half the epochs, which would halve its share of the check
+  [swav-recipe]="--method swav --width 8 --train-images 20000 --test-images 2048 --epochs 8 --batch-size 128 --heads 1024,128 --augmentation barlow-twins --prototypes 3000 --freeze-prototypes 1 --queue 0"
+  [swav-4-epochs]="--method swav --width 8 --train-images 20000 --test-images 2048 --epochs 4 --batch-size 128 --heads 1024,128 --augmentation barlow-twins --prototypes 3000 --freeze-prototypes 1 --queue 0"
 )
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(barlow-twins-unclipped simclr-unclipped moco-v3-ci sdmp-ci byol-batch32)
+[ ${#names[@]} -gt 0 ] || names=(barlow-twins-unclipped simclr-unclipped moco-v3-ci sdmp-ci byol-batch32 swav-4-epochs swav-recipe)
 for name in "${names[@]}"; do
   [ -n "${candidates[$name]:-}" ] || { echo "candidates.sh: unknown candidate '$name'; known: ${!candidates[*]}" >&2; exit 2; }
 done
