@@ -2,6 +2,7 @@ import Foundation
 import Report
 import Runner
 import Experiments
+import Tensors
 
 /// The worker processes of `--jobs N` (`sslbench run` and `sslbench regress`): each (cell, seed)
 /// runs as its own one-thread `sslbench` process, at most N at a time, the longest (by the
@@ -20,6 +21,15 @@ struct CellWorkers {
     /// The worker's command line after the executable: it must run the one (cell, seed) at one
     /// thread and write its row to `rowsFile` in the folder given.
     let arguments: (_ cell: TableCell, _ seed: UInt64, _ directory: String) -> [String]
+
+    /// A worker's environment: this process's, with this process's commit (`MachineInfo.commit`),
+    /// which the rows of its workers name: the run's own rows, appended to a tracked CSV as
+    /// workers finish, would otherwise make the tree dirty for every worker after the first.
+    static func workerEnvironment() -> [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        environment[MachineInfo.commitVariable] = MachineInfo.commit
+        return environment
+    }
 
     /// The folder of the workers of a run whose CSV is `csvPath`.
     static func folder(of csvPath: String) -> String { (csvPath as NSString).deletingLastPathComponent + "/workers" }
@@ -43,6 +53,7 @@ struct CellWorkers {
                 let process = Process()
                 process.executableURL = URL(fileURLWithPath: executable)
                 process.arguments = arguments(next.cell, next.seed, directory)
+                process.environment = Self.workerEnvironment()
                 let output = FileHandle(forWritingAtPath: logPath)
                 process.standardOutput = output
                 process.standardError = output

@@ -12,7 +12,7 @@ public enum Commands {
 
     static var info: Command {
         Command("info", summary: "the CPU, thread count and BLAS kernel in use", options: [Option<Int>]()) { _ in
-            print("cpu: \(MachineInfo.cpuModel)\nthreads: \(Parallel.threads)\npartitions: \(Parallel.partitions) (every sum over the threads is split into this many chunks)\nblas kernel: \(blasCoreName)\nconvolution vectors: \(Conv2d.directKernelVectorWidth) floats")
+            print("cpu: \(MachineInfo.cpuModel)\nthreads: \(Parallel.threads)\npartitions: \(Parallel.partitions) (every sum over the threads is split into this many chunks)\nblas kernel: \(blasCoreName)\nconvolution vectors: \(Conv2d.directKernelVectorWidth) floats\ncommit: \(MachineInfo.commit)")
         }
     }
 

@@ -19,8 +19,11 @@ public enum MachineInfo {
     }()
 
     /// The git commit of the working directory, with "+dirty" when it has uncommitted changes;
-    /// read once, on first use (`sslbench` reads it at start).
+    /// read once, on first use (`sslbench` reads it at start). `SSLBENCH_COMMIT`, when set, is
+    /// taken instead: the worker processes of `--jobs` get their parent's, so that every row of a
+    /// run names the tree it started from, not a tree its own new rows have made dirty.
     public static let commit: String = {
+        if let given = ProcessInfo.processInfo.environment[commitVariable], !given.isEmpty { return given }
         func run(_ args: [String]) -> String? {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -36,4 +39,7 @@ public enum MachineInfo {
         let dirty = !(run(["status", "--porcelain", "--untracked-files=no"]) ?? "").isEmpty
         return hash + (dirty ? "+dirty" : "")
     }()
+
+    /// The environment variable that sets `commit`.
+    public static let commitVariable = "SSLBENCH_COMMIT"
 }

@@ -26,11 +26,13 @@ final class WorkerProcessTests: XCTestCase {
         return (binary, folder, data.train, data.test)
     }
 
-    /// `binary` run with `arguments`: its exit status and everything it printed.
-    func run(_ binary: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+    /// `binary` run with `arguments` (and `environment` added to this process's): its exit status
+    /// and everything it printed.
+    func run(_ binary: String, _ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let pipe = Pipe()
         process.standardOutput = pipe; process.standardError = pipe
         try process.run()
@@ -112,6 +114,17 @@ final class WorkerProcessTests: XCTestCase {
         XCTAssertEqual(Commands.main(["run", "lambda", "--cell", "99:0", "--cell-directory", directory]), 2)   // 3 cells at smoke
         XCTAssertEqual(Commands.main(["run", "lambda", "--cell", "a:0", "--cell-directory", directory]), 2)
         XCTAssertEqual(Commands.main(["run", "lambda", "--jobs", "0"]), 2)
+    }
+
+    /// A worker's rows name its parent's commit: `SSLBENCH_COMMIT` sets a process's commit, and a
+    /// worker's environment carries this process's.
+    func testWorkersNameTheirParentsCommit() throws {
+        XCTAssertEqual(CellWorkers.workerEnvironment()[MachineInfo.commitVariable], MachineInfo.commit)
+        XCTAssertEqual(CellWorkers.workerEnvironment()["PATH"], ProcessInfo.processInfo.environment["PATH"])
+        let p = try prerequisites()
+        let info = try run(p.binary, ["info"], environment: [MachineInfo.commitVariable: "0123456789"])
+        XCTAssertEqual(info.status, 0, info.output)
+        XCTAssertTrue(info.output.contains("commit: 0123456789\n"), info.output)
     }
 
     func testAWorkerNameIsAFolderName() {
