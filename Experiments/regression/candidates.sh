@@ -38,9 +38,17 @@ declare -A candidates=(
   # the same on half the epochs, which would halve its share of the check
   [swav-recipe]="--method swav --width 8 --train-images 20000 --epochs 8 --batch-size 128 --heads 1024,128 --augmentation barlow-twins --prototypes 3000 --freeze-prototypes 1 --queue 0"
   [swav-4-epochs]="--method swav --width 8 --train-images 20000 --epochs 4 --batch-size 128 --heads 1024,128 --augmentation barlow-twins --prototypes 3000 --freeze-prototypes 1 --queue 0"
+  # BYOL's batch 32 on the ci images and epochs: twice the steps of the ci cell at its cost
+  [byol-batch32-4096]="--method byol --width 8 --train-images 4096 --epochs 6 --batch-size 32 --heads 1024,128"
+  # the four ci cells on 8 epochs instead of 6: at 6 only Barlow Twins gains 5 points on every seed
+  [barlow-twins-unclipped-8-epochs]="--method barlow-twins ${ci/--epochs 6/--epochs 8} --lars-clip off"
+  [simclr-unclipped-8-epochs]="--method simclr ${ci/--epochs 6/--epochs 8} --lars-clip off"
+  [moco-v3-8-epochs]="--method moco-v3 ${ci/--epochs 6/--epochs 8}"
+  [sdmp-8-epochs]="--method sdmp ${ci/--epochs 6/--epochs 8}"
 )
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(barlow-twins-unclipped simclr-unclipped moco-v3 sdmp byol-batch32 swav-4-epochs swav-recipe)
+[ ${#names[@]} -gt 0 ] || names=(barlow-twins-unclipped simclr-unclipped moco-v3 sdmp byol-batch32 swav-4-epochs swav-recipe
+                                   byol-batch32-4096 barlow-twins-unclipped-8-epochs simclr-unclipped-8-epochs moco-v3-8-epochs sdmp-8-epochs)
 for name in "${names[@]}"; do
   [ -n "${candidates[$name]:-}" ] || { echo "candidates.sh: unknown candidate '$name'; known: ${!candidates[*]}" >&2; exit 2; }
 done
