@@ -28,6 +28,17 @@ public enum RegressionRecipe: String, CaseIterable, Sendable {
         }
     }
 
+    /// How a new run of the method named is judged: a method whose cells spread more than the
+    /// others may look at more seeds (a larger `RegressionRule.firstSeeds`) without the others
+    /// paying for them. `ci` and `cpu`: the recipe's `rule` for every method; `smoke` looks at
+    /// SimCLR's mean of two seeds, so that the tests run that plumbing too.
+    public func rule(for method: String) -> RegressionRule {
+        if self == .smoke && method == SimCLRConfiguration().name {
+            return .twoLooks(methods: 6, runsPerFalseAlarm: 100, firstSeeds: 2, retrySeeds: 3)
+        }
+        return rule
+    }
+
     /// What the rule compares (`--statistic` chooses another).
     public var statistic: RegressionStatistic { .knn }
 

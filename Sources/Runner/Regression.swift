@@ -178,6 +178,13 @@ public enum Regression {
     /// `Fault.changedColumns`).
     public static func compare(new: [[String: String]], baseline: [[String: String]], baselinePath: String,
                                rule: RegressionRule, statistic: RegressionStatistic = .knn, ignoring: Set<String> = []) throws -> [Check] {
+        try compare(new: new, baseline: baseline, baselinePath: baselinePath, rules: { _ in rule }, statistic: statistic, ignoring: ignoring)
+    }
+
+    /// `compare` with each method judged by its own rule (`RegressionRecipe.rule(for:)`).
+    public static func compare(new: [[String: String]], baseline: [[String: String]], baselinePath: String,
+                               rules: (String) -> RegressionRule, statistic: RegressionStatistic = .knn,
+                               ignoring: Set<String> = []) throws -> [Check] {
         guard !baseline.isEmpty else { throw Failure.noBaseline(path: baselinePath) }
         var methods: [String] = []
         for row in new where !methods.contains(row["method"] ?? "") { methods.append(row["method"] ?? "") }
@@ -199,7 +206,7 @@ public enum Regression {
             let unfinished = newRows.first { $0["status"] != "ok" }
             let value = firstValues.contains { $0 == nil } ? nil : Distributions.mean(firstValues.compactMap { $0 })
             let initial = newRows.compactMap { Double($0["knn_top1_init"] ?? "") }
-            var check = Check(method: method, rule: rule, statistic: statistic, value: value, status: unfinished?["status"] ?? "ok",
+            var check = Check(method: method, rule: rules(method), statistic: statistic, value: value, status: unfinished?["status"] ?? "ok",
                               baseline: values, atInitialisation: initial.isEmpty ? nil : Distributions.mean(initial))
             if newRows.count > 1 { check.firstValues = firstValues }
             return check
@@ -287,15 +294,31 @@ public struct RegressionRun {
         let rows = try readResults(baselinePath)
         if rows.isEmpty { throw Regression.Failure.noBaseline(path: baselinePath) }
         let firsts = methods.compactMap { m in rows.first { $0["method"] == m && $0["seed"] == "0" } ?? rows.first { $0["method"] == m } }
-        return try Regression.compare(new: firsts, baseline: rows, baselinePath: baselinePath, rule: recipe.rule,
+        return try Regression.compare(new: firsts, baseline: rows, baselinePath: baselinePath, rules: recipe.rule(for:),
                                       statistic: statistic ?? recipe.statistic)
+    }
+
+    /// "N seed(s)", or each method's first look when they differ.
+    func seedText(_ runner: TableRunner) -> String {
+        let counts = methods.map { recipe.rule(for: $0).firstSeeds }
+        guard runner.seedCount != nil, Set(counts).count > 1 else { return "\(runner.seeds) seed(s)" }
+        return "seeds: " + zip(methods, counts).map { "\($0) \($1)" }.joined(separator: ", ")
     }
 
     /// Runs the cells and returns the checks: the new run against the baseline, or, for an
     /// update, the tolerances the merged baseline gives (its seed 0 against all its seeds).
     public func run(train: LabeledImages, test: LabeledImages, log: (String) -> Void) throws -> [Regression.Check] {
         var runner = cellRunner()
-        runner.seeds = seeds ?? (update ? 4 : recipe.rule.firstSeeds)
+        let recipe = self.recipe
+        if let seeds {
+            runner.seeds = seeds
+        } else if update {
+            runner.seeds = 4
+        } else {
+            // each method's first look: its own rule's seeds
+            runner.seeds = methods.map { recipe.rule(for: $0).firstSeeds }.max() ?? 1
+            runner.seedCount = { recipe.rule(for: $0.configuration.method.name).firstSeeds }
+        }
         runner.cellExecutor = cellExecutor
         runner.resultsDirectory = update ? "\(directory)/update" : "\(directory)/latest"
         let table = Tables.methods
@@ -304,7 +327,7 @@ public struct RegressionRun {
         if !update && oldBaseline.isEmpty { throw Regression.Failure.noBaseline(path: baselinePath) }
         if !update { try? FileManager.default.removeItem(atPath: runner.csvPath(table)) }   // a fresh run of this code
         log("regression\(update ? " baseline update" : ""): \(methods.joined(separator: ", ")), the methods table's \(recipe.scale.rawValue) cells "
-            + "(BYOL and SwAV on their own recipe, RegressionRecipe.cell), \(runner.seeds) seed(s)")
+            + "(BYOL and SwAV on their own recipe, RegressionRecipe.cell), \(seedText(runner))")
         if update, let source = rowsFrom {
             let rows = try importedRows(from: source, runner: runner, trainImages: train.count, testImages: test.count)
             try FileManager.default.createDirectory(atPath: runner.resultsDirectory, withIntermediateDirectories: true)
@@ -318,20 +341,28 @@ public struct RegressionRun {
             (Regression.methodRank($0.element), $0.offset) < (Regression.methodRank($1.element), $1.offset)
         }.map(\.element)
         guard update else {
-            var checks = try Regression.compare(new: newRows, baseline: oldBaseline, baselinePath: baselinePath, rule: recipe.rule,
+            var checks = try Regression.compare(new: newRows, baseline: oldBaseline, baselinePath: baselinePath, rules: recipe.rule(for:),
                                                 statistic: statistic ?? recipe.statistic, ignoring: fault?.changedColumns ?? [])
             let retried = Set(checks.filter(\.needsRetry).map(\.method))
             guard !retried.isEmpty else { return checks }
             // the second look: seeds j…j+k−1 of the methods whose first look fell below its bound
-            let j = runner.seeds, k = recipe.rule.retrySeeds
-            log("\(retried.sorted().joined(separator: ", ")): the first look fell below its bound; \(k) more seed(s) each decide")
+            // (j and k of each method's rule)
+            func looks(_ method: String) -> (j: Int, k: Int) {
+                let rule = recipe.rule(for: method)
+                return (seeds ?? rule.firstSeeds, rule.retrySeeds)
+            }
+            for method in retried.sorted() {
+                log("\(method): the first look fell below its bound; \(looks(method).k) more seed(s) decide")
+            }
             var again = runner
-            again.seeds = j + k
+            again.seeds = retried.map { looks($0).j + looks($0).k }.max() ?? 0
+            again.seedCount = { looks($0.configuration.method.name).j + looks($0.configuration.method.name).k }
             let firstSelection = runner.cellSelection
             again.cellSelection = { declared in retried.contains(declared.configuration.method.name) ? firstSelection?(declared) ?? declared : nil }
             try again.run(table, scale: recipe.scale, train: train, test: test, log: log)
             let rows = try readResults(again.csvPath(table))
             for i in checks.indices where retried.contains(checks[i].method) {
+                let (j, k) = looks(checks[i].method)
                 checks[i].retries = (j ..< j + k).map { seed in
                     let row = rows.first { $0["method"] == checks[i].method && $0["seed"] == "\(seed)" }
                     return row?["status"] == "ok" ? row.flatMap((statistic ?? recipe.statistic).value) : nil
@@ -351,7 +382,7 @@ public struct RegressionRun {
         }
         try? FileManager.default.removeItem(atPath: runner.resultsDirectory)
         log("baseline written to \(baselinePath) (\(methods.joined(separator: ", ")) updated); the tolerances it gives:")
-        return try Regression.compare(new: merged.filter { $0["seed"] == "0" }, baseline: merged, baselinePath: baselinePath, rule: recipe.rule,
-                                      statistic: statistic ?? recipe.statistic)
+        return try Regression.compare(new: merged.filter { $0["seed"] == "0" }, baseline: merged, baselinePath: baselinePath,
+                                      rules: recipe.rule(for:), statistic: statistic ?? recipe.statistic)
     }
 }

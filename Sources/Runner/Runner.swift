@@ -124,6 +124,9 @@ public struct TableRunner {
     public var untilResolved: SeedPlan? = nil
     /// The seeds to run (nil: 0 ..< `seeds`): one worker of `sslbench regress --jobs` runs one seed.
     public var seedList: [Int]? = nil
+    /// How many seeds (0 ..< n) a cell runs, when cells differ (nil: every cell runs every seed
+    /// of the plan): the regression's first look at each method is its own rule's seeds.
+    public var seedCount: ((TableCell) -> Int)? = nil
     /// Runs the (cell, seed) pairs in place of this process when set (`sslbench regress --jobs`
     /// hands them to worker processes): given them with their estimated seconds and the CSV,
     /// it appends one row a pair to that CSV before it returns.
@@ -152,6 +155,7 @@ public struct TableRunner {
         for seed in seedList ?? Array(0 ..< max(seeds, 1)) {
             for declared in try table.cells(scale: scale) {
                 guard let cell = cellSelection == nil ? declared : cellSelection!(declared) else { continue }
+                if let seedCount, seed >= seedCount(cell) { continue }
                 all.append((cell.withSeed(UInt64(seed)), UInt64(seed)))
             }
         }

@@ -67,7 +67,8 @@ final class WorkerProcessTests: XCTestCase {
 
     /// `sslbench regress --jobs 2`: the workers give the rows this process gives at two threads,
     /// so the check of unchanged code against a baseline made here at two threads passes with
-    /// each first seed equal to the baseline's seed 0.
+    /// each first look equal to the baseline's: Barlow Twins' seed 0, and the mean of SimCLR's
+    /// seeds 0 and 1 (the smoke recipe's SimCLR looks at two seeds, the others at one).
     func testOneThreadRegressionWorkersGiveTheRowsOfTwoThreadsHere() throws {
         let p = try prerequisites()
         var update = RegressionRun()
@@ -78,14 +79,18 @@ final class WorkerProcessTests: XCTestCase {
         let check = try run(p.binary, ["regress", "--recipe", "smoke", "--directory", directory, "--methods", "barlow-twins,simclr",
                                        "--jobs", "2", "--data", p.folder])
         XCTAssertEqual(check.status, 0, check.output)
-        XCTAssertTrue(check.output.contains("2 cell(s) on 2 one-thread workers"), check.output)
+        XCTAssertTrue(check.output.contains("3 cell(s) on 2 one-thread workers"), check.output)
+        XCTAssertTrue(check.output.contains("seeds: barlow-twins 1, simclr 2"), check.output)
         let rows = try readResults(directory + "/latest/methods.csv")
-        XCTAssertEqual(Set(rows.map { $0["method"]! }), ["barlow-twins", "simclr"])
+        XCTAssertEqual(rows.map { "\($0["method"]!) \($0["seed"]!)" }.sorted(), ["barlow-twins 0", "simclr 0", "simclr 1"])
         for row in rows {
-            let first = try XCTUnwrap(baseline.first { $0["method"] == row["method"] && $0["seed"] == "0" })
-            XCTAssertEqual(row["knn_top1"], first["knn_top1"], row["method"]!)
+            let same = try XCTUnwrap(baseline.first { $0["method"] == row["method"] && $0["seed"] == row["seed"] })
+            XCTAssertEqual(row["knn_top1"], same["knn_top1"], row["method"]!)
             XCTAssertEqual(row["threads"], "1 (2 partitions)")
         }
+        let simclr = baseline.filter { $0["method"] == "simclr" && ["0", "1"].contains($0["seed"]!) }.map { Double($0["knn_top1"]!)! }
+        let mean = String(format: "%.2f (mean of seeds %.2f, %.2f)", (simclr[0] + simclr[1]) / 2, simclr[0], simclr[1])
+        XCTAssertTrue(check.output.contains("simclr: kNN top-1 \(mean)"), check.output)
         XCTAssertFalse(FileManager.default.fileExists(atPath: directory + "/latest/workers"), "the workers' folders are removed")
     }
 
