@@ -9,6 +9,8 @@
 #   SEEDS  how many seeds per candidate, 0 … SEEDS−1 (8)
 #   OUT    the folder of the CSVs (Results/regression/candidates, the committed rows)
 #   NAMES  the candidates to run (all of those below); JOBS=N in the environment (2)
+#   LIMIT=N in the environment runs only the first N cells still to do (all), e.g. to use a core
+#   that another run leaves idle for a few minutes
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seeds=${1:-8}
@@ -78,7 +80,10 @@ for name in "${names[@]}"; do
     todo+=("$name:$s")
   done
 done
-echo "candidates.sh: ${#todo[@]} cell(s) to run, $jobs at a time, rows in $out"
+limit=${LIMIT:-${#todo[@]}}
+[[ $limit =~ ^[0-9]+$ ]] || { echo "candidates.sh: LIMIT must be a whole number, not '$limit'" >&2; exit 2; }
+echo "candidates.sh: ${#todo[@]} cell(s) to do, running $(( limit < ${#todo[@]} ? limit : ${#todo[@]} )), $jobs at a time, rows in $out"
+todo=("${todo[@]:0:limit}")
 
 run_one() {
   local name=${1%%:*} seed=${1##*:}
