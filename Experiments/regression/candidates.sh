@@ -3,7 +3,8 @@
 # candidate's seeds run as one-thread `sslbench train` processes, JOBS at a time, their rows
 # appended to OUT/NAME.csv; a seed already in its CSV is skipped, so a killed run resumes. At the
 # end, per candidate: seeds, kNN top-1 mean and sd, the kNN at initialisation, the smallest gain
-# over it, the mean of kNN and linear with its sd, and the seconds a cell took.
+# over it, the mean of kNN and linear with its sd, its value at initialisation and smallest gain,
+# and the seconds a cell took.
 #
 # usage: Experiments/regression/candidates.sh [SEEDS] [OUT] [NAMES...]
 #   SEEDS  how many seeds per candidate, 0 … SEEDS−1 (8)
@@ -57,11 +58,20 @@ done
 mkdir -p "$out/logs"
 
 # a finished cell's row file joins its candidate's CSV (header once), under a lock so that two
-# processes never write one CSV at a time
+# processes never write one CSV at a time; a CSV whose header is not the row's (written by
+# another version of sslbench) is left alone, and so is the row file, with a message
 collect() {
   local f=$1 csv=$2
   [ -e "$f" ] || return 0
-  if [ -s "$csv" ]; then tail -n +2 "$f" >> "$csv"; else cp "$f" "$csv"; fi
+  if [ -s "$csv" ]; then
+    if [ "$(head -n 1 "$csv")" != "$(head -n 1 "$f")" ]; then
+      echo "candidates.sh: $csv has another header than the new row in $f (another sslbench version?); the row stays in $f" >&2
+      return 0
+    fi
+    tail -n +2 "$f" >> "$csv"
+  else
+    cp "$f" "$csv"
+  fi
   rm -f "$f"
 }
 # rows a killed run left behind
@@ -98,22 +108,28 @@ export CANDIDATES_DECLARATION="$(declare -p candidates)"
 printf '%s\n' "${todo[@]}" | xargs -r -P "$jobs" -I{} bash -c 'eval "$CANDIDATES_DECLARATION"; run_one "$@"' _ {}
 rm -f "$out/.lock"
 
-echo "candidate                 seeds  kNN mean ± sd   at init  smallest gain  kNN+linear ± sd  seconds a cell"
+echo "candidate                 seeds  kNN mean ± sd   at init  smallest gain  kNN+linear ± sd  at init  smallest gain  seconds a cell"
 for name in "${names[@]}"; do
   csv="$out/$name.csv"
   [ -s "$csv" ] || continue
-  # a quoted field (the linear probe's protocol) holds commas: drop its text before splitting
+  # a quoted field (the linear probe's protocol) holds commas: drop its text before splitting;
+  # rows written before the linear probe ran at initialisation have no linear_top1_init: their
+  # candidate shows no kNN+linear gain
   sed 's/"[^"]*"//g' "$csv" | awk -F, -v name="$name" '
     NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
     $col["status"] == "ok" {
       k = $col["knn_top1"]; i0 = $col["knn_top1_init"]; l = $col["linear_top1"]
       n++; sk += k; skk += k * k; si += i0; g = k - i0; if (n == 1 || g < gmin) gmin = g
       b = (k + l) / 2; sb += b; sbb += b * b; st += $col["seconds"]
+      li = ("linear_top1_init" in col) ? $col["linear_top1_init"] : ""
+      if (li == "") nolinear = 1; else { bi = (i0 + li) / 2; sbi += bi; h = b - bi; if (n == 1 || h < hmin) hmin = h }
     }
     END {
       if (n < 2) { printf "%-25s %5d\n", name, n; exit }
       mk = sk / n; mb = sb / n
-      printf "%-25s %5d  %6.2f ± %4.2f   %6.2f   %+6.2f         %6.2f ± %4.2f    %5.0f\n", name, n, mk, sqrt((skk - n * mk * mk) / (n - 1)),
-        si / n, gmin, mb, sqrt((sbb - n * mb * mb) / (n - 1)), st / n
+      printf "%-25s %5d  %6.2f ± %4.2f   %6.2f   %+6.2f         %6.2f ± %4.2f   ", name, n, mk, sqrt((skk - n * mk * mk) / (n - 1)),
+        si / n, gmin, mb, sqrt((sbb - n * mb * mb) / (n - 1))
+      if (nolinear) printf "     —        —     "; else printf "%6.2f   %+6.2f   ", sbi / n, hmin
+      printf "    %5.0f\n", st / n
     }'
 done

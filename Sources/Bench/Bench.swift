@@ -175,7 +175,7 @@ public enum Bench {
         var evaluationSeconds = 0.0, cumulative: [Double] = []
         let result = try train(configuration, train: trainSet, test: test, progress: { event in
             switch event {
-            case .evaluated(_, _, _, let seconds), .linearProbe(_, let seconds): evaluationSeconds += seconds
+            case .evaluated(_, _, _, let seconds), .linearProbe(_, _, let seconds): evaluationSeconds += seconds
             case .step(_, _, _, _, _, let rate, _): cumulative.append(Double((cumulative.count + 1) * shape.batch) / rate)
             case .epochFinished(let epoch, let epochs, _, let rate, _): log(String(format: "  cell epoch %d/%d  %.1f images/s", epoch, epochs, rate))
             default: break

@@ -87,8 +87,8 @@ enum TrainCommand {
             s.cell.removedAugmentations = parts
         },
         SharedOptions.threads(\.threads),
-        Option(switch: "no-initial-eval", "skip the kNN evaluation before training") { $0.cell.evaluateAtInitialisation = false },
-        Option(switch: "no-linear-probe", "skip the linear probe after training") { $0.cell.linearProbe = false },
+        Option(switch: "no-initial-eval", "skip the evaluation before training (kNN, and the linear probe when it runs)") { $0.cell.evaluateAtInitialisation = false },
+        Option(switch: "no-linear-probe", "skip the linear probe (before and after training)") { $0.cell.linearProbe = false },
         SharedOptions.data(\.data),
         Option("out", "FILE", example: "/tmp/cells.csv", "also append the cell's row to this CSV file") { s, v in s.out = v },
         Option("loss-curve", "FILE", example: "/tmp/loss.csv", "write the loss of every step to FILE (step,epoch,loss)") { s, v in s.lossCurve = v },
@@ -107,7 +107,8 @@ enum TrainCommand {
 
             The last line is knn_top1=<percent> (weighted kNN, k 200, T 0.1, cosine, on frozen backbone
             features, training images as memory bank, test images as queries); before it, linear_top1
-            (logistic regression on the standardised frozen features, 100 epochs).
+            (logistic regression on the standardised frozen features, 100 epochs), knn_top1_init and
+            linear_top1_init (the same two on the encoder at initialisation).
             Environment: SSLBENCH_DIRECT_CONV=0 runs every convolution on im2col + sgemm instead of the
             direct kernels of the small-channel ones (same results up to rounding, slower; for comparing).
             Every sum over the threads is split into P chunks, P the thread count but at least 2, so
@@ -172,8 +173,8 @@ enum TrainCommand {
                 print("memory needed: \(estimate)")
             case .resumed(let epoch, let path):
                 print("resumed from \(path) after epoch \(epoch)")
-            case .linearProbe(let top1, let seconds):
-                print(String(format: "linear probe top-1: %.2f%% (%.0f s)", top1, seconds))
+            case .linearProbe(let stage, let top1, let seconds):
+                print(String(format: "linear probe top-1 at %@: %.2f%% (%.0f s)", stage, top1, seconds))
             case .step(let epoch, let epochs, let step, let steps, let loss, let rate, let eta):
                 if Date().timeIntervalSince(lastPrint) >= 10 && step < steps {
                     lastPrint = Date()
@@ -202,6 +203,7 @@ enum TrainCommand {
         }
         if !result.linearTop1.isNaN { print(String(format: "linear_top1=%.2f", result.linearTop1)) }
         print(String(format: "knn_top1_init=%.2f", result.knnTop1AtInitialisation))
+        if !result.linearTop1AtInitialisation.isNaN { print(String(format: "linear_top1_init=%.2f", result.linearTop1AtInitialisation)) }
         print(String(format: "embedding_std=%.5f", result.health.embeddingStandardDeviation))
         print(String(format: "rankme=%.2f", result.health.rankMe))
         print(String(format: "knn_top1=%.2f", result.knnTop1))

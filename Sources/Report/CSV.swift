@@ -41,8 +41,10 @@ public enum CSV {
 
     /// Appends `fields` as one row to the CSV file at `path`, writing `header` first when the
     /// file is new. The file is replaced atomically (a temporary file renamed over it), so a
-    /// reader or a killed process never sees half a row. An existing file whose header
-    /// differs is left untouched and reported.
+    /// reader or a killed process never sees half a row. An existing file whose header is an
+    /// earlier version of `header` (`isEarlierVersion`) is upgraded on the way: its rows get
+    /// empty fields in the columns added since. A file with any other header is left untouched
+    /// and reported.
     public static func appendRow(_ fields: [String], header: [String], to path: String) throws {
         precondition(fields.count == header.count)
         let fm = FileManager.default
@@ -50,10 +52,19 @@ public enum CSV {
         if fm.fileExists(atPath: path) {
             text = try String(contentsOfFile: path, encoding: .utf8)
             let existing = try parse(text)
-            guard let first = existing.first, first == header else {
-                throw CSVError.headerMismatch(path: path)
+            guard let first = existing.first else { throw CSVError.headerMismatch(path: path) }
+            if isEarlierVersion(first, of: header) {
+                text = line(header)
+                for (i, row) in existing.dropFirst().enumerated() {
+                    guard row.count == first.count else {
+                        throw CSVError.malformed("\(path): row \(i + 2) has \(row.count) fields, its header \(first.count)")
+                    }
+                    text += line(row + Array(repeating: "", count: header.count - first.count))
+                }
+            } else {
+                guard first == header else { throw CSVError.headerMismatch(path: path) }
+                if !text.hasSuffix("\n") { text += "\n" }
             }
-            if !text.hasSuffix("\n") { text += "\n" }
         } else {
             text = line(header)
         }
@@ -64,6 +75,13 @@ public enum CSV {
             try? fm.removeItem(atPath: tmp)
             throw CSVError.io("cannot replace \(path): \(String(cString: strerror(errno)))")
         }
+    }
+
+    /// Whether `old` is `header` as it was before columns were added at its end: a shorter,
+    /// non-empty header that `header` begins with. Rows under such a header read as rows of
+    /// `header` with those columns empty.
+    public static func isEarlierVersion(_ old: [String], of header: [String]) -> Bool {
+        !old.isEmpty && old.count < header.count && Array(header.prefix(old.count)) == old
     }
 }
 

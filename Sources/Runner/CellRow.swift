@@ -11,7 +11,7 @@ public enum CellRow {
         "method", "backbone_width", "projector", "projector_width", "batch_size", "epochs", "train_images", "test_images", "seed",
         "learning_rate", "lambda", "loss_scale", "knn_top1_init", "knn_top1", "knn_k", "knn_temperature", "knn_distance", "linear_top1", "linear_protocol",
         "embedding_std", "rankme", "evaluated_at", "final_loss", "training_seconds", "images_per_second", "seconds", "status",
-        "threads", "cpu", "blas_core", "commit", "augmentation",
+        "threads", "cpu", "blas_core", "commit", "augmentation", "linear_top1_init",
     ]
 
     public static func fields(_ c: CellConfiguration, _ r: CellResult) -> [String] {
@@ -27,6 +27,7 @@ public enum CellRow {
             String(format: "%.1f", r.trainingSeconds), String(format: "%.1f", r.imagesPerSecond),
             String(format: "%.1f", r.totalSeconds), status,
             Parallel.threadsDescription, MachineInfo.cpuModel, blasCoreName, MachineInfo.commit, c.augmentationDescription,
+            format(r.linearTop1AtInitialisation),
         ]
     }
 

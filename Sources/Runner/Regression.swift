@@ -45,7 +45,8 @@ public enum Regression {
         /// Each seed's value of the first look, when it has more than one seed.
         public var firstValues: [Double?] = []
         public let baseline: [Double]
-        /// The new run's kNN top-1 at random initialisation, when it was measured.
+        /// The statistic on the new run's encoder at random initialisation (the mean over the first
+        /// look's seeds), when it was measured.
         public var atInitialisation: Double? = nil
         /// The retry seeds' kNN top-1 (nil inside for a seed that did not finish); nil when none ran.
         public var retries: [Double?]? = nil
@@ -122,9 +123,9 @@ public enum Regression {
         public var bounds: String {
             var text = String(format: "%@: baseline %@ %.2f ± %.2f (%d seeds), lowest accepted %.2f", method, statistic.name, baselineMean,
                               baselineSpread, baseline.count, lowestAccepted)
-            if statistic == .knn, let initial = atInitialisation {
+            if let initial = atInitialisation {
                 let gap = lowestAccepted - initial
-                text += String(format: " (%.2f %@ the kNN at initialisation, %.2f)", abs(gap), gap >= 0 ? "above" : "below", initial)
+                text += String(format: " (%.2f %@ its value at initialisation, %.2f)", abs(gap), gap >= 0 ? "above" : "below", initial)
             }
             if let bound = lowestRetryMean { text += String(format: ", then %d more seeds averaging at least %.2f", rule.retrySeeds, bound) }
             return text + String(format: "; false alarm in %@ runs; detects a drop of %.2f points 4 times in 5",
@@ -205,7 +206,7 @@ public enum Regression {
             let firstValues = newRows.map { $0["status"] == "ok" ? statistic.value($0) : nil }
             let unfinished = newRows.first { $0["status"] != "ok" }
             let value = firstValues.contains { $0 == nil } ? nil : Distributions.mean(firstValues.compactMap { $0 })
-            let initial = newRows.compactMap { Double($0["knn_top1_init"] ?? "") }
+            let initial = newRows.compactMap { statistic.valueAtInitialisation($0) }
             var check = Check(method: method, rule: rules(method), statistic: statistic, value: value, status: unfinished?["status"] ?? "ok",
                               baseline: values, atInitialisation: initial.isEmpty ? nil : Distributions.mean(initial))
             if newRows.count > 1 { check.firstValues = firstValues }

@@ -92,14 +92,15 @@ public func readResults(_ path: String) throws -> [[String: String]] {
     let rows: [[String]]
     do { rows = try CSV.parse(text) } catch { throw RunnerError.invalidResults(path: path, reason: "\(error)") }
     guard let header = rows.first else { return [] }
-    guard header == TableRow.header else {
+    // a file written before the last columns were added reads with those columns empty
+    guard header == TableRow.header || CSV.isEarlierVersion(header, of: TableRow.header) else {
         throw RunnerError.invalidResults(path: path, reason: "its header is not the harness's (\(header.prefix(4).joined(separator: ","))…)")
     }
     return try rows.dropFirst().enumerated().map { i, row in
         guard row.count == header.count else {
             throw RunnerError.invalidResults(path: path, reason: "row \(i + 2) has \(row.count) fields, the header \(header.count)")
         }
-        return Dictionary(uniqueKeysWithValues: zip(header, row))
+        return Dictionary(uniqueKeysWithValues: zip(TableRow.header, row + Array(repeating: "", count: TableRow.header.count - header.count)))
     }
 }
 

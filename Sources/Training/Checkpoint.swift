@@ -3,16 +3,21 @@ import Tensors
 
 /// A training cell's state at an epoch boundary, so that a killed long cell resumes and ends
 /// with the same numbers as an uninterrupted run: the configuration it belongs to, the epochs
-/// done, the loss of every step so far, the training time, the kNN at initialisation, and every
+/// done, the loss of every step so far, the training time, the kNN and linear top-1 at
+/// initialisation, and every
 /// tensor of the state (parameters, optimiser buffers, running statistics, targets, queues).
 /// The file is written to a temporary name and renamed, so it is whole or absent.
 struct Checkpoint {
-    static let magic = Array("SSLBENCH-CHECKPOINT-1\n".utf8)
+    /// Format 2 adds the linear top-1 at initialisation after the kNN's; format 1 is still read
+    /// (its linear top-1 at initialisation is NaN).
+    static let magic = Array("SSLBENCH-CHECKPOINT-2\n".utf8)
+    static let magicOfFormat1 = Array("SSLBENCH-CHECKPOINT-1\n".utf8)
     var fingerprint: String
     var completedEpochs: Int
     var optimizerSteps: Int
     var trainingSeconds: Double
     var knnAtInitialisation: Double
+    var linearAtInitialisation: Double
     var losses: [Float]
 
     func write(tensors: [Tensor], to path: String) throws {
@@ -21,6 +26,7 @@ struct Checkpoint {
         let text = Array(fingerprint.utf8)
         append(Int64(text.count)); data.append(contentsOf: text)
         append(Int64(completedEpochs)); append(Int64(optimizerSteps)); append(trainingSeconds); append(knnAtInitialisation)
+        append(linearAtInitialisation)
         append(Int64(losses.count)); losses.withUnsafeBytes { data.append(contentsOf: $0) }
         append(Int64(tensors.count))
         for t in tensors {
@@ -48,11 +54,13 @@ struct Checkpoint {
             return data.subdata(in: offset ..< offset + n)
         }
         func value<T>(_: T.Type) throws -> T { try take(MemoryLayout<T>.size).withUnsafeBytes { $0.loadUnaligned(as: T.self) } }
-        guard Array(try take(magic.count)) == magic else { throw CheckpointError.invalid(path: path, reason: "not a sslbench checkpoint") }
+        let start = Array(try take(magic.count))
+        guard start == magic || start == magicOfFormat1 else { throw CheckpointError.invalid(path: path, reason: "not a sslbench checkpoint") }
         let fingerprint = String(decoding: try take(Int(try value(Int64.self))), as: UTF8.self)
         guard fingerprint == expected else { throw CheckpointError.otherConfiguration(path: path) }
         let epochs = Int(try value(Int64.self)), steps = Int(try value(Int64.self))
         let seconds = try value(Double.self), knn = try value(Double.self)
+        let linear = start == magic ? try value(Double.self) : .nan
         let lossCount = Int(try value(Int64.self))
         let losses = try take(lossCount * 4).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
         let count = Int(try value(Int64.self))
@@ -65,7 +73,7 @@ struct Checkpoint {
             _ = try take(n * 4).withUnsafeBytes { t.buffer.initialize(from: $0.bindMemory(to: Float.self)) }
         }
         return Checkpoint(fingerprint: fingerprint, completedEpochs: epochs, optimizerSteps: steps, trainingSeconds: seconds,
-                          knnAtInitialisation: knn, losses: losses)
+                          knnAtInitialisation: knn, linearAtInitialisation: linear, losses: losses)
     }
 }
 

@@ -47,7 +47,8 @@ public struct CellConfiguration: Equatable {
     public var checkpointPath: String? = nil
     /// Refuse configurations whose estimated memory exceeds this (nil: the machine's available memory).
     public var memoryLimitBytes: Int? = nil
-    /// Also train a linear probe on the frozen features after the last epoch.
+    /// Also train a linear probe on the frozen features, after the last epoch and (with
+    /// `evaluateAtInitialisation`) at initialisation.
     public var linearProbe = true
 
     /// A cell of `method` with its own recipe (`MethodConfiguration.recipe`: learning rate,
@@ -116,6 +117,9 @@ public struct CellResult {
     public var knnTop1: Double = .nan
     public var knnTop1AtInitialisation: Double = .nan
     public var linearTop1: Double = .nan
+    /// The linear probe's top-1 on the encoder at initialisation (NaN when the probe is off, or
+    /// when the cell resumed from a checkpoint written before it was kept).
+    public var linearTop1AtInitialisation: Double = .nan
     public var finalLoss: Float = .nan
     /// The collapse figures at the final evaluation.
     public var health = Health()

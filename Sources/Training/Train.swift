@@ -8,7 +8,7 @@ import Tensors
 /// Progress reports from `train`, for a command line or a runner to print.
 public enum TrainingEvent {
     case evaluated(stage: String, knnTop1: Double, health: Health, seconds: Double)
-    case linearProbe(top1: Double, seconds: Double)
+    case linearProbe(stage: String, top1: Double, seconds: Double)
     case memory(MemoryEstimate)
     case resumed(epoch: Int, path: String)
     case step(epoch: Int, epochs: Int, step: Int, stepsPerEpoch: Int, loss: Float, imagesPerSecond: Double, etaSeconds: Double)
@@ -63,7 +63,7 @@ public func train(_ config: CellConfiguration, train fullTrain: LabeledImages, t
         probe.seed = config.seed
         let linearTop1 = probe.accuracy(trainFeatures: trainRaw, trainLabels: trainSet.labels, testFeatures: testRaw,
                                         testLabels: testSet.labels, classCount: trainSet.classCount)
-        progress(.linearProbe(top1: linearTop1, seconds: (clock.now - t1).seconds))
+        progress(.linearProbe(stage: stage, top1: linearTop1, seconds: (clock.now - t1).seconds))
         return (top1, linearTop1, health)
     }
     let optimizer: Optimizer
@@ -95,9 +95,12 @@ public func train(_ config: CellConfiguration, train fullTrain: LabeledImages, t
         optimizer.stepsTaken = saved.optimizerSteps
         trainingSeconds = saved.trainingSeconds; result.losses = saved.losses
         result.knnTop1AtInitialisation = saved.knnAtInitialisation
+        result.linearTop1AtInitialisation = saved.linearAtInitialisation
         progress(.resumed(epoch: firstEpoch, path: path))
     } else if config.evaluateAtInitialisation {
-        result.knnTop1AtInitialisation = evaluate("initialisation").knn
+        // the probe draws from its own generator: training takes the same steps with it or without
+        let initial = evaluate("initialisation", linear: config.linearProbe)
+        result.knnTop1AtInitialisation = initial.knn; result.linearTop1AtInitialisation = initial.linear
     }
     result.losses.reserveCapacity(totalSteps)
     training: for epoch in 0 ..< config.epochs {
@@ -140,7 +143,7 @@ public func train(_ config: CellConfiguration, train fullTrain: LabeledImages, t
         if let path = config.checkpointPath, epoch + 1 < config.epochs {
             try Checkpoint(fingerprint: config.trainingFingerprint, completedEpochs: epoch + 1, optimizerSteps: optimizer.stepsTaken,
                            trainingSeconds: trainingSeconds, knnAtInitialisation: result.knnTop1AtInitialisation,
-                           losses: result.losses).write(tensors: stateTensors, to: path)
+                           linearAtInitialisation: result.linearTop1AtInitialisation, losses: result.losses).write(tensors: stateTensors, to: path)
             if stopAfterEpoch(epoch + 1) { result.status = .interrupted(afterEpoch: epoch + 1); break training }
         }
     }

@@ -40,6 +40,31 @@ final class CellRowTests: XCTestCase {
         XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), "a,b\n1,2\n")
     }
 
+    /// A file written before the last columns were added takes the new header on the next append,
+    /// its rows with those columns empty; a table's results read the same way before any append.
+    func testAFileOfAnEarlierHeaderIsUpgradedWithEmptyNewColumns() throws {
+        let path = NSTemporaryDirectory() + "sslbench-earlier-\(UUID().uuidString).csv"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let earlier = Array(TableRow.header.dropLast())
+        let old = Array(repeating: "x", count: earlier.count)
+        try (CSV.line(earlier) + CSV.line(old)).write(toFile: path, atomically: true, encoding: .utf8)
+        let read = try readResults(path)
+        XCTAssertEqual(read.count, 1)
+        XCTAssertEqual(read[0][TableRow.header.last!], "")
+        XCTAssertEqual(read[0]["method"], "x")
+        let new = Array(repeating: "y", count: TableRow.header.count)
+        try CSV.appendRow(new, header: TableRow.header, to: path)
+        let rows = try CSV.parse(String(contentsOfFile: path, encoding: .utf8))
+        XCTAssertEqual(rows, [TableRow.header, old + [""], new])
+        // a row of the wrong length under the earlier header is refused, the file left as it was
+        let bad = CSV.line(earlier) + CSV.line(["x"])
+        try bad.write(toFile: path, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try CSV.appendRow(new, header: TableRow.header, to: path))
+        XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), bad)
+        XCTAssertFalse(CSV.isEarlierVersion(Array(TableRow.header.dropFirst()), of: TableRow.header))
+        XCTAssertFalse(CSV.isEarlierVersion([], of: TableRow.header))
+    }
+
     /// The row names the method, its projector and its own settings; λ and the loss scale are
     /// Barlow Twins' and stay empty for the other methods.
     func testTheRowRecordsTheMethodsOwnSettings() {

@@ -110,6 +110,27 @@ final class RegressionTests: XCTestCase {
         XCTAssertTrue("\(check[0])".contains("diverged at step 7"), "\(check[0])")
     }
 
+    /// The value at initialisation a check reports is the statistic's own: the kNN's for `knn`,
+    /// the mean of the kNN's and the linear probe's for `knn-linear`, none when a row lacks the
+    /// linear probe's (written before it ran at initialisation).
+    func testTheValueAtInitialisationIsTheStatisticsOwn() throws {
+        func cell(_ seed: Int, _ knn: Double, _ linear: Double, init knnInit: Double, _ linearInit: Double?) -> [String: String] {
+            ["method": "simclr", "seed": "\(seed)", "status": "ok", "knn_top1": "\(knn)", "linear_top1": "\(linear)",
+             "knn_top1_init": "\(knnInit)", "linear_top1_init": linearInit.map { "\($0)" } ?? ""]
+        }
+        let baseline = (0 ..< 4).map { cell($0, 30 + Double($0), 36 + Double($0), init: 25, 31) }
+        let new = [cell(0, 31, 37, init: 24, 30)]
+        var check = try Regression.compare(new: new, baseline: baseline, baselinePath: "b.csv", rule: threeSpreads, statistic: .knn)
+        XCTAssertEqual(try XCTUnwrap(check[0].atInitialisation), 24, accuracy: 1e-12)
+        check = try Regression.compare(new: new, baseline: baseline, baselinePath: "b.csv", rule: threeSpreads, statistic: .knnAndLinear)
+        XCTAssertEqual(try XCTUnwrap(check[0].value), 34, accuracy: 1e-12)
+        XCTAssertEqual(try XCTUnwrap(check[0].atInitialisation), 27, accuracy: 1e-12)
+        XCTAssertTrue(check[0].bounds.contains("its value at initialisation, 27.00"), check[0].bounds)
+        check = try Regression.compare(new: [cell(0, 31, 37, init: 24, nil)], baseline: baseline, baselinePath: "b.csv",
+                                       rule: threeSpreads, statistic: .knnAndLinear)
+        XCTAssertNil(check[0].atInitialisation)
+    }
+
     /// A normal draw's mean over `count` draws.
     func meanOfDraws(_ count: Int, _ rng: inout RandomGenerator) -> Double {
         var sum = 0.0

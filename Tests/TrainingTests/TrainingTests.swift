@@ -232,6 +232,34 @@ final class TrainingTests: XCTestCase {
     }
 }
 
+final class InitialEvaluationTests: XCTestCase {
+    override func setUp() { Parallel.configure(threads: 2) }
+
+    /// The linear probe at initialisation draws from its own generator: a cell takes the same
+    /// steps and ends with the same numbers with it or without it (`--no-linear-probe`).
+    func testTheLinearProbeAtInitialisationLeavesTheTrainingAsItWas() throws {
+        var rng = RandomGenerator(seed: 5)
+        func images(_ n: Int) -> LabeledImages {
+            LabeledImages(pixels: (0 ..< n * 3072).map { _ in UInt8(rng.int(below: 256)) }, labels: (0 ..< n).map { Int32($0 % 10) }, classCount: 10)
+        }
+        let train = images(32), test = images(16)
+        for method in [BarlowTwinsConfiguration(), BYOLConfiguration()] as [any MethodConfiguration] {
+            var c = CellConfiguration(method: method)
+            c.backboneWidth = 2; c.batchSize = 8; c.epochs = 2; c.trainImages = 32; c.knnNeighbours = 5
+            c.method.setHeadWidths(hidden: 16, projection: 8)
+            c.ifMethod(BarlowTwinsConfiguration.self) { $0.projectorDimensions = [16, 16] }
+            let probed = try Training.train(c, train: train, test: test)
+            c.linearProbe = false
+            let plain = try Training.train(c, train: train, test: test)
+            XCTAssertFalse(probed.linearTop1AtInitialisation.isNaN, method.name)
+            XCTAssertTrue(plain.linearTop1AtInitialisation.isNaN, method.name)
+            XCTAssertEqual(probed.losses, plain.losses, method.name)
+            XCTAssertEqual(probed.knnTop1AtInitialisation, plain.knnTop1AtInitialisation, method.name)
+            XCTAssertEqual(probed.knnTop1, plain.knnTop1, method.name)
+        }
+    }
+}
+
 final class CheckpointTests: XCTestCase {
     override func setUp() { Parallel.configure(threads: 2) }
 
@@ -264,8 +292,40 @@ final class CheckpointTests: XCTestCase {
             XCTAssertEqual(second.losses, whole.losses, method.name)
             XCTAssertEqual(second.knnTop1, whole.knnTop1, method.name)
             XCTAssertEqual(second.linearTop1, whole.linearTop1, method.name)
+            XCTAssertFalse(whole.linearTop1AtInitialisation.isNaN, method.name)
+            XCTAssertEqual(second.knnTop1AtInitialisation, whole.knnTop1AtInitialisation, method.name)
+            XCTAssertEqual(second.linearTop1AtInitialisation, whole.linearTop1AtInitialisation, method.name)
             XCTAssertFalse(FileManager.default.fileExists(atPath: path), "the checkpoint is removed when the cell ends")
         }
+    }
+
+    /// A checkpoint of the first format (no linear top-1 at initialisation) still resumes, to the
+    /// same numbers, with that top-1 unknown.
+    func testACheckpointOfTheFirstFormatResumesWithoutTheLinearTop1AtInitialisation() throws {
+        let train = images(32, seed: 1), test = images(16, seed: 2)
+        var barlowTwins = BarlowTwinsConfiguration()
+        barlowTwins.projectorDimensions = [16, 16]
+        var c = CellConfiguration(method: barlowTwins)
+        c.backboneWidth = 2; c.batchSize = 8; c.epochs = 2; c.trainImages = 32; c.knnNeighbours = 5
+        let whole = try Training.train(c, train: train, test: test)
+        let path = NSTemporaryDirectory() + "sslbench-\(UUID().uuidString).ckpt"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        c.checkpointPath = path
+        _ = try Training.train(c, train: train, test: test, stopAfterEpoch: { _ in true })
+        // format 2 → format 1: the first magic, and the linear top-1's 8 bytes after the kNN's taken out
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        XCTAssertEqual(Array(bytes.prefix(Checkpoint.magic.count)), Checkpoint.magic)
+        let fingerprintLength = bytes[Checkpoint.magic.count ..< Checkpoint.magic.count + 8].withUnsafeBytes { $0.loadUnaligned(as: Int64.self) }
+        let linear = Checkpoint.magic.count + 8 + Int(fingerprintLength) + 4 * 8
+        XCTAssertEqual(bytes[linear ..< linear + 8].withUnsafeBytes { $0.loadUnaligned(as: Double.self) }, whole.linearTop1AtInitialisation)
+        bytes.removeSubrange(linear ..< linear + 8)
+        bytes.replaceSubrange(0 ..< Checkpoint.magic.count, with: Checkpoint.magicOfFormat1)
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let resumed = try Training.train(c, train: train, test: test)
+        XCTAssertEqual(resumed.losses, whole.losses)
+        XCTAssertEqual(resumed.knnTop1, whole.knnTop1)
+        XCTAssertEqual(resumed.knnTop1AtInitialisation, whole.knnTop1AtInitialisation)
+        XCTAssertTrue(resumed.linearTop1AtInitialisation.isNaN)
     }
 
     func testACheckpointOfAnotherConfigurationOrATruncatedOneIsRefused() throws {
