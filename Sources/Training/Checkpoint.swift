@@ -4,8 +4,8 @@ import Tensors
 /// A training cell's state at an epoch boundary, so that a killed long cell resumes and ends
 /// with the same numbers as an uninterrupted run: the configuration it belongs to, the epochs
 /// done, the loss of every step so far, the training time, the kNN and linear top-1 at
-/// initialisation, and every
-/// tensor of the state (parameters, optimiser buffers, running statistics, targets, queues).
+/// initialisation, and every tensor of the state (parameters, optimiser buffers, running
+/// statistics, targets, queues).
 /// The file is written to a temporary name and renamed, so it is whole or absent.
 struct Checkpoint {
     /// Format 2 adds the linear top-1 at initialisation after the kNN's; format 1 is still read
