@@ -268,6 +268,15 @@ final class CheckpointTests: XCTestCase {
         return LabeledImages(pixels: (0 ..< n * 3072).map { _ in UInt8(rng.int(below: 256)) }, labels: (0 ..< n).map { Int32($0 % 10) }, classCount: 10)
     }
 
+    /// Barlow Twins at width 2 with a 16-16 projector, batch 8, 2 epochs on 32 images.
+    func tinyBarlowTwinsCell() -> CellConfiguration {
+        var barlowTwins = BarlowTwinsConfiguration()
+        barlowTwins.projectorDimensions = [16, 16]
+        var c = CellConfiguration(method: barlowTwins)
+        c.backboneWidth = 2; c.batchSize = 8; c.epochs = 2; c.trainImages = 32; c.knnNeighbours = 5
+        return c
+    }
+
     /// Killed after epoch 1 of 3 and started again, every method ends with the numbers of an
     /// uninterrupted run with the same seed: the same loss at every step and the same accuracy.
     func testAKilledCellResumesToTheSameNumbers() throws {
@@ -303,10 +312,7 @@ final class CheckpointTests: XCTestCase {
     /// same numbers, with that top-1 unknown.
     func testACheckpointOfTheFirstFormatResumesWithoutTheLinearTop1AtInitialisation() throws {
         let train = images(32, seed: 1), test = images(16, seed: 2)
-        var barlowTwins = BarlowTwinsConfiguration()
-        barlowTwins.projectorDimensions = [16, 16]
-        var c = CellConfiguration(method: barlowTwins)
-        c.backboneWidth = 2; c.batchSize = 8; c.epochs = 2; c.trainImages = 32; c.knnNeighbours = 5
+        var c = tinyBarlowTwinsCell()
         let whole = try Training.train(c, train: train, test: test)
         let path = NSTemporaryDirectory() + "sslbench-\(UUID().uuidString).ckpt"
         defer { try? FileManager.default.removeItem(atPath: path) }
@@ -330,10 +336,7 @@ final class CheckpointTests: XCTestCase {
 
     func testACheckpointOfAnotherConfigurationOrATruncatedOneIsRefused() throws {
         let train = images(32, seed: 1), test = images(16, seed: 2)
-        var barlowTwins = BarlowTwinsConfiguration()
-        barlowTwins.projectorDimensions = [16, 16]
-        var c = CellConfiguration(method: barlowTwins)
-        c.backboneWidth = 2; c.batchSize = 8; c.epochs = 2; c.trainImages = 32; c.knnNeighbours = 5
+        var c = tinyBarlowTwinsCell()
         let path = NSTemporaryDirectory() + "sslbench-\(UUID().uuidString).ckpt"
         defer { try? FileManager.default.removeItem(atPath: path) }
         c.checkpointPath = path
