@@ -70,7 +70,7 @@ struct CellWorkers {
                     throw WorkerFailure(description: "the worker of \(worker.name) seed \(worker.seed) exited with status "
                                         + "\(worker.process.terminationStatus) without its row; see \(worker.directory)/worker.log")
                 }
-                for row in rows { try CSV.appendRow(TableRow.header.map { row[$0] ?? "" }, header: TableRow.header, to: csvPath) }
+                for row in rows { try CSV.appendRow(TableRow.header.map { row[$0] ?? "" }, header: TableRow.header, earlierHeaders: TableRow.earlierHeaders, to: csvPath) }
                 try? FileManager.default.removeItem(atPath: worker.directory)
                 finished += 1
                 estimatedDone += worker.seconds; estimatedLeft -= worker.seconds
@@ -96,7 +96,7 @@ struct CellWorkers {
         var have = Set(try readResults(csvPath).map(TableRow.key(row:))), added = 0
         for name in names.sorted() {
             for row in (try? readResults("\(folder)/\(name)/\(rowsFile)")) ?? [] where have.insert(TableRow.key(row: row)).inserted {
-                try CSV.appendRow(TableRow.header.map { row[$0] ?? "" }, header: TableRow.header, to: csvPath)
+                try CSV.appendRow(TableRow.header.map { row[$0] ?? "" }, header: TableRow.header, earlierHeaders: TableRow.earlierHeaders, to: csvPath)
                 added += 1
             }
         }

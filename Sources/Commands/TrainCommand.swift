@@ -198,7 +198,7 @@ enum TrainCommand {
             print("loss curve written to \(path)")
         }
         if let out = s.out {
-            try CSV.appendRow(CellRow.fields(c, result), header: CellRow.header, to: out)
+            try CSV.appendRow(CellRow.fields(c, result), header: CellRow.header, earlierHeaders: CellRow.earlierHeaders, to: out)
             print("row appended to \(out)")
         }
         if !result.linearTop1.isNaN { print(String(format: "linear_top1=%.2f", result.linearTop1)) }

@@ -41,19 +41,20 @@ public enum CSV {
 
     /// Appends `fields` as one row to the CSV file at `path`, writing `header` first when the
     /// file is new. The file is replaced atomically (a temporary file renamed over it), so a
-    /// reader or a killed process never sees half a row. An existing file whose header is an
-    /// earlier version of `header` (`isEarlierVersion`) is upgraded on the way: its rows get
-    /// empty fields in the columns added since. A file with any other header is left untouched
-    /// and reported.
-    public static func appendRow(_ fields: [String], header: [String], to path: String) throws {
+    /// reader or a killed process never sees half a row. An existing file whose header is one of
+    /// `earlierHeaders` (`header` before columns were added at its end) is upgraded on the way:
+    /// its rows get empty fields in the columns added since. A file with any other header is
+    /// left untouched and reported.
+    public static func appendRow(_ fields: [String], header: [String], earlierHeaders: [[String]] = [], to path: String) throws {
         precondition(fields.count == header.count)
+        precondition(earlierHeaders.allSatisfy { isEarlierVersion($0, of: header) })
         let fm = FileManager.default
         var text = ""
         if fm.fileExists(atPath: path) {
             text = try String(contentsOfFile: path, encoding: .utf8)
             let existing = try parse(text)
             guard let first = existing.first else { throw CSVError.headerMismatch(path: path) }
-            if isEarlierVersion(first, of: header) {
+            if earlierHeaders.contains(first) {
                 text = line(header)
                 for (i, row) in existing.dropFirst().enumerated() {
                     guard row.count == first.count else {
@@ -77,9 +78,8 @@ public enum CSV {
         }
     }
 
-    /// Whether `old` is `header` as it was before columns were added at its end: a shorter,
-    /// non-empty header that `header` begins with. Rows under such a header read as rows of
-    /// `header` with those columns empty.
+    /// Whether `old` could be `header` as it was before columns were added at its end: a
+    /// shorter, non-empty header that `header` begins with.
     public static func isEarlierVersion(_ old: [String], of header: [String]) -> Bool {
         !old.isEmpty && old.count < header.count && Array(header.prefix(old.count)) == old
     }

@@ -14,6 +14,11 @@ public enum CellRow {
         "threads", "cpu", "blas_core", "commit", "augmentation", "linear_top1_init",
     ]
 
+    /// The headers rows were written under before, oldest first: a file under one of them is
+    /// read, and upgraded on the next append, with the columns added since left empty.
+    /// `linear_top1_init` came with the linear probe at initialisation.
+    public static let earlierHeaders = [Array(header.prefix { $0 != "linear_top1_init" })]
+
     public static func fields(_ c: CellConfiguration, _ r: CellResult) -> [String] {
         let status = Self.status(r)
         return [

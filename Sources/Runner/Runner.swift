@@ -11,6 +11,8 @@ import Training
 public enum TableRow {
     public static let header = ["table", "variant", "axis", "value", "paper_value_of_axis", "scale", "paper_top1", "paper_source"]
         + CellRow.header
+    /// `CellRow.earlierHeaders` behind the table's own columns.
+    public static let earlierHeaders = CellRow.earlierHeaders.map { Array(header.prefix(header.count - CellRow.header.count)) + $0 }
 
     public static func fields(_ cell: TableCell, table: AblationTable, result: CellResult) -> [String] {
         [cell.table, cell.entry.rowLabel, table.axisName, cell.point.value.description,
@@ -93,7 +95,7 @@ public func readResults(_ path: String) throws -> [[String: String]] {
     do { rows = try CSV.parse(text) } catch { throw RunnerError.invalidResults(path: path, reason: "\(error)") }
     guard let header = rows.first else { return [] }
     // a file written before the last columns were added reads with those columns empty
-    guard header == TableRow.header || CSV.isEarlierVersion(header, of: TableRow.header) else {
+    guard header == TableRow.header || TableRow.earlierHeaders.contains(header) else {
         throw RunnerError.invalidResults(path: path, reason: "its header is not the harness's (\(header.prefix(4).joined(separator: ","))…)")
     }
     return try rows.dropFirst().enumerated().map { i, row in
@@ -286,7 +288,7 @@ public struct TableRunner {
                 log("    failed: \(error)")
                 result = CellResult(); result.failure = "\(error)"
             }
-            try CSV.appendRow(TableRow.fields(cell, table: table, result: result), header: TableRow.header, to: path)
+            try CSV.appendRow(TableRow.fields(cell, table: table, result: result), header: TableRow.header, earlierHeaders: TableRow.earlierHeaders, to: path)
             let elapsed = Double((clock.now - started).components.seconds)
             estimatedDone += estimates[k]
             let eta = elapsed / max(estimatedDone, 1e-9) * estimates[(k + 1)...].reduce(0, +)

@@ -42,9 +42,12 @@ final class CellRowTests: XCTestCase {
 
     /// A file written before the last columns were added takes the new header on the next append,
     /// its rows with those columns empty; a table's results read the same way before any append.
+    /// Only the headers the harness wrote before are taken so: a header cut shorter is refused.
     func testAFileOfAnEarlierHeaderIsUpgradedWithEmptyNewColumns() throws {
         let path = NSTemporaryDirectory() + "sslbench-earlier-\(UUID().uuidString).csv"
         defer { try? FileManager.default.removeItem(atPath: path) }
+        XCTAssertEqual(TableRow.earlierHeaders, [Array(TableRow.header.dropLast())])
+        XCTAssertEqual(CellRow.earlierHeaders, [Array(CellRow.header.dropLast())])
         let earlier = Array(TableRow.header.dropLast())
         let old = Array(repeating: "x", count: earlier.count)
         try (CSV.line(earlier) + CSV.line(old)).write(toFile: path, atomically: true, encoding: .utf8)
@@ -53,14 +56,20 @@ final class CellRowTests: XCTestCase {
         XCTAssertEqual(read[0][TableRow.header.last!], "")
         XCTAssertEqual(read[0]["method"], "x")
         let new = Array(repeating: "y", count: TableRow.header.count)
-        try CSV.appendRow(new, header: TableRow.header, to: path)
+        try CSV.appendRow(new, header: TableRow.header, earlierHeaders: TableRow.earlierHeaders, to: path)
         let rows = try CSV.parse(String(contentsOfFile: path, encoding: .utf8))
         XCTAssertEqual(rows, [TableRow.header, old + [""], new])
         // a row of the wrong length under the earlier header is refused, the file left as it was
         let bad = CSV.line(earlier) + CSV.line(["x"])
         try bad.write(toFile: path, atomically: true, encoding: .utf8)
-        XCTAssertThrowsError(try CSV.appendRow(new, header: TableRow.header, to: path))
+        XCTAssertThrowsError(try CSV.appendRow(new, header: TableRow.header, earlierHeaders: TableRow.earlierHeaders, to: path))
         XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), bad)
+        // a header cut shorter than any the harness wrote is refused, for reading and appending
+        let cut = CSV.line(Array(TableRow.header.prefix(10))) + CSV.line(Array(repeating: "x", count: 10))
+        try cut.write(toFile: path, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try readResults(path))
+        XCTAssertThrowsError(try CSV.appendRow(new, header: TableRow.header, earlierHeaders: TableRow.earlierHeaders, to: path))
+        XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), cut)
         XCTAssertFalse(CSV.isEarlierVersion(Array(TableRow.header.dropFirst()), of: TableRow.header))
         XCTAssertFalse(CSV.isEarlierVersion([], of: TableRow.header))
     }
