@@ -45,7 +45,11 @@ public struct Claim {
 
 /// How a claim fares at a scale.
 public enum Verdict: String {
-    case holds = "holds", doesNotHold = "does not hold", notResolved = "not resolved", notTestable = "not testable at this scale"
+    case holds = "holds", doesNotHold = "does not hold", notResolved = "not resolved"
+    /// A cell the claim compares has no rows yet (a table run in part).
+    case notRun = "not run yet"
+    /// A cell the claim compares is not among the scale's cells.
+    case notTestable = "not testable at this scale"
 }
 
 /// The rule that decides a claim, stated once. With the claim's weighted sum S of cell means,

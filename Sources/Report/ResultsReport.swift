@@ -60,9 +60,10 @@ public enum ResultsReport {
         let pooled = pooledSpread(cells), spread = pooled?.sd
         var sum = 0.0, variance = 0.0, paperSum: Double? = 0, seedsAtCap: [Int] = []
         for term in claim.terms {
-            guard let cell = cells.first(where: { $0.label == term.label && $0.paperValue == term.paperValue }), cell.seeds > 0 else {
+            guard let cell = cells.first(where: { $0.label == term.label && $0.paperValue == term.paperValue }) else {
                 return ClaimOutcome(claim: claim, verdict: .notTestable, sum: .nan, standardError: .nan, paperSum: nil)
             }
+            guard cell.seeds > 0 else { return ClaimOutcome(claim: claim, verdict: .notRun, sum: .nan, standardError: .nan, paperSum: nil) }
             sum += term.weight * cell.mean
             variance += term.weight * term.weight * (spread ?? .nan) * (spread ?? .nan) / Double(cell.seeds)
             seedsAtCap.append(max(cap, cell.seeds))
@@ -201,7 +202,7 @@ public enum ResultsReport {
             s += "| \(table.name) | \(h) | \(n) | \(verdicts.count - h - n) (\(unreachable)) | \(shapeCell) | \(seedText) | \(f(hours, 1)) "
                 + "| \(distinct("commit")) | \(distinct("cpu")) |\n"
         }
-        s += "\nIn all: \(held) claims hold, \(notHeld) do not, \(open) open (not resolved or not testable at this scale); "
+        s += "\nIn all: \(held) claims hold, \(notHeld) do not, \(open) open (not resolved, not run yet, or not testable at this scale); "
             + "\(outOfReach) of the open ones are out of reach: at the table's measured spread, \(SeedPlan.standard.cap) seeds per cell "
             + "would not decide a difference as large as ours plus two standard errors.\n\n"
         return s

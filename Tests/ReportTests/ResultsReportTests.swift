@@ -47,6 +47,9 @@ final class ResultsReportTests: XCTestCase {
         let missing = Claim.better("m", ("Barlow Twins", .number(0.002)), than: ("Barlow Twins", .number(0.001)))
         o = ResultsReport.evaluate(missing, cells: summaries)
         XCTAssertEqual(o.verdict, .notTestable)
+        // a cell of the scale without rows yet (a table run in part): not run yet
+        let partial = try ResultsReport.summarize(table, scale: .smoke, rows: rows([("Barlow Twins", "0.001", [39, 40]), ("Barlow Twins", "0.05", [38, 39])]))
+        XCTAssertEqual(ResultsReport.evaluate(better, cells: partial).verdict, .notRun)
         // one seed per cell: the spread is unknown, nothing is decided
         let single = try ResultsReport.summarize(table, scale: .smoke, rows: rows([("Barlow Twins", "0.001", [30]), ("Barlow Twins", "0.0051", [50])]))
         XCTAssertEqual(ResultsReport.evaluate(better, cells: single).verdict, .notResolved)
