@@ -64,8 +64,10 @@ find-data:
 	   [ -f ../shared/data/cifar-10-batches-bin/test_batch.bin ]; then :; else $(MAKE) --no-print-directory data; fi
 
 # XCTest only: without --disable-swift-testing the last line is Swift Testing's "0 tests".
-# after `build`: RegressionTests runs the built sslbench as worker processes (`regress --jobs`)
-test: build
+# `swift test` builds every target, the sslbench executable too (with testing enabled), which
+# RegressionTests and WorkerProcessTests run as worker processes (`regress --jobs`); a `build`
+# before it would compile everything once more, for nothing.
+test: setup
 	$(SWIFT) test -c release --disable-swift-testing
 
 data:
