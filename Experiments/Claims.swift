@@ -48,7 +48,7 @@ public enum Verdict: String {
     case holds = "holds", doesNotHold = "does not hold", notResolved = "not resolved"
     /// A cell the claim compares has no rows yet (a table run in part).
     case notRun = "not run yet"
-    /// A cell the claim compares is not among the scale's cells.
+    /// A cell the claim compares is not among the scale's cells, or every run of it ended without a result (diverged).
     case notTestable = "not testable at this scale"
 }
 

@@ -6,6 +6,8 @@ public struct CellSummary {
     public let label: String, value: AxisValue, paperValue: AxisValue?
     public let knn: [Double], linear: [Double], embeddingStd: [Double], rankMe: [Double]
     public let paper: PaperResult?
+    /// The statuses of the cell's rows that ended without a result ("diverged at step 47"), one per run.
+    public var failedRuns: [String] = []
     public var seeds: Int { knn.count }
     public var mean: Double { Distributions.mean(knn) }
     public var standardDeviation: Double { Distributions.sampleStandardDeviation(knn) }
@@ -23,19 +25,24 @@ public struct ClaimOutcome {
     public var seedsForPaper: Int? = nil
     /// false when no seeds up to the cap of `SeedPlan.standard` could decide it (`ClaimRule.decidable`).
     public var decidableWithinCap = true
+    /// Why a claim is not run yet or not testable: the cell that lacks a result, and what its runs ended in.
+    public var note = ""
 }
 
 public enum ResultsReport {
     /// The cells of `table` at `scale` with the ok rows of its CSV, in the table's order.
     public static func summarize(_ table: AblationTable, scale: Scale, rows: [[String: String]]) throws -> [CellSummary] {
-        let ok = rows.filter { $0["scale"] == scale.rawValue && $0["status"] == "ok" }
+        let atScale = rows.filter { $0["scale"] == scale.rawValue }
         return try table.cells(scale: scale).map { cell in
             let label = cell.entry.rowLabel
-            let mine = ok.filter { $0["variant"] == label && $0["value"] == cell.point.value.description }
+            let all = atScale.filter { $0["variant"] == label && $0["value"] == cell.point.value.description }
+            let mine = all.filter { $0["status"] == "ok" }
             func column(_ name: String) -> [Double] { mine.compactMap { Double($0[name] ?? "") } }
-            return CellSummary(label: label, value: cell.point.value, paperValue: cell.point.paperValue,
-                               knn: column("knn_top1"), linear: column("linear_top1"), embeddingStd: column("embedding_std"),
-                               rankMe: column("rankme"), paper: cell.paper)
+            var summary = CellSummary(label: label, value: cell.point.value, paperValue: cell.point.paperValue,
+                                      knn: column("knn_top1"), linear: column("linear_top1"), embeddingStd: column("embedding_std"),
+                                      rankMe: column("rankme"), paper: cell.paper)
+            summary.failedRuns = all.filter { $0["status"] != "ok" }.map { $0["status"] ?? "" }
+            return summary
         }
     }
 
@@ -61,9 +68,19 @@ public enum ResultsReport {
         var sum = 0.0, variance = 0.0, paperSum: Double? = 0, seedsAtCap: [Int] = []
         for term in claim.terms {
             guard let cell = cells.first(where: { $0.label == term.label && $0.paperValue == term.paperValue }) else {
-                return ClaimOutcome(claim: claim, verdict: .notTestable, sum: .nan, standardError: .nan, paperSum: nil)
+                var outcome = ClaimOutcome(claim: claim, verdict: .notTestable, sum: .nan, standardError: .nan, paperSum: nil)
+                outcome.note = "\(term.label) at the paper's \(term.paperValue): not a cell at this scale"
+                return outcome
             }
-            guard cell.seeds > 0 else { return ClaimOutcome(claim: claim, verdict: .notRun, sum: .nan, standardError: .nan, paperSum: nil) }
+            guard cell.seeds > 0 else {
+                // a cell whose every run ended without a result cannot be compared at this scale; one without runs can, later
+                let failed = !cell.failedRuns.isEmpty
+                var outcome = ClaimOutcome(claim: claim, verdict: failed ? .notTestable : .notRun, sum: .nan, standardError: .nan, paperSum: nil)
+                outcome.note = failed
+                    ? "\(cell.label) at \(cell.value): no run ended with a result (\(cell.failedRuns.count): \(cell.failedRuns.joined(separator: "; ")))"
+                    : "\(cell.label) at \(cell.value): no rows yet"
+                return outcome
+            }
             sum += term.weight * cell.mean
             variance += term.weight * term.weight * (spread ?? .nan) * (spread ?? .nan) / Double(cell.seeds)
             seedsAtCap.append(max(cap, cell.seeds))
@@ -157,7 +174,7 @@ public enum ResultsReport {
             for claim in table.claims {
                 let o = evaluate(claim, cells: cells)
                 let ours = o.sum.isNaN ? "—" : o.halfWidth.isNaN ? "\(f(o.sum))" : "\(f(o.sum)) ± \(f(o.halfWidth)) (c \(f(o.critical)))"
-                var distance = ""
+                var distance = o.note
                 if o.verdict == .notResolved, !o.halfWidth.isNaN {
                     distance = "decides a difference beyond \(f(o.halfWidth)) points; "
                     distance += o.seedsForPaper.map { "about \($0) seeds per cell for the paper's S" } ?? "the paper's S gives no target"

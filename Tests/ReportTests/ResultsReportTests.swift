@@ -47,9 +47,17 @@ final class ResultsReportTests: XCTestCase {
         let missing = Claim.better("m", ("Barlow Twins", .number(0.002)), than: ("Barlow Twins", .number(0.001)))
         o = ResultsReport.evaluate(missing, cells: summaries)
         XCTAssertEqual(o.verdict, .notTestable)
+        XCTAssertEqual(o.note, "Barlow Twins at the paper's 0.002: not a cell at this scale")
         // a cell of the scale without rows yet (a table run in part): not run yet
         let partial = try ResultsReport.summarize(table, scale: .smoke, rows: rows([("Barlow Twins", "0.001", [39, 40]), ("Barlow Twins", "0.05", [38, 39])]))
         XCTAssertEqual(ResultsReport.evaluate(better, cells: partial).verdict, .notRun)
+        XCTAssertEqual(ResultsReport.evaluate(better, cells: partial).note, "Barlow Twins at 0.0051: no rows yet")
+        // a cell whose every run diverged: not testable, and the note says how its runs ended
+        var diverged = rows([("Barlow Twins", "0.001", [39, 40]), ("Barlow Twins", "0.05", [38, 39])])
+        diverged.append(["variant": "Barlow Twins", "value": "0.0051", "knn_top1": "", "seed": "0", "scale": "smoke", "status": "diverged at step 47"])
+        let none = ResultsReport.evaluate(better, cells: try ResultsReport.summarize(table, scale: .smoke, rows: diverged))
+        XCTAssertEqual(none.verdict, .notTestable)
+        XCTAssertEqual(none.note, "Barlow Twins at 0.0051: no run ended with a result (1: diverged at step 47)")
         // one seed per cell: the spread is unknown, nothing is decided
         let single = try ResultsReport.summarize(table, scale: .smoke, rows: rows([("Barlow Twins", "0.001", [30]), ("Barlow Twins", "0.0051", [50])]))
         XCTAssertEqual(ResultsReport.evaluate(better, cells: single).verdict, .notResolved)
