@@ -192,7 +192,8 @@ public struct TableRunner {
         try runCells(todo, table: table, scale: scale, train: train, test: test, log: log)
         // nothing to run (merged shards, a finished table): the figure is still drawn from the CSV
         if todo.isEmpty && !dryRun && !own.isEmpty { try drawFigure(table, scale: scale) }
-        guard let plan = untilResolved, !dryRun else { return }
+        guard let plan = untilResolved else { return }
+        if dryRun { try previewNextRound(table, scale: scale, plan: plan, baseSeedsToRun: todo.count, train: train, test: test, log: log); return }
         // a round at a time: seed `round` for the cells of every claim still open
         for round in max(seeds, plan.base) ..< plan.cap {
             let next = try nextRound(table, scale: scale, rows: try readResults(path), round: round)
@@ -202,6 +203,30 @@ public struct TableRunner {
             try runCells(next.cells, table: table, scale: scale, train: train, test: test, log: log)
         }
         log(try openClaimsText(table, scale: scale, rows: try readResults(path), seeds: plan.cap))
+    }
+
+    /// `--dry-run --until-resolved`: the next round of seeds the rows on disk call for, its cells
+    /// and its time; only that one, since each later round follows from the numbers before it.
+    /// While base seeds are still to run, the rounds cannot be planned yet.
+    func previewNextRound(_ table: AblationTable, scale: Scale, plan: SeedPlan, baseSeedsToRun: Int,
+                          train: LabeledImages, test: LabeledImages, log: (String) -> Void) throws {
+        guard baseSeedsToRun == 0 else {
+            log("then rounds of --until-resolved up to \(plan.cap) seeds, each planned from the numbers before it")
+            return
+        }
+        let rows = try readResults(csvPath(table))
+        for round in max(seeds, plan.base) ..< plan.cap {
+            let next = try nextRound(table, scale: scale, rows: rows, round: round)
+            if next.open.isEmpty { break }
+            if next.cells.isEmpty { continue }
+            log("next: round \(round + 1) of at most \(plan.cap) seeds, \(next.open.count) claim\(next.open.count == 1 ? "" : "s") open "
+                + "(\(next.open.map(\.statement).joined(separator: "; "))), \(next.cells.count) cell\(next.cells.count == 1 ? "" : "s") to run "
+                + "(seed \(round)); later rounds follow from its numbers")
+            try runCells(next.cells, table: table, scale: scale, train: train, test: test, log: log)
+            return
+        }
+        let most = try ResultsReport.summarize(table, scale: scale, rows: rows).map(\.seeds).max() ?? 0
+        log("no round to run: " + (try openClaimsText(table, scale: scale, rows: rows, seeds: most)))
     }
 
     /// "after N seeds per cell: D claims decided, O open (U of them out of reach within the cap)".

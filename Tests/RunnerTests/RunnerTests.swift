@@ -66,6 +66,34 @@ final class RunnerTests: XCTestCase {
         XCTAssertNoThrow(try SeedPlan(base: 4, cap: 6).validate())
     }
 
+    /// `--dry-run --until-resolved` on a table whose base seeds are in prints the next round's
+    /// cells and time and runs nothing; with base seeds still to run it says rounds follow.
+    func testADryRunShowsTheNextRoundAndRunsNothing() throws {
+        let table = Tables.asymmetry
+        let means = ["baseline": 60.0, "stop-gradient": 40, "predictor": 59, "predictor-stop-gradient": 20]
+        var r = try runner()
+        r.seeds = 3; r.untilResolved = SeedPlan(base: 3, cap: 8)
+        r.dryRun = true
+        var log: [String] = []
+        try r.run(table, scale: .smoke, train: data.train, test: data.test) { log.append($0) }
+        XCTAssertTrue(log.contains { $0.contains("then rounds of --until-resolved up to 8 seeds") }, "\(log)")
+        var rows: [[String: String]] = []
+        for cell in try table.cells(scale: .smoke) {
+            for seed in 0 ..< 3 {
+                var row = TableRow.planned(cell.withSeed(UInt64(seed)), table: table, trainImages: data.train.count, testImages: data.test.count)
+                row["seed"] = "\(seed)"; row["status"] = "ok"; row["knn_top1"] = "\(means[cell.point.value.description]! + [-1.0, 0, 1][seed])"
+                rows.append(row)
+            }
+        }
+        try writeResults(rows, to: r.csvPath(table))
+        let before = try String(contentsOfFile: r.csvPath(table), encoding: .utf8)
+        log = []
+        try r.run(table, scale: .smoke, train: data.train, test: data.test) { log.append($0) }
+        XCTAssertTrue(log.contains { $0.hasPrefix("next: round 4 of at most 8 seeds, 1 claim open") && $0.contains("2 cells to run (seed 3)") }, "\(log)")
+        XCTAssertEqual(log.filter { $0.contains("seed 3  (about") }.count, 2, "\(log)")
+        XCTAssertEqual(try String(contentsOfFile: r.csvPath(table), encoding: .utf8), before)
+    }
+
     /// A claim that the cap's seeds could not decide gets no more: the baseline and the predictor
     /// with equal means (sd 1, 3 seeds: still in reach, it gets seed 3; at 6 seeds |S| + 2·SE is
     /// below the band the cap of 8 would give, so round 7 adds nothing).
