@@ -28,6 +28,36 @@ final class FaultTests: XCTestCase {
         for (p, q) in zip(honest.parameters, faulty.parameters) { XCTAssertEqual(p.grad.array.map { -$0 }, q.grad.array, p.name) }
     }
 
+    /// Why BYOL passes the regression with every gradient negated: its loss ℓ(p, t) = 2 − 2·cos(p, t)
+    /// is 4 − ℓ(−p, t), and −p is what the predictor outputs with its last weight and bias negated,
+    /// so ascending ℓ from one start is descending it from the other; LARS (norms, momentum, decay)
+    /// is odd in the sign. Negating the gradients is therefore BYOL itself, begun from the other
+    /// sign of the predictor's last map: bit for bit the same encoder, projector and target, that
+    /// map the negative. The same steps without the negated start end elsewhere.
+    func testNegatedGradientsAreBYOLStartedFromANegatedPredictor() throws {
+        let faulty = Fault.negatedGradients.plant(in: smallBYOL()), mirrored = smallBYOL(), plain = smallBYOL()
+        let last = try XCTUnwrap(mirrored.predictor.layers.last as? Linear)
+        XCTAssertNotNil(last.bias)
+        for p in last.parameters { let v = p.value.data; for i in 0 ..< p.value.count { v[i] = -v[i] } }
+        let lastIndices = Set(mirrored.parameters.indices.filter { k in last.parameters.contains { $0 === mirrored.parameters[k] } })
+        XCTAssertEqual(lastIndices.count, 2)
+        let optimisers = (0 ..< 3).map { _ in LARS(weightDecay: 1e-5, trustCoefficient: 0.02, clipTrustRatio: true) }
+        var rng = RandomGenerator(seed: 3)
+        for step in 0 ..< 4 {
+            let x = GradientCheck.random([8, 8, 8, 3], rng: &rng)
+            for (method, optimiser) in zip([faulty, mirrored, plain] as [SelfSupervisedMethod], optimisers) {
+                _ = method.trainingStep(views: x, context: context(step))
+                optimiser.step(method.parameters, learningRate: 0.5)
+                method.afterOptimizerStep(context: context(step))
+            }
+        }
+        for (k, (p, q)) in zip(faulty.parameters, mirrored.parameters).enumerated() {
+            XCTAssertEqual(p.value.array, lastIndices.contains(k) ? q.value.array.map { -$0 } : q.value.array, p.name)
+        }
+        for (p, q) in zip(faulty.momentumTarget!.target, mirrored.momentumTarget!.target) { XCTAssertEqual(p.value.array, q.value.array, p.name) }
+        XCTAssertNotEqual(faulty.encoder.parameters[0].value.array, plain.encoder.parameters[0].value.array)
+    }
+
     func testTheLossTurnsNaNFromTheGivenStep() {
         let faulty = Fault.nanLossFromStep(2).plant(in: smallBYOL())
         let x = views()
