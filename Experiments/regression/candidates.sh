@@ -138,19 +138,29 @@ printf '%s\n' "${todo[@]}" | xargs -r -P "$jobs" -I{} bash -c 'eval "$CANDIDATES
 rm -f "$out/.lock"
 
 echo "candidate                 seeds  kNN mean ± sd   at init  smallest gain  kNN+linear ± sd  at init  smallest gain  seconds a cell"
+# the linear probe at initialisation of every (training images, seed) any candidate measured: the
+# encoder at initialisation depends only on the seed (the kNN at initialisation is the same for
+# every method of a seed), so a row written before the probe ran there takes the value from
+# another candidate's row of the same images and seed
+inits=$(for f in "$out"/*.csv; do
+  sed 's/"[^"]*"//g' "$f" | awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+    ("linear_top1_init" in c) && $c["linear_top1_init"] != "" { print $c["train_images"] ":" $c["seed"] "=" $c["linear_top1_init"] }'
+done | sort -u | tr '\n' ' ')
 for name in "${names[@]}"; do
   csv="$out/$name.csv"
   [ -s "$csv" ] || continue
   # a quoted field (the linear probe's protocol) holds commas: drop its text before splitting;
-  # rows written before the linear probe ran at initialisation have no linear_top1_init: their
-  # candidate shows no kNN+linear gain
-  sed 's/"[^"]*"//g' "$csv" | awk -F, -v name="$name" '
+  # a row without linear_top1_init borrows it (above), and a candidate with a row that has none
+  # shows no kNN+linear gain
+  sed 's/"[^"]*"//g' "$csv" | awk -F, -v name="$name" -v inits="$inits" '
+    BEGIN { m = split(inits, pairs, " "); for (j = 1; j <= m; j++) { split(pairs[j], kv, "="); known[kv[1]] = kv[2] } }
     NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
     $col["status"] == "ok" {
       k = $col["knn_top1"]; i0 = $col["knn_top1_init"]; l = $col["linear_top1"]
       n++; sk += k; skk += k * k; si += i0; g = k - i0; if (n == 1 || g < gmin) gmin = g
       b = (k + l) / 2; sb += b; sbb += b * b; st += $col["seconds"]
       li = ("linear_top1_init" in col) ? $col["linear_top1_init"] : ""
+      if (li == "") li = known[$col["train_images"] ":" $col["seed"]]
       if (li == "") nolinear = 1; else { bi = (i0 + li) / 2; sbi += bi; h = b - bi; if (n == 1 || h < hmin) hmin = h }
     }
     END {
