@@ -17,6 +17,8 @@ enum RegressCommand {
         /// A worker of `--jobs`: the cell (method, seed) it runs and the folder of its row.
         var cell: (method: String, seed: Int)? = nil
         var cellDirectory: String? = nil
+        /// `--sabotage` as given, passed on to workers.
+        var sabotage: String? = nil
     }
 
     static let options: [Option<Settings>] = [
@@ -37,26 +39,45 @@ enum RegressCommand {
             s.run.seeds = try Value.int(v, option: "seeds", minimum: 1)
         },
         Option("sabotage", "FAULT", example: "negate-gradients",
-               "plant a bug to see the check fail: negate-gradients (every gradient's sign flipped),\ntarget-receives-gradients (BYOL without its stop-gradient), target-copies-online\n(the momentum target with τ = 0), nan-loss-at-STEP; and faults of a few points:\nno-colour-jitter, held-momentum, doubled-temperature, tenfold-lambda, no-warmup,\nbn-train-mode-at-evaluation (the backbone's batch norms left in training mode for the kNN)") { s, v in
-            guard let fault = Fault(parsing: v) else {
-                throw OptionError("--sabotage: unknown fault '\(v)'; known: \(Fault.names.joined(separator: ", "))")
+               "plant a bug in every method, or METHOD=FAULT[,METHOD=FAULT…] one per method, to\nsee the check fail: negate-gradients (every gradient's sign flipped),\ntarget-receives-gradients (BYOL without its stop-gradient), target-copies-online\n(the momentum target with τ = 0), nan-loss-at-STEP; and faults of a few points:\nno-colour-jitter, held-momentum, doubled-temperature, tenfold-lambda, no-warmup,\nbn-train-mode-at-evaluation (the backbone's batch norms left in training mode for the kNN)") { s, v in
+            func parse(_ name: Substring) throws -> Fault {
+                guard let fault = Fault(parsing: String(name)) else {
+                    throw OptionError("--sabotage: unknown fault '\(name)'; known: \(Fault.names.joined(separator: ", "))")
+                }
+                return fault
             }
-            s.run.fault = fault
+            if v.contains("=") {
+                for item in v.split(separator: ",") {
+                    let parts = item.split(separator: "=", maxSplits: 1)
+                    guard parts.count == 2, Regression.guardedMethods.contains(String(parts[0])) else {
+                        throw OptionError("--sabotage: expected FAULT or METHOD=FAULT[,METHOD=FAULT…] with METHOD one of "
+                                          + "\(Regression.guardedMethods.joined(separator: ", ")), got '\(item)'")
+                    }
+                    s.run.faults[String(parts[0])] = try parse(parts[1])
+                }
+            } else {
+                s.run.fault = try parse(Substring(v))
+            }
+            s.sabotage = v
         },
-        Option("recipe", "NAME", example: "cpu", "the cells to run: \(RegressionRecipe.allCases.map(\.rawValue).joined(separator: " or ")) (ci: the methods table's ci\ncells, what make regress runs; cpu: its cpu cells, a candidate measured against it;\nsmoke: its smoke cells, the check's plumbing in seconds)") { s, v in
+        Option(switch: "first-look", "run only each method's first look and report the methods below its bound,\nwithout the retry seeds that would decide (to measure a fault, not to judge)") {
+            $0.run.firstLookOnly = true
+        },
+        Option("recipe", "NAME", example: "cpu", "the cells to run: \(RegressionRecipe.allCases.map(\.rawValue).joined(separator: " or ")) (ci: a cell per method that\nlearns on every seed, what make regress runs; cpu: the methods table's cpu cells, a\ncandidate measured against it; smoke: its smoke cells, the check's plumbing in seconds)") { s, v in
             guard let recipe = RegressionRecipe(rawValue: v) else {
                 throw OptionError("--recipe: unknown recipe '\(v)'; known: \(RegressionRecipe.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             s.run.recipe = recipe
         },
-        Option("statistic", "NAME", example: "knn-linear", "what the rule compares: \(RegressionStatistic.allCases.map(\.rawValue).joined(separator: " or ")) (the recipe's:\nkNN top-1; knn-linear: the mean of the kNN and linear probe top-1)") { s, v in
+        Option("statistic", "NAME", example: "knn-linear", "what the rule compares: \(RegressionStatistic.allCases.map(\.rawValue).joined(separator: " or ")) (knn-linear:\nthe mean of the kNN and linear probe top-1, the ci recipe's; knn: the kNN top-1,\nthe cpu and smoke recipes')") { s, v in
             guard let statistic = RegressionStatistic(rawValue: v) else {
                 throw OptionError("--statistic: unknown statistic '\(v)'; known: \(RegressionStatistic.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             s.run.statistic = statistic
         },
-        Option("rows-from", "CSV", example: "Results/methods.csv", "with --update: take the seeds' rows from this table CSV (runs of the very cells\nthe recipe runs, every configuration column equal) instead of training them") { s, v in
-            s.run.rowsFrom = v
+        Option("rows-from", "CSV[,CSV…]", example: "Results/methods.csv", "with --update: take the seeds' rows from these CSVs (a table's, or sslbench train\n--out rows: runs of the very cells the recipe runs, every configuration column\nequal) instead of training them") { s, v in
+            s.run.rowsFrom = v.split(separator: ",").map(String.init)
+            if s.run.rowsFrom.isEmpty { throw OptionError("--rows-from expects one or more CSV paths, got '\(v)'") }
         },
         Option("jobs", "N", example: "2", "run the cells as N one-thread worker processes side by side, the longest\nfirst (1: in this process; on 2 cores, 2 finish sooner)") { s, v in
             s.jobs = try Value.int(v, option: "jobs", minimum: 1)
@@ -75,20 +96,21 @@ enum RegressCommand {
     ]
 
     static var command: Command {
-        Command("regress", summary: "the accuracy regression: every method's ci cell (README, \"Accuracy regression\"), seed 0,\nagainst Results/regression/baseline.csv; exits 1 when a method fails its recipe's rule",
+        Command("regress", summary: "the accuracy regression: every method's ci regression cell (README, \"Accuracy regression\"), seed 0,\nagainst Results/regression/baseline.csv; exits 1 when a method fails its recipe's rule",
                 options: options, run: run)
     }
 
     static func run(_ parsed: ParsedOptions) throws {
         var s = Settings()
         try parsed.apply(options, to: &s)
-        if s.run.rowsFrom != nil && !s.run.update { throw OptionError("--rows-from goes with --update") }
+        if !s.run.rowsFrom.isEmpty && !s.run.update { throw OptionError("--rows-from goes with --update") }
         if s.run.seeds != nil && !s.run.update {
             let rule = s.run.recipe.rule
             throw OptionError("--seeds goes with --update: a check runs the seeds its recipe's rule looks at (\(rule.firstSeeds)"
                               + (rule.retrySeeds > 0 ? ", then \(rule.retrySeeds) more below its bound)" : ")"))
         }
-        if s.run.update && s.run.fault != nil { throw OptionError("--sabotage plants a fault to check; it does not go with --update") }
+        if s.run.update && s.run.firstLookOnly { throw OptionError("--first-look goes with a check, not with --update") }
+        if s.run.update && s.sabotage != nil { throw OptionError("--sabotage plants a fault to check; it does not go with --update") }
         if s.run.update, let seeds = s.run.seeds, seeds < Regression.minimumBaselineSeeds {
             throw OptionError("--seeds must be at least \(Regression.minimumBaselineSeeds) for an update, got \(seeds)")
         }
@@ -121,7 +143,7 @@ enum RegressCommand {
         }
         if s.jobs > 1 {
             var arguments = ["--recipe", s.run.recipe.rawValue, "--directory", s.run.directory, "--data", folder]
-            if let fault = s.run.fault { arguments += ["--sabotage", fault.description] }
+            if let sabotage = s.sabotage { arguments += ["--sabotage", sabotage] }
             s.run.cellExecutor = CellWorkers(jobs: s.jobs, rowsFile: "methods.csv", name: { $0.configuration.method.name }) { cell, seed, directory in
                 ["regress", "--cell", "\(cell.configuration.method.name):\(seed)", "--cell-directory", directory, "--threads", "1"] + arguments
             }.run
@@ -130,6 +152,10 @@ enum RegressCommand {
         for check in checks { print(check) }
         if s.run.update { return }
         let failed = checks.filter { !$0.passed }
+        if s.run.firstLookOnly && !failed.isEmpty {
+            print("regression, first look only: \(failed.map(\.method).joined(separator: ", ")) below the first bound; the retry seeds would decide")
+            exit(1)
+        }
         if failed.isEmpty {
             print("regression: every method within its tolerance of \(s.run.baselinePath)")
         } else {

@@ -5,15 +5,14 @@ import Methods
 import Report
 import Training
 
-/// The accuracy regression of `make regress`: the `methods` table's cells of a recipe
-/// (`RegressionRecipe`: `ci` is what CI runs), one seed, against the recipe's baseline
+/// The accuracy regression of `make regress`: a recipe's cell of each method of the `methods`
+/// table (`RegressionRecipe`: `ci` is what CI runs), one seed, against the recipe's baseline
 /// (`Results/regression/baseline.csv` for `ci`), which holds the same cells at several seeds.
 ///
-/// The recipe's `RegressionRule` decides: `ci` fails a method whose kNN top-1 is below the
-/// baseline's mean by more than three sample standard deviations of its seeds (at least one
-/// point); `cpu` takes two looks, a first seed (or the mean of several: `RegressionRule.firstSeeds`)
-/// and, when it falls below its bound, three more whose mean decides, at a false alarm rate of 1
-/// run in 100 over the six methods. A different
+/// The recipe's `RegressionRule` decides, on the recipe's `RegressionStatistic`: two looks, a
+/// first seed (or the mean of several: `RegressionRule.firstSeeds`) and, when it falls below its
+/// bound, more seeds whose mean decides, at a false alarm rate of 1 run in 100 over the six
+/// methods. A different
 /// seed or CPU (another BLAS kernel rounds differently, which acts like another seed) moves a
 /// cell by its seed-to-seed spread; a broken method falls further.
 public enum Regression {
@@ -106,13 +105,15 @@ public enum Regression {
             if let initial = atInitialisation { measured += String(format: " (%.2f at initialisation)", initial) }
             let seeds = baseline.map { String(format: "%.2f", $0) }.joined(separator: ", ")
             var text = String(format: "%@ %@: %@ %@, baseline %.2f (%d seeds: %@; sd %.2f), lowest accepted %.2f",
-                              passed ? "ok  " : "FAIL", method, statistic.name, measured, baselineMean, baseline.count, seeds, baselineSpread, lowestAccepted)
+                              passed ? "ok  " : needsRetry ? "LOW " : "FAIL", method, statistic.name, measured, baselineMean, baseline.count, seeds, baselineSpread, lowestAccepted)
             if let v = value { text += String(format: " (margin %+.2f)", v - lowestAccepted) }
             if let bound = lowestRetryMean {
                 text += String(format: "; below it, %d more seeds must average at least %.2f", rule.retrySeeds, bound)
                 if let retries {
                     let values = retries.map { $0.map { String(format: "%.2f", $0) } ?? "none" }.joined(separator: ", ")
                     text += " (they gave " + values + (retryMean.map { String(format: ", mean %.2f)", $0) } ?? ")")
+                } else if needsRetry {
+                    text += " (not run: first look only)"
                 }
             }
             return text + String(format: "; false alarm in %@ runs of this method; detects a drop of %.2f points 4 times in 5",
@@ -230,12 +231,21 @@ public struct RegressionRun {
     public var statistic: RegressionStatistic? = nil
     /// Seeds per method (nil: the rule's first look for a check, 4 for an update).
     public var seeds: Int? = nil
-    /// A fault planted in every method, to see the check fail.
+    /// A fault planted in every method, to see the check fail (`faults` names one per method).
     public var fault: Fault? = nil
-    /// An update that takes its rows from this results CSV (a table run of the very cells the
+    /// Faults planted in the methods named, each in its own (before `fault`).
+    public var faults: [String: Fault] = [:]
+    /// Only the first look: a method below its first bound is reported as such and no retry
+    /// seeds run (to measure what a fault does, not to decide).
+    public var firstLookOnly = false
+
+    /// The fault planted in `method`'s cells, if any.
+    public func fault(for method: String) -> Fault? { faults[method] ?? fault }
+    /// An update that takes its rows from these results CSVs (a table run of the very cells the
     /// recipe runs, e.g. Results/methods.csv for the cpu recipe's four methods that run the
-    /// table's cells as declared) instead of training them; every configuration column must match.
-    public var rowsFrom: String? = nil
+    /// table's cells as declared, or the rows `sslbench train --out` wrote for those cells)
+    /// instead of training them; every configuration column must match.
+    public var rowsFrom: [String] = []
     /// Runs the cells in place of this process (`sslbench regress --jobs`; `TableRunner.cellExecutor`).
     public var cellExecutor: ((_ todo: [(cell: TableCell, seed: UInt64, seconds: Double)], _ csvPath: String,
                                _ log: (String) -> Void) throws -> Void)? = nil
@@ -245,34 +255,47 @@ public struct RegressionRun {
     public var directory: String { baselineDirectory ?? (recipe == .ci ? "Results/regression" : "Results/regression/\(recipe.rawValue)") }
     public var baselinePath: String { "\(directory)/baseline.csv" }
 
-    /// The rows of `source` for every (cell, seed) the runner plans, matched on method and seed and
+    /// The rows of `sources` for every (cell, seed) the runner plans, matched on method and seed and
     /// required to agree on every configuration column with the cell as this code declares it.
-    /// (`trainImages`, `testImages`: the data's sizes, which a cell's own counts are capped at.)
-    func importedRows(from source: String, runner: TableRunner, trainImages: Int, testImages: Int) throws -> [[String: String]] {
-        let rows = try readResults(source)
+    /// A row of `sslbench train` has no table columns (table, variant, scale, …): it matches on
+    /// the others and takes the table's from the plan. (`trainImages`, `testImages`: the data's
+    /// sizes, which a cell's own counts are capped at.)
+    func importedRows(from sources: [String], runner: TableRunner, trainImages: Int, testImages: Int) throws -> [[String: String]] {
+        let rows = try sources.flatMap { try readResults($0) }
+        let sourceText = sources.joined(separator: ", ")
         return try runner.plan(Tables.methods, scale: recipe.scale).map { cell, seed in
             let expected = TableRow.planned(cell, table: Tables.methods, trainImages: trainImages, testImages: testImages)
             let method = cell.configuration.method.name
-            let candidates = rows.filter { $0["method"] == method && $0["seed"] == "\(seed)" && $0["scale"] == recipe.scale.rawValue }
-            guard let row = candidates.first(where: { r in Regression.configurationColumns.allSatisfy { r[$0] == expected[$0] } }) else {
-                let differing = candidates.first.flatMap { r in Regression.configurationColumns.first { r[$0] != expected[$0] } }
-                throw Regression.Failure.rowMissing(method: method, seed: Int(seed), path: source,
-                                                    differs: differing.map { "\($0) \(candidates.first![$0] ?? "") where the recipe has \(expected[$0] ?? "")" })
+            // a train row's scale: none (no such column, or an empty one in a file that mixes both kinds)
+            func scale(_ r: [String: String]) -> String { r["scale"].flatMap { $0.isEmpty ? nil : $0 } ?? recipe.scale.rawValue }
+            let candidates = rows.filter { $0["method"] == method && $0["seed"] == "\(seed)" && scale($0) == recipe.scale.rawValue }
+            func differing(_ r: [String: String]) -> String? {
+                Regression.configurationColumns.first { column in column == "scale" ? false : r[column] != expected[column] }
             }
-            return row
+            guard let row = candidates.first(where: { differing($0) == nil }) else {
+                let column = candidates.first.flatMap(differing)
+                throw Regression.Failure.rowMissing(method: method, seed: Int(seed), path: sourceText,
+                                                    differs: column.map { "\($0) \(candidates.first![$0] ?? "none") where the recipe has \(expected[$0] ?? "")" })
+            }
+            var merged = row
+            for column in TableRow.header where !CellRow.header.contains(column) && (row[column] ?? "").isEmpty { merged[column] = expected[column] }
+            return merged
         }
     }
 
-    /// A runner of this run's cells: the recipe's cell of each method named, the fault planted.
+    /// A runner of this run's cells: the recipe's cell of each method named, its fault planted.
     func cellRunner() -> TableRunner {
         var runner = TableRunner()
-        runner.wrapMethod = fault.map { fault in { fault.plant(in: $0) } }
+        let run = self
+        if fault != nil || !faults.isEmpty {
+            runner.wrapMethod = { cell, method in run.fault(for: cell.configuration.method.name)?.plant(in: method) ?? method }
+        }
         let selected = Set(methods)
-        let fault = self.fault, recipe = self.recipe
+        let recipe = self.recipe
         runner.cellSelection = { declared in
             guard selected.contains(declared.configuration.method.name) else { return nil }
             let cell = recipe.cell(declared)
-            guard let fault else { return cell }
+            guard let fault = run.fault(for: declared.configuration.method.name) else { return cell }
             var c = cell.configuration
             fault.configure(&c)
             return cell.withConfiguration(c)
@@ -327,13 +350,13 @@ public struct RegressionRun {
         let oldBaseline = try readResults(baselinePath)
         if !update && oldBaseline.isEmpty { throw Regression.Failure.noBaseline(path: baselinePath) }
         if !update { try? FileManager.default.removeItem(atPath: runner.csvPath(table)) }   // a fresh run of this code
-        log("regression\(update ? " baseline update" : ""): \(methods.joined(separator: ", ")), the methods table's \(recipe.scale.rawValue) cells "
-            + "(BYOL and SwAV on their own recipe, RegressionRecipe.cell), \(seedText(runner))")
-        if update, let source = rowsFrom {
-            let rows = try importedRows(from: source, runner: runner, trainImages: train.count, testImages: test.count)
+        log("regression\(update ? " baseline update" : ""): \(methods.joined(separator: ", ")), the \(recipe.rawValue) recipe's cells "
+            + "(RegressionRecipe.cell), \((statistic ?? recipe.statistic).name), \(seedText(runner))")
+        if update, !rowsFrom.isEmpty {
+            let rows = try importedRows(from: rowsFrom, runner: runner, trainImages: train.count, testImages: test.count)
             try FileManager.default.createDirectory(atPath: runner.resultsDirectory, withIntermediateDirectories: true)
             try writeResults(rows, to: runner.csvPath(table))
-            log("\(rows.count) rows taken from \(source), none trained")
+            log("\(rows.count) rows taken from \(rowsFrom.joined(separator: ", ")), none trained")
         } else {
             try runner.run(table, scale: recipe.scale, train: train, test: test, log: log)
         }
@@ -343,9 +366,10 @@ public struct RegressionRun {
         }.map(\.element)
         guard update else {
             var checks = try Regression.compare(new: newRows, baseline: oldBaseline, baselinePath: baselinePath, rules: recipe.rule(for:),
-                                                statistic: statistic ?? recipe.statistic, ignoring: fault?.changedColumns ?? [])
+                                                statistic: statistic ?? recipe.statistic,
+                                                ignoring: methods.reduce(into: Set<String>()) { $0.formUnion(fault(for: $1)?.changedColumns ?? []) })
             let retried = Set(checks.filter(\.needsRetry).map(\.method))
-            guard !retried.isEmpty else { return checks }
+            guard !retried.isEmpty, !firstLookOnly else { return checks }
             // the second look: seeds j…j+k−1 of the methods whose first look fell below its bound
             // (j and k of each method's rule)
             func looks(_ method: String) -> (j: Int, k: Int) {

@@ -112,9 +112,9 @@ public struct TableRunner {
     public var resultsDirectory = "Results"
     public var seeds = 1
     public var shard: Shard? = nil
-    /// Wraps every cell's method before it trains (the regression's planted faults, `Fault`);
+    /// Wraps each cell's method before it trains (the regression's planted faults, `Fault`);
     /// nil: each method trains as built.
-    public var wrapMethod: ((SelfSupervisedMethod) -> SelfSupervisedMethod)? = nil
+    public var wrapMethod: ((TableCell, SelfSupervisedMethod) -> SelfSupervisedMethod)? = nil
     /// Print the plan and the estimated time, run nothing.
     public var dryRun = false
     /// Each cell as this returns it, and only those it returns (all, unchanged, when nil): the
@@ -293,7 +293,7 @@ public struct TableRunner {
             var configuration = cell.configuration
             configuration.checkpointPath = "\(checkpoints)/\(table.name)-\(fnv1a(TableRow.key(cell, seed: seed))).ckpt"
             func trainCell() throws -> CellResult {
-                try Training.train(configuration, train: train, test: test, wrapMethod: wrapMethod ?? { $0 }, progress: { event in
+                try Training.train(configuration, train: train, test: test, wrapMethod: { wrapMethod?(cell, $0) ?? $0 }, progress: { event in
                     if case .resumed(let epoch, _) = event { log("    resumed after epoch \(epoch)") }
                     if case .epochFinished(let epoch, let epochs, let loss, let rate, _) = event {
                         log(String(format: "    epoch %d/%d  loss %.4f  %.1f images/s", epoch, epochs, loss, rate))

@@ -63,6 +63,17 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(Commands.main(["regress", "--update", "--seeds", "2"]), 2)   // fewer than the minimum baseline
     }
 
+    /// `--sabotage` takes one fault for every method or METHOD=FAULT pairs, and names what it
+    /// does not know; `--first-look` and a sabotage go with a check only.
+    func testRegressSabotageIsCheckedBeforeAnythingRuns() {
+        XCTAssertEqual(Commands.main(["regress", "--sabotage", "no-such-fault"]), 2)
+        XCTAssertEqual(Commands.main(["regress", "--sabotage", "byol=no-such-fault"]), 2)
+        XCTAssertEqual(Commands.main(["regress", "--sabotage", "resnet=held-momentum"]), 2)
+        XCTAssertEqual(Commands.main(["regress", "--sabotage", "byol=held-momentum,swav"]), 2)
+        XCTAssertEqual(Commands.main(["regress", "--update", "--sabotage", "byol=held-momentum"]), 2)
+        XCTAssertEqual(Commands.main(["regress", "--update", "--first-look"]), 2)
+    }
+
     func testMistakesAreNamed() {
         func error(_ line: String) -> String {
             do {

@@ -92,6 +92,22 @@ final class WorkerProcessTests: XCTestCase {
         let mean = String(format: "%.2f (mean of seeds %.2f, %.2f)", (simclr[0] + simclr[1]) / 2, simclr[0], simclr[1])
         XCTAssertTrue(check.output.contains("simclr: kNN top-1 \(mean)"), check.output)
         XCTAssertFalse(FileManager.default.fileExists(atPath: directory + "/latest/workers"), "the workers' folders are removed")
+
+        // a fault planted in SimCLR only, first look only: Barlow Twins trains as before, SimCLR
+        // otherwise, and no retry seed runs whatever the verdict
+        let sabotaged = try run(p.binary, ["regress", "--recipe", "smoke", "--directory", directory, "--methods", "barlow-twins,simclr",
+                                           "--jobs", "2", "--data", p.folder, "--sabotage", "simclr=negate-gradients", "--first-look"])
+        let faulty = try readResults(directory + "/latest/methods.csv")
+        XCTAssertEqual(faulty.map { "\($0["method"]!) \($0["seed"]!)" }.sorted(), ["barlow-twins 0", "simclr 0", "simclr 1"], sabotaged.output)
+        for row in faulty {
+            let same = try XCTUnwrap(baseline.first { $0["method"] == row["method"] && $0["seed"] == row["seed"] })
+            if row["method"] == "simclr" {
+                XCTAssertNotEqual(row["knn_top1"], same["knn_top1"], "seed \(row["seed"]!)")
+            } else {
+                XCTAssertEqual(row["knn_top1"], same["knn_top1"])
+            }
+        }
+        XCTAssertFalse(sabotaged.output.contains("more seed(s) decide"), sabotaged.output)
     }
 
     /// A row that a worker finished after its parent was killed is not lost: the next run adds it

@@ -234,9 +234,9 @@ final class RegressionTests: XCTestCase {
         XCTAssertTrue(try Regression.compare(new: [new], baseline: baseline, baselinePath: "b.csv", rule: threeSpreads)[0].passed)
     }
 
-    /// Every method of the `methods` table is guarded; four run the table's `ci` cell as
-    /// declared, BYOL and SwAV their own recipe, and the runner's plan carries it.
-    func testTheRegressionRunsEveryMethodWithBYOLAndSwAVOnTheirRecipe() throws {
+    /// Every method of the `methods` table is guarded, each on its own `ci` cell, and the
+    /// runner's plan carries it.
+    func testTheRegressionRunsEveryMethodOnItsCICell() throws {
         let declared = try Tables.methods.cells(scale: .ci)
         XCTAssertEqual(Set(declared.map(\.configuration.method.name)), Set(MethodCatalog.names))
         XCTAssertEqual(Set(Regression.guardedMethods), Set(MethodCatalog.names))
@@ -245,39 +245,59 @@ final class RegressionTests: XCTestCase {
         let plan = try r.plan(Tables.methods, scale: .ci)
         XCTAssertEqual(plan.map(\.cell.configuration.method.name), declared.map(\.configuration.method.name))
         for (cell, (planned, _)) in zip(declared, plan) {
-            assertRegressionCell(planned.configuration, declared: cell.configuration, swavImages: 20000)
+            let a = cell.configuration, b = planned.configuration
+            var expected = a
+            expected.testImages = nil   // every test image
+            switch a.method.name {
+            case "barlow-twins": expected.clipTrustRatio = false
+            case "simclr": expected.clipTrustRatio = false; expected.augmentation = .barlowTwins
+            case "moco-v3": expected.epochs = 8
+            case "sdmp": expected.clipTrustRatio = false; expected.epochs = 8
+            case "byol", "swav":
+                assertLearningRecipe(b, declared: a, swavEpochs: RegressionRecipe.swavEpochs)
+                XCTAssertNil(b.testImages)
+                continue
+            default: XCTFail("no ci cell expected for \(a.method.name)")
+            }
+            XCTAssertTrue(a.clipTrustRatio, a.method.name)   // the table's cells clip: the recipe changes that
+            XCTAssertEqual(b, expected, a.method.name)
         }
+        XCTAssertEqual(RegressionRecipe.ci.statistic, .knnAndLinear)
+        XCTAssertEqual(RegressionRecipe.ci.rule, .twoLooks(methods: 6, runsPerFalseAlarm: 100))
         // a selection that drops a method drops its cells
         r.cellSelection = { $0.configuration.method is BYOLConfiguration ? nil : $0 }
         XCTAssertEqual(try r.plan(Tables.methods, scale: .ci).count, declared.count - 1)
     }
 
-    /// A regression cell against the table's: BYOL at batch 32 (its LARS rate scaled with it) on
+    /// BYOL and SwAV against the table's cell: BYOL at batch 32 (its LARS rate scaled with it) on
     /// 8192 images for 8 epochs, SwAV on the milder augmentation with 3000 prototypes, batch 128,
-    /// `swavImages` images, 8 epochs; the other methods as declared; width and test images kept.
-    func assertRegressionCell(_ b: CellConfiguration, declared a: CellConfiguration, swavImages: Int, line: UInt = #line) {
+    /// 20000 images, `swavEpochs` epochs; width kept.
+    func assertLearningRecipe(_ b: CellConfiguration, declared a: CellConfiguration, swavEpochs: Int, line: UInt = #line) {
         switch a.method.name {
         case "byol":
             XCTAssertEqual([b.batchSize, b.trainImages, b.epochs], [32, 8192, 8], line: line)
             XCTAssertEqual(b.learningRate, a.learningRate * 32 / Float(a.batchSize), accuracy: 1e-7, line: line)   // LARS rate scaled by batch/256
         case "swav":
             XCTAssertEqual([b.batchSize, b.trainImages, b.epochs, (b.method as? SwAVConfiguration)?.prototypeCount],
-                           [128, swavImages, 8, 3000], line: line)
+                           [128, 20000, swavEpochs, 3000], line: line)
             XCTAssertEqual(b.augmentation, .barlowTwins, line: line)
         default:
             XCTAssertEqual(a, b, a.method.name, line: line)
         }
-        XCTAssertEqual([b.backboneWidth, b.testImages], [a.backboneWidth, a.testImages], line: line)
+        XCTAssertEqual(b.backboneWidth, a.backboneWidth, line: line)
     }
 
     /// The candidate `cpu` recipe: the methods table's cpu cells, BYOL at batch 32 and SwAV on
-    /// the milder augmentation with 3000 prototypes on 20000 images, as at `ci`; its baseline
-    /// lives apart from the ci one.
+    /// the milder augmentation with 3000 prototypes on 20000 images for 8 epochs, test images as
+    /// declared; its baseline lives apart from the ci one.
     func testTheCPURecipeRunsTheCPUCellsWithBYOLAndSwAVOnTheirRecipe() throws {
         let declared = try Tables.methods.cells(scale: .cpu)
         for cell in declared {
-            assertRegressionCell(RegressionRecipe.cpu.cell(cell).configuration, declared: cell.configuration, swavImages: 20000)
+            let b = RegressionRecipe.cpu.cell(cell).configuration
+            assertLearningRecipe(b, declared: cell.configuration, swavEpochs: 8)
+            XCTAssertEqual(b.testImages, cell.configuration.testImages)
         }
+        XCTAssertEqual(RegressionRecipe.cpu.statistic, .knn)
         var run = RegressionRun()
         XCTAssertEqual(run.baselinePath, "Results/regression/baseline.csv")
         run.recipe = .cpu
@@ -302,12 +322,27 @@ final class RegressionTests: XCTestCase {
         }
         let source = directory + "/methods.csv"
         try writeResults(rows, to: source)
-        XCTAssertEqual(try run.importedRows(from: source, runner: runner, trainImages: 512, testImages: 512).map { $0["seed"]! }, ["0", "1", "2"])
+        XCTAssertEqual(try run.importedRows(from: [source], runner: runner, trainImages: 512, testImages: 512).map { $0["seed"]! }, ["0", "1", "2"])
+        // rows of `sslbench train --out` (no table columns), split over two files, take the table's columns from the plan
+        let tableColumns = Set(TableRow.header).subtracting(CellRow.header)
+        let trainRows = rows.map { $0.filter { !tableColumns.contains($0.key) } }
+        try writeResults(Array(trainRows.prefix(2)), to: directory + "/a.csv")
+        try writeResults(Array(trainRows.suffix(1)), to: directory + "/b.csv")
+        let imported = try run.importedRows(from: [directory + "/a.csv", directory + "/b.csv"], runner: runner, trainImages: 512, testImages: 512)
+        XCTAssertEqual(imported, rows)
         rows[1]["batch_size"] = "999"
         try writeResults(rows, to: source)
-        XCTAssertThrowsError(try run.importedRows(from: source, runner: runner, trainImages: 512, testImages: 512)) {
+        XCTAssertThrowsError(try run.importedRows(from: [source], runner: runner, trainImages: 512, testImages: 512)) {
             XCTAssertTrue("\($0)".contains("barlow-twins seed 1"), "\($0)")
             XCTAssertTrue("\($0)".contains("batch_size 999"), "\($0)")
+        }
+        // a train row of another configuration is refused too, naming the column
+        var other = trainRows
+        other[2]["epochs"] = "77"
+        try writeResults(other, to: directory + "/a.csv")
+        XCTAssertThrowsError(try run.importedRows(from: [directory + "/a.csv"], runner: runner, trainImages: 512, testImages: 512)) {
+            XCTAssertTrue("\($0)".contains("barlow-twins seed 2"), "\($0)")
+            XCTAssertTrue("\($0)".contains("epochs 77"), "\($0)")
         }
     }
 
@@ -345,12 +380,11 @@ final class RegressionTests: XCTestCase {
         let cell = RegressionRecipe.ci.cell(declared)
         var configuration = cell.configuration
         fault.configure(&configuration)
-        configuration.linearProbe = false   // the check reads the kNN only
         let result = try train(configuration, train: data.train, test: data.test, wrapMethod: fault.plant(in:))
         let newRow = Dictionary(uniqueKeysWithValues: zip(TableRow.header, TableRow.fields(cell.withConfiguration(configuration),
                                                                                            table: Tables.methods, result: result)))
         return try Regression.compare(new: [newRow], baseline: baseline, baselinePath: committedBaseline, rule: RegressionRecipe.ci.rule,
-                                      ignoring: fault.changedColumns)[0]
+                                      statistic: RegressionRecipe.ci.statistic, ignoring: fault.changedColumns)[0]
     }
 
     /// The sabotage: the Barlow Twins cell of `make regress` with every gradient's sign flipped
@@ -472,7 +506,7 @@ final class RegressionTests: XCTestCase {
             throw XCTSkip("CIFAR-10 is not next to the project")
         }
         var r = TableRunner(); r.resultsDirectory = directory
-        r.wrapMethod = Fault.nanLossFromStep(3).plant(in:)
+        r.wrapMethod = { Fault.nanLossFromStep(3).plant(in: $1) }
         var log: [String] = []
         try r.run(Tables.lambda, scale: .smoke, train: data.train.prefix(512), test: data.test.prefix(512)) { log.append($0) }
         let rows = try readResults(r.csvPath(Tables.lambda))
