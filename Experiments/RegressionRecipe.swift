@@ -91,5 +91,5 @@ public enum RegressionRecipe: String, CaseIterable, Sendable {
     }
 
     /// SwAV's epochs in the `ci` recipe.
-    public static let swavEpochs = 8
+    public static let swavEpochs = 4
 }

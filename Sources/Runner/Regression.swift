@@ -261,7 +261,7 @@ public struct RegressionRun {
     /// the others and takes the table's from the plan. (`trainImages`, `testImages`: the data's
     /// sizes, which a cell's own counts are capped at.)
     func importedRows(from sources: [String], runner: TableRunner, trainImages: Int, testImages: Int) throws -> [[String: String]] {
-        let rows = try sources.flatMap { try readResults($0) }
+        let rows = try sources.flatMap { try readResultsOrTrainRows($0) }
         let sourceText = sources.joined(separator: ", ")
         return try runner.plan(Tables.methods, scale: recipe.scale).map { cell, seed in
             let expected = TableRow.planned(cell, table: Tables.methods, trainImages: trainImages, testImages: testImages)

@@ -106,6 +106,25 @@ public func readResults(_ path: String) throws -> [[String: String]] {
     }
 }
 
+/// The rows of a results CSV of either kind: a table's (`readResults`) or the rows `sslbench
+/// train --out` writes (`CellRow.header`, or an earlier version of it), whose table columns
+/// (table, variant, scale, …) are absent from the dictionaries.
+public func readResultsOrTrainRows(_ path: String) throws -> [[String: String]] {
+    guard FileManager.default.fileExists(atPath: path) else { return [] }
+    let text: String
+    do { text = try String(contentsOfFile: path, encoding: .utf8) }
+    catch { throw RunnerError.invalidResults(path: path, reason: "cannot read it (\(error.localizedDescription))") }
+    let header: [String]
+    do { header = try CSV.parse(text).first ?? [] } catch { throw RunnerError.invalidResults(path: path, reason: "\(error)") }
+    guard header == CellRow.header || CellRow.earlierHeaders.contains(header) else { return try readResults(path) }
+    return try CSV.parse(text).dropFirst().enumerated().map { i, row in
+        guard row.count == header.count else {
+            throw RunnerError.invalidResults(path: path, reason: "row \(i + 2) has \(row.count) fields, the header \(header.count)")
+        }
+        return Dictionary(uniqueKeysWithValues: zip(CellRow.header, row + Array(repeating: "", count: CellRow.header.count - header.count)))
+    }
+}
+
 /// Expands a table into cells, runs the ones its CSV lacks through the shared kernel, appends
 /// each row the moment it is done, and redraws the figure.
 public struct TableRunner {

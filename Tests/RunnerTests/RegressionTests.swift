@@ -323,11 +323,15 @@ final class RegressionTests: XCTestCase {
         let source = directory + "/methods.csv"
         try writeResults(rows, to: source)
         XCTAssertEqual(try run.importedRows(from: [source], runner: runner, trainImages: 512, testImages: 512).map { $0["seed"]! }, ["0", "1", "2"])
-        // rows of `sslbench train --out` (no table columns), split over two files, take the table's columns from the plan
-        let tableColumns = Set(TableRow.header).subtracting(CellRow.header)
-        let trainRows = rows.map { $0.filter { !tableColumns.contains($0.key) } }
-        try writeResults(Array(trainRows.prefix(2)), to: directory + "/a.csv")
-        try writeResults(Array(trainRows.suffix(1)), to: directory + "/b.csv")
+        // rows of `sslbench train --out` (its own header, no table columns), split over two files,
+        // take the table's columns from the plan
+        func writeTrainRows(_ rows: [[String: String]], to path: String) throws {
+            try (CSV.line(CellRow.header) + rows.map { r in CSV.line(CellRow.header.map { r[$0] ?? "" }) }.joined())
+                .write(toFile: path, atomically: true, encoding: .utf8)
+        }
+        let trainRows = rows
+        try writeTrainRows(Array(trainRows.prefix(2)), to: directory + "/a.csv")
+        try writeTrainRows(Array(trainRows.suffix(1)), to: directory + "/b.csv")
         let imported = try run.importedRows(from: [directory + "/a.csv", directory + "/b.csv"], runner: runner, trainImages: 512, testImages: 512)
         XCTAssertEqual(imported, rows)
         rows[1]["batch_size"] = "999"
@@ -339,7 +343,7 @@ final class RegressionTests: XCTestCase {
         // a train row of another configuration is refused too, naming the column
         var other = trainRows
         other[2]["epochs"] = "77"
-        try writeResults(other, to: directory + "/a.csv")
+        try writeTrainRows(other, to: directory + "/a.csv")
         XCTAssertThrowsError(try run.importedRows(from: [directory + "/a.csv"], runner: runner, trainImages: 512, testImages: 512)) {
             XCTAssertTrue("\($0)".contains("barlow-twins seed 2"), "\($0)")
             XCTAssertTrue("\($0)".contains("epochs 77"), "\($0)")
