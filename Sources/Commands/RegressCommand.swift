@@ -17,6 +17,8 @@ enum RegressCommand {
         /// A worker of `--jobs`: the cell (method, seed) it runs and the folder of its row.
         var cell: (method: String, seed: Int)? = nil
         var cellDirectory: String? = nil
+        /// `--methods` was given (else a fault for every method runs only the methods it concerns).
+        var methodsGiven = false
         /// `--sabotage` as given, passed on to workers.
         var sabotage: String? = nil
     }
@@ -34,12 +36,13 @@ enum RegressCommand {
                 throw OptionError("--methods: unknown method '\(name)'; known: \(Regression.guardedMethods.joined(separator: ", "))")
             }
             s.run.methods = names
+            s.methodsGiven = true
         },
         Option("seeds", "N", example: "8", "with --update: the baseline's seeds per method (4, at least \(Regression.minimumBaselineSeeds)); a check\nruns the seeds its recipe's rule looks at") { s, v in
             s.run.seeds = try Value.int(v, option: "seeds", minimum: 1)
         },
         Option("sabotage", "FAULT", example: "negate-gradients",
-               "plant a bug in every method, or METHOD=FAULT[,METHOD=FAULT…] one per method, to\nsee the check fail: negate-gradients (every gradient's sign flipped),\ntarget-receives-gradients (BYOL without its stop-gradient), target-copies-online\n(the momentum target with τ = 0), nan-loss-at-STEP; and faults of a few points:\nno-colour-jitter, held-momentum, doubled-temperature, tenfold-lambda, no-warmup,\nbn-train-mode-at-evaluation (the backbone's batch norms left in training mode for the kNN)") { s, v in
+               "plant a bug in every method it concerns (without --methods, the others are left\nout), or METHOD=FAULT[,METHOD=FAULT…] one per method, to see the check fail: negate-gradients (every gradient's sign flipped),\ntarget-receives-gradients (BYOL without its stop-gradient), target-copies-online\n(the momentum target with τ = 0), nan-loss-at-STEP; and faults of a few points:\nno-colour-jitter, held-momentum, doubled-temperature, tenfold-lambda, no-warmup,\nbn-train-mode-at-evaluation (the backbone's batch norms left in training mode for the kNN)") { s, v in
             func parse(_ name: Substring) throws -> Fault {
                 guard let fault = Fault(parsing: String(name)) else {
                     throw OptionError("--sabotage: unknown fault '\(name)'; known: \(Fault.names.joined(separator: ", "))")
@@ -130,6 +133,13 @@ enum RegressCommand {
         if s.boundsOnly {
             for check in try s.run.bounds() { print(check.bounds) }
             return
+        }
+        if let fault = s.run.fault, !s.methodsGiven, s.cell == nil {
+            let concerned = try s.run.methodsConcerned(by: fault)
+            let left = s.run.methods.filter { !concerned.contains($0) }
+            if concerned.isEmpty { throw OptionError("--sabotage \(fault) changes none of the \(s.run.recipe.rawValue) recipe's cells") }
+            if !left.isEmpty { print("sabotage \(fault): \(left.joined(separator: ", ")) left out (the fault does not concern their cells)") }
+            s.run.methods = concerned
         }
         SharedOptions.configureThreads(s.threads)
         let folder = try CIFAR.locateCIFAR10(explicit: s.data)

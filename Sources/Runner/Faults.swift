@@ -82,6 +82,22 @@ public enum Fault: Equatable, CustomStringConvertible {
         return FaultyMethod(method, fault: self)
     }
 
+    /// Whether the fault changes anything for a cell of this configuration: a recipe fault that
+    /// changes its recipe, a fault of a part only some methods have (a momentum target, BYOL's
+    /// stop-gradient) for those methods; the others concern every method.
+    public func concerns(_ configuration: CellConfiguration) -> Bool {
+        if Self.recipeFaults.contains(self) {
+            var c = configuration
+            return configure(&c)
+        }
+        let method = configuration.method
+        switch self {
+        case .targetReceivesGradients: return method is BYOLConfiguration
+        case .targetCopiesOnline: return method is BYOLConfiguration || method is MoCoV3Configuration || method is SDMPConfiguration
+        default: return true
+        }
+    }
+
     /// The results columns a recipe fault may change (the regression does not hold them to the
     /// baseline's while the fault is planted); none for the other faults.
     public var changedColumns: Set<String> { Self.recipeFaults.contains(self) ? ["augmentation", "lambda"] : [] }

@@ -239,6 +239,15 @@ public struct RegressionRun {
     /// seeds run (to measure what a fault does, not to decide).
     public var firstLookOnly = false
 
+    /// The methods among `methods` whose recipe cell `fault` changes (`Fault.concerns`): a
+    /// method it does not concern would train as it is.
+    public func methodsConcerned(by fault: Fault) throws -> [String] {
+        let cells = try Tables.methods.cells(scale: recipe.scale)
+        return methods.filter { name in
+            cells.contains { $0.configuration.method.name == name && fault.concerns(recipe.cell($0).configuration) }
+        }
+    }
+
     /// The fault planted in `method`'s cells, if any.
     public func fault(for method: String) -> Fault? { faults[method] ?? fault }
     /// An update that takes its rows from these results CSVs (a table run of the very cells the

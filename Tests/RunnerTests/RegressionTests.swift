@@ -450,6 +450,27 @@ final class RegressionTests: XCTestCase {
         XCTAssertEqual(built.keyParameters[0].value[0], 0.99 * before[0] + 0.01 * online.value[0], accuracy: 1e-6)
     }
 
+    /// A fault for every method runs only the methods whose regression cell it changes.
+    func testAFaultRunsOnlyTheMethodsItConcerns() throws {
+        var run = RegressionRun()
+        func concerned(_ fault: Fault) throws -> [String] { try run.methodsConcerned(by: fault) }
+        XCTAssertEqual(try concerned(.tenfoldLambda), ["barlow-twins"])
+        XCTAssertEqual(Set(try concerned(.heldMomentum)), ["byol", "moco-v3", "sdmp"])
+        XCTAssertEqual(Set(try concerned(.targetCopiesOnline)), ["byol", "moco-v3", "sdmp"])
+        XCTAssertEqual(try concerned(.targetReceivesGradients), ["byol"])
+        XCTAssertEqual(Set(try concerned(.doubledTemperature)), ["simclr", "swav", "moco-v3", "sdmp"])
+        for fault in [Fault.noColourJitter, .noWarmup, .negatedGradients, .batchNormTrainModeAtEvaluation] {
+            XCTAssertEqual(try concerned(fault), Regression.guardedMethods, "\(fault)")
+        }
+        run.methods = ["simclr", "barlow-twins"]
+        XCTAssertEqual(try concerned(.tenfoldLambda), ["barlow-twins"])
+        // a cell that already has no warm-up is not concerned by its removal
+        var c = Scales.base(.ci, method: SimCLRConfiguration())
+        c.warmupEpochs = 0
+        XCTAssertFalse(Fault.noWarmup.concerns(c))
+        XCTAssertTrue(Fault.noColourJitter.concerns(c))
+    }
+
     /// Same configuration, seed and threads: the same CSV row in every column but the timings.
     func testTheSameCellTwiceGivesTheSameRowButForTheTimings() throws {
         guard let folder = try? CIFAR.locateCIFAR10(), let data = try? CIFAR.loadCIFAR10(folder: folder) else {

@@ -1,0 +1,57 @@
+#!/bin/bash
+# What the few-point faults do to the regression: each RUN below is one `sslbench regress
+# --first-look` with a fault planted in each method it names (METHOD=FAULT pairs), as `make
+# regress SABOTAGE=…` runs it but without the retry seeds, against the committed baseline
+# (Results/regression/baseline.csv, copied aside so that nothing under Results/regression moves).
+# Each run keeps its rows in OUT/NAME.csv and the check's lines (the faulty value, the baseline,
+# the bound, the margin) in OUT/NAME.txt; a run whose CSV exists is skipped, so a killed script
+# resumes with the next run.
+#
+# usage: Experiments/regression/faults.sh [OUT] [NAMES...]
+#   OUT    the folder of the rows (Results/regression/faults)
+#   NAMES  the runs below (all); JOBS=N in the environment: worker processes (2); SKIP=M1,M2
+#          leaves those methods out of every run (e.g. one whose cell is about to change)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+out=${1:-Results/regression/faults}
+shift $(( $# < 1 ? $# : 1 ))
+jobs=${JOBS:-2}
+bin=.build/release/sslbench
+[ -x "$bin" ] || { echo "faults.sh: $bin is missing: run make build" >&2; exit 1; }
+
+# a fault per method, grouped so that each run keeps two workers busy; a method that a fault does
+# not concern (Fault.concerns) is not named with it
+declare -A runs=(
+  [no-colour-jitter]="barlow-twins=no-colour-jitter,byol=no-colour-jitter,simclr=no-colour-jitter,swav=no-colour-jitter,moco-v3=no-colour-jitter,sdmp=no-colour-jitter"
+  [no-warmup]="barlow-twins=no-warmup,byol=no-warmup,simclr=no-warmup,swav=no-warmup,moco-v3=no-warmup,sdmp=no-warmup"
+  [bn-train-mode-at-evaluation]="barlow-twins=bn-train-mode-at-evaluation,byol=bn-train-mode-at-evaluation,simclr=bn-train-mode-at-evaluation,swav=bn-train-mode-at-evaluation,moco-v3=bn-train-mode-at-evaluation,sdmp=bn-train-mode-at-evaluation"
+  # the method-specific faults: λ ×10 for Barlow Twins, the temperature doubled for SimCLR and
+  # SwAV, the momentum held at τ_base for the three momentum methods
+  [specific-1]="barlow-twins=tenfold-lambda,byol=held-momentum,simclr=doubled-temperature,swav=doubled-temperature,moco-v3=held-momentum,sdmp=held-momentum"
+  # the temperature doubled for MoCo v3 and SDMP
+  [specific-2]="moco-v3=doubled-temperature,sdmp=doubled-temperature"
+)
+order=(specific-1 specific-2 no-colour-jitter no-warmup bn-train-mode-at-evaluation)
+names=("$@")
+[ ${#names[@]} -gt 0 ] || names=("${order[@]}")
+for name in "${names[@]}"; do
+  [ -n "${runs[$name]:-}" ] || { echo "faults.sh: unknown run '$name'; known: ${order[*]}" >&2; exit 2; }
+done
+mkdir -p "$out"
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+cp Results/regression/baseline.csv "$work/"
+for name in "${names[@]}"; do
+  if [ -s "$out/$name.csv" ]; then echo "== $name: rows in $out/$name.csv already"; continue; fi
+  spec=$(echo "${runs[$name]}" | tr ',' '\n' | awk -F= -v skip=",${SKIP:-}," 'index(skip, "," $1 ",") == 0' | paste -sd, -)
+  [ -n "$spec" ] || { echo "== $name: every method skipped"; continue; }
+  methods=$(echo "$spec" | tr ',' '\n' | cut -d= -f1 | paste -sd, -)
+  echo "== $name: $spec ($(date -u +%H:%M:%S))"
+  # exit 1 when a first look falls below its bound: that is the measurement, not an error
+  "$bin" regress --first-look --sabotage "$spec" --methods "$methods" --jobs "$jobs" --directory "$work" | tee "$work/$name.log" || true
+  grep -E '^(ok  |LOW |FAIL) ' "$work/$name.log" > "$out/$name.txt" || true
+  [ -s "$work/latest/methods.csv" ] && cp "$work/latest/methods.csv" "$out/$name.csv"
+done
+echo "faults.sh: first looks below their bound, per run:"
+for name in "${names[@]}"; do
+  [ -s "$out/$name.txt" ] && echo "  $name: $(grep -E '^(LOW|FAIL)' "$out/$name.txt" | awk '{print $2}' | tr -d ':' | paste -sd' ' -)"
+done
