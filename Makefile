@@ -5,7 +5,7 @@ BIN := .build/release/sslbench
 CIFAR_URL := https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz
 CIFAR_MD5 := c32a1d4ab5d03f1284b67883e8d87530
 
-.PHONY: parity bench bench-pytorch build test test-slurm smoke-reference data train-reference clean help results regress regress-update setup find-data
+.PHONY: parity bench bench-pytorch build test test-slurm test-faults smoke-reference data train-reference clean help results regress regress-update setup find-data
 
 # Scale and seeds of the ablation targets: `cpu` (README, "The cpu scale") is what Results/
 # holds; `smoke` checks the plumbing in seconds; `paper` is the papers' budget, for a big machine.
@@ -23,6 +23,7 @@ help:
 	@echo "make build             release build of .build/release/sslbench"
 	@echo "make test              every unit test (release build: the numeric loops need it)"
 	@echo "make test-slurm        a table through Experiments/slurm/table.sh on a real single-node SLURM (root)"
+	@echo "make test-faults       the few-point faults fail make regress, one method at a time (slow: FaultRegressionTests)"
 	@echo "make data              download the official CIFAR-10 binary archive into data/"
 	@echo "make train-reference   Barlow Twins, width 16, 10 epochs on 20000 images, seeds 0 1 2"
 	@echo "                       (rows in Results/train-reference.csv; about 25 minutes a seed on 2 cores)"
@@ -119,6 +120,12 @@ results: $(addprefix ablation-,$(ABLATIONS))
 # Experiments/slurm/table.sh against a real single-node SLURM (as root; installs slurm-wlm and munge).
 test-slurm: build
 	bash Experiments/slurm/test-slurm.sh
+
+# The few-point faults against the committed regression baseline, both looks as CI runs them
+# (FaultRegressionTests; about 10 minutes a method on 2 cores, so not part of `make test`).
+test-faults: setup find-data
+	$(SWIFT) build -c release
+	SSLBENCH_FAULT_TESTS=1 $(SWIFT) test -c release --disable-swift-testing --filter FaultRegressionTests
 
 # The accuracy regression (CI runs it): `methods` at the ci scale, seed 0, against the baseline.
 # RECIPE=cpu runs the candidate recipe against its own baseline (Results/regression/cpu).
