@@ -23,7 +23,7 @@ help:
 	@echo "make build             release build of .build/release/sslbench"
 	@echo "make test              every unit test (release build: the numeric loops need it)"
 	@echo "make test-slurm        a table through Experiments/slurm/table.sh on a real single-node SLURM (root)"
-	@echo "make test-faults       few-point faults fail make regress for four methods (slow, about 25 minutes)"
+	@echo "make test-faults       few-point faults fail make regress for Barlow Twins and SwAV (slow, about 15 minutes)"
 	@echo "make data              download the official CIFAR-10 binary archive into data/"
 	@echo "make train-reference   Barlow Twins, width 16, 10 epochs on 20000 images, seeds 0 1 2"
 	@echo "                       (rows in Results/train-reference.csv; about 25 minutes a seed on 2 cores)"
@@ -122,7 +122,7 @@ test-slurm: build
 	bash Experiments/slurm/test-slurm.sh
 
 # The few-point faults against the committed regression baseline, both looks as CI runs them
-# (FaultRegressionTests; about 25 minutes on 2 cores, so not part of `make test`).
+# (FaultRegressionTests; about 15 minutes on 2 cores, so not part of `make test`).
 test-faults: setup find-data
 	$(SWIFT) build -c release
 	SSLBENCH_FAULT_TESTS=1 $(SWIFT) test -c release --disable-swift-testing --filter FaultRegressionTests
