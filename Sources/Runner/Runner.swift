@@ -114,10 +114,11 @@ public func readResultsOrTrainRows(_ path: String) throws -> [[String: String]] 
     let text: String
     do { text = try String(contentsOfFile: path, encoding: .utf8) }
     catch { throw RunnerError.invalidResults(path: path, reason: "cannot read it (\(error.localizedDescription))") }
-    let header: [String]
-    do { header = try CSV.parse(text).first ?? [] } catch { throw RunnerError.invalidResults(path: path, reason: "\(error)") }
+    let rows: [[String]]
+    do { rows = try CSV.parse(text) } catch { throw RunnerError.invalidResults(path: path, reason: "\(error)") }
+    guard let header = rows.first else { return [] }
     guard header == CellRow.header || CellRow.earlierHeaders.contains(header) else { return try readResults(path) }
-    return try CSV.parse(text).dropFirst().enumerated().map { i, row in
+    return try rows.dropFirst().enumerated().map { i, row in
         guard row.count == header.count else {
             throw RunnerError.invalidResults(path: path, reason: "row \(i + 2) has \(row.count) fields, the header \(header.count)")
         }
