@@ -32,14 +32,17 @@ public enum Fault: Equatable, CustomStringConvertible {
     case tenfoldLambda
     /// The learning-rate warm-up skipped.
     case noWarmup
+    /// The learning rate half what the recipe asks (a batch scaling of batch/512 where the
+    /// recipe's is batch/256).
+    case halvedLearningRate
     /// The backbone's batch norms normalise with the batch's statistics at evaluation too (the
     /// network never switched to eval mode), at initialisation and after training.
     case batchNormTrainModeAtEvaluation
 
     public static let names = ["negate-gradients", "target-copies-online", "target-receives-gradients", "nan-loss-at-STEP",
                                "no-colour-jitter", "held-momentum", "doubled-temperature", "tenfold-lambda", "no-warmup",
-                               "bn-train-mode-at-evaluation"]
-    static let recipeFaults: [Fault] = [.noColourJitter, .heldMomentum, .doubledTemperature, .tenfoldLambda, .noWarmup]
+                               "halved-learning-rate", "bn-train-mode-at-evaluation"]
+    static let recipeFaults: [Fault] = [.noColourJitter, .heldMomentum, .doubledTemperature, .tenfoldLambda, .noWarmup, .halvedLearningRate]
 
     public init?(parsing text: String) {
         if let fault = Self.recipeFaults.first(where: { $0.description == text }) { self = fault; return }
@@ -64,6 +67,7 @@ public enum Fault: Equatable, CustomStringConvertible {
         case .doubledTemperature: return "doubled-temperature"
         case .tenfoldLambda: return "tenfold-lambda"
         case .noWarmup: return "no-warmup"
+        case .halvedLearningRate: return "halved-learning-rate"
         case .batchNormTrainModeAtEvaluation: return "bn-train-mode-at-evaluation"
         }
     }
@@ -100,7 +104,7 @@ public enum Fault: Equatable, CustomStringConvertible {
 
     /// The results columns a recipe fault may change (the regression does not hold them to the
     /// baseline's while the fault is planted); none for the other faults.
-    public var changedColumns: Set<String> { Self.recipeFaults.contains(self) ? ["augmentation", "lambda"] : [] }
+    public var changedColumns: Set<String> { Self.recipeFaults.contains(self) ? ["augmentation", "lambda", "learning_rate"] : [] }
 
     /// Changes the cell as a recipe fault would; returns whether it concerns the cell's method
     /// (the other faults change no configuration and return false).
@@ -123,6 +127,8 @@ public enum Fault: Equatable, CustomStringConvertible {
             c.ifMethod(BarlowTwinsConfiguration.self) { $0.offDiagonalWeight *= 10 }
         case .noWarmup:
             c.warmupEpochs = 0
+        case .halvedLearningRate:
+            c.baseLearningRate /= 2
         default: break
         }
         return c != before

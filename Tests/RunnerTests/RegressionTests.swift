@@ -435,6 +435,8 @@ final class RegressionTests: XCTestCase {
         XCTAssertEqual((faulty(.tenfoldLambda, BarlowTwinsConfiguration()).0.method as? BarlowTwinsConfiguration)?.offDiagonalWeight ?? 0,
                        0.051, accuracy: 1e-7)
         XCTAssertEqual(faulty(.noWarmup, BYOLConfiguration()).0.warmupEpochs, 0)
+        let halved = faulty(.halvedLearningRate, SimCLRConfiguration())
+        XCTAssertTrue(halved.1); XCTAssertEqual(halved.0.learningRate, Scales.base(.ci, method: SimCLRConfiguration()).learningRate / 2)
         XCTAssertFalse(faulty(.negatedGradients, BYOLConfiguration()).1)
         XCTAssertFalse(faulty(.batchNormTrainModeAtEvaluation, SimCLRConfiguration()).1)
         // the batch-norm fault changes no configuration; it leaves every backbone norm in training mode
@@ -465,7 +467,7 @@ final class RegressionTests: XCTestCase {
         XCTAssertEqual(Set(try concerned(.targetCopiesOnline)), ["byol", "moco-v3", "sdmp"])
         XCTAssertEqual(try concerned(.targetReceivesGradients), ["byol"])
         XCTAssertEqual(Set(try concerned(.doubledTemperature)), ["simclr", "swav", "moco-v3", "sdmp"])
-        for fault in [Fault.noColourJitter, .noWarmup, .negatedGradients, .batchNormTrainModeAtEvaluation] {
+        for fault in [Fault.noColourJitter, .noWarmup, .halvedLearningRate, .negatedGradients, .batchNormTrainModeAtEvaluation] {
             XCTAssertEqual(try concerned(fault), Regression.guardedMethods, "\(fault)")
         }
         run.methods = ["simclr", "barlow-twins"]
