@@ -253,7 +253,13 @@ final class RegressionTests: XCTestCase {
             case "simclr": expected.clipTrustRatio = false; expected.augmentation = .barlowTwins
             case "moco-v3": expected.epochs = 8
             case "sdmp": expected.clipTrustRatio = false; expected.epochs = 8
-            case "byol", "swav":
+            case "byol":
+                XCTAssertEqual([b.batchSize, b.trainImages, b.epochs], [16, 20000, 4])
+                XCTAssertEqual(b.learningRate, a.learningRate * 16 / Float(a.batchSize), accuracy: 1e-7)   // LARS rate scaled by batch/256
+                XCTAssertEqual(b.backboneWidth, a.backboneWidth)
+                XCTAssertNil(b.testImages)
+                continue
+            case "swav":
                 assertLearningRecipe(b, declared: a, swavEpochs: RegressionRecipe.swavEpochs)
                 XCTAssertNil(b.testImages)
                 continue
@@ -269,7 +275,7 @@ final class RegressionTests: XCTestCase {
         XCTAssertEqual(try r.plan(Tables.methods, scale: .ci).count, declared.count - 1)
     }
 
-    /// BYOL and SwAV against the table's cell: BYOL at batch 32 (its LARS rate scaled with it) on
+    /// BYOL and SwAV against the table's cell as the `cpu` recipe runs them (SwAV as `ci` does too): BYOL at batch 32 (its LARS rate scaled with it) on
     /// 8192 images for 8 epochs, SwAV on the milder augmentation with 3000 prototypes, batch 128,
     /// 20000 images, `swavEpochs` epochs; width kept.
     func assertLearningRecipe(_ b: CellConfiguration, declared a: CellConfiguration, swavEpochs: Int, line: UInt = #line) {
