@@ -10,9 +10,10 @@
 #
 # usage: Experiments/regression/faults.sh [OUT] [NAMES...]
 #   OUT    the folder of the rows (Results/regression/faults)
-#   NAMES  the runs below (all), or LABEL:METHOD=FAULT[,METHOD=FAULT…] for a run of your own; JOBS=N in the environment: worker processes (2); SKIP=M1,M2
-#          leaves those methods out of every run (e.g. one whose cell is about to change); LOOKS=1
-#          (the first look only, the default) or 2 (both looks)
+#   NAMES  the runs below (all), or LABEL:METHOD=FAULT[,METHOD=FAULT…] for a run of your own
+#   In the environment: JOBS=N worker processes (2); SKIP=M1,M2 leaves those methods out of every
+#   run (e.g. one whose cell is about to change); LOOKS=1 (the first look only, the default) or 2
+#   (both looks, as CI's fault tests run them)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=${1:-Results/regression/faults}

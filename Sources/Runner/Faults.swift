@@ -39,10 +39,9 @@ public enum Fault: Equatable, CustomStringConvertible {
     /// network never switched to eval mode), at initialisation and after training.
     case batchNormTrainModeAtEvaluation
 
-    public static let names = ["negate-gradients", "target-copies-online", "target-receives-gradients", "nan-loss-at-STEP",
-                               "no-colour-jitter", "held-momentum", "doubled-temperature", "tenfold-lambda", "no-warmup",
-                               "halved-learning-rate", "bn-train-mode-at-evaluation"]
     static let recipeFaults: [Fault] = [.noColourJitter, .heldMomentum, .doubledTemperature, .tenfoldLambda, .noWarmup, .halvedLearningRate]
+    public static let names = ["negate-gradients", "target-copies-online", "target-receives-gradients", "nan-loss-at-STEP"]
+        + recipeFaults.map(\.description) + ["bn-train-mode-at-evaluation"]
 
     public init?(parsing text: String) {
         if let fault = Self.recipeFaults.first(where: { $0.description == text }) { self = fault; return }

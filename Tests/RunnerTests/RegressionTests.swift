@@ -253,14 +253,8 @@ final class RegressionTests: XCTestCase {
             case "simclr": expected.clipTrustRatio = false; expected.augmentation = .barlowTwins
             case "moco-v3": expected.epochs = 8
             case "sdmp": expected.clipTrustRatio = false; expected.epochs = 8
-            case "byol":
-                XCTAssertEqual([b.batchSize, b.trainImages, b.epochs], [16, 20000, 4])
-                XCTAssertEqual(b.learningRate, a.learningRate * 16 / Float(a.batchSize), accuracy: 1e-7)   // LARS rate scaled by batch/256
-                XCTAssertEqual(b.backboneWidth, a.backboneWidth)
-                XCTAssertNil(b.testImages)
-                continue
-            case "swav":
-                assertLearningRecipe(b, declared: a, swavEpochs: RegressionRecipe.swavEpochs)
+            case "byol", "swav":
+                assertLearningRecipe(b, declared: a, byol: (batch: 16, images: 20000, epochs: 4), swavEpochs: RegressionRecipe.swavEpochs)
                 XCTAssertNil(b.testImages)
                 continue
             default: XCTFail("no ci cell expected for \(a.method.name)")
@@ -275,14 +269,15 @@ final class RegressionTests: XCTestCase {
         XCTAssertEqual(try r.plan(Tables.methods, scale: .ci).count, declared.count - 1)
     }
 
-    /// BYOL and SwAV against the table's cell as the `cpu` recipe runs them (SwAV as `ci` does too): BYOL at batch 32 (its LARS rate scaled with it) on
-    /// 8192 images for 8 epochs, SwAV on the milder augmentation with 3000 prototypes, batch 128,
+    /// BYOL and SwAV against the table's cell: BYOL at the `byol` batch (its LARS rate scaled with
+    /// it), images and epochs, SwAV on the milder augmentation with 3000 prototypes, batch 128,
     /// 20000 images, `swavEpochs` epochs; width kept.
-    func assertLearningRecipe(_ b: CellConfiguration, declared a: CellConfiguration, swavEpochs: Int, line: UInt = #line) {
+    func assertLearningRecipe(_ b: CellConfiguration, declared a: CellConfiguration, byol: (batch: Int, images: Int, epochs: Int),
+                              swavEpochs: Int, line: UInt = #line) {
         switch a.method.name {
         case "byol":
-            XCTAssertEqual([b.batchSize, b.trainImages, b.epochs], [32, 8192, 8], line: line)
-            XCTAssertEqual(b.learningRate, a.learningRate * 32 / Float(a.batchSize), accuracy: 1e-7, line: line)   // LARS rate scaled by batch/256
+            XCTAssertEqual([b.batchSize, b.trainImages, b.epochs], [byol.batch, byol.images, byol.epochs], line: line)
+            XCTAssertEqual(b.learningRate, a.learningRate * Float(byol.batch) / Float(a.batchSize), accuracy: 1e-7, line: line)   // LARS rate scaled by batch/256
         case "swav":
             XCTAssertEqual([b.batchSize, b.trainImages, b.epochs, (b.method as? SwAVConfiguration)?.prototypeCount],
                            [128, 20000, swavEpochs, 3000], line: line)
@@ -300,7 +295,7 @@ final class RegressionTests: XCTestCase {
         let declared = try Tables.methods.cells(scale: .cpu)
         for cell in declared {
             let b = RegressionRecipe.cpu.cell(cell).configuration
-            assertLearningRecipe(b, declared: cell.configuration, swavEpochs: 8)
+            assertLearningRecipe(b, declared: cell.configuration, byol: (batch: 32, images: 8192, epochs: 8), swavEpochs: 8)
             XCTAssertEqual(b.testImages, cell.configuration.testImages)
         }
         XCTAssertEqual(RegressionRecipe.cpu.statistic, .knn)
