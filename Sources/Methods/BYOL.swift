@@ -28,6 +28,10 @@ public struct BYOLConfiguration: Equatable {
     public var negativesWeight: Float = 0
     /// α of InfoNCE^{α,β}: the temperature of the negatives term (0.1, BYOL's Table 5b).
     public var negativesTemperature: Float = 0.1
+    /// The predictor's rate as a multiple of the schedule's (1, as in solo-learn and the official
+    /// code). A larger one keeps the predictor nearer its optimum for the current projections,
+    /// the condition BYOL §3.2 and Tian et al. 2021 (DirectPred) give for training without collapse.
+    public var predictorLearningRateScale: Float = 1
     public init() {}
 
     /// Whether the loss is BYOL's regression against a momentum target through a predictor, the
@@ -56,8 +60,13 @@ extension BYOLConfiguration: MethodConfiguration, PredictorAndMomentumTarget {
         if !(0 ... 4).contains(predictorDepth) { throw ConfigurationError("predictor depth", predictorDepth, "must be 0 (none) to 4") }
         if !(negativesWeight >= 0 && negativesWeight <= 1) { throw ConfigurationError("negatives weight", negativesWeight, "must be in [0, 1]") }
         try Check.positive("negatives temperature", negativesTemperature)
+        try Check.positive("predictor learning-rate scale", predictorLearningRateScale)
     }
-    public var referenceSettings: [String: Any] { momentumHeadSettings }
+    public var referenceSettings: [String: Any] {
+        var settings = momentumHeadSettings
+        if predictorLearningRateScale != 1 { settings["predictor_lr_scale"] = Double(predictorLearningRateScale) }
+        return settings
+    }
     public func makeMethod(backboneWidth: Int, rng: inout RandomGenerator) -> SelfSupervisedMethod {
         BYOL(configuration: self, backboneWidth: backboneWidth, rng: &rng)
     }
@@ -91,6 +100,10 @@ extension BYOLConfiguration: MethodConfiguration, PredictorAndMomentumTarget {
         Option("negatives-temperature", "ALPHA", example: "0.3", "α of InfoNCE^{α,β}: the negatives' temperature (0.1)") { c, v in
             c.negativesTemperature = try Value.float(v, option: "negatives-temperature")
         },
+        Option("predictor-lr-scale", "X", example: "10", "the predictor's rate as a multiple of the schedule's, above 0 (1)") { c, v in
+            c.predictorLearningRateScale = try Value.float(v, option: "predictor-lr-scale")
+            guard c.predictorLearningRateScale > 0 else { throw OptionError("--predictor-lr-scale must be above 0, got \(v)") }
+        },
     ]
 }
 
@@ -109,6 +122,7 @@ public final class BYOL: SelfSupervisedMethod {
         self.configuration = configuration
         networks = OnlineAndMomentumNetworks(shape: configuration.headShape, backboneWidth: backboneWidth, heads: .byol, rng: &rng)
         bridge = BootstrapInfoNCELoss(temperature: configuration.negativesTemperature, negativesWeight: configuration.negativesWeight)
+        for p in networks.predictor.parameters { p.learningRateScale = configuration.predictorLearningRateScale }
     }
 
     public var encoder: ResNet18 { networks.encoder }

@@ -10,6 +10,10 @@ public final class Parameter {
     public let value: Tensor
     public let grad: Tensor
     public let kind: Kind
+    /// The factor of the optimiser's global rate this parameter steps at (1): every optimiser
+    /// uses lr·`learningRateScale` for it, LARS's clip included. A method sets it for a part of
+    /// its network that learns at a rate of its own (BYOL's `predictorLearningRateScale`).
+    public var learningRateScale: Float = 1
 
     public init(name: String, shape: [Int], kind: Kind) {
         self.name = name

@@ -55,10 +55,10 @@ public final class SGD: Optimizer {
     private let store = StateStore()
     public init(momentum: Float = 0.9, weightDecay: Float = 0) { self.momentum = momentum; self.weightDecay = weightDecay }
     public func stateTensors(for parameters: [Parameter]) -> [Tensor] { parameters.flatMap { store.buffers(for: $0, count: 1) } }
-    public func step(_ parameters: [Parameter], learningRate lr: Float) {
+    public func step(_ parameters: [Parameter], learningRate globalRate: Float) {
         for p in parameters {
             let v = store.buffers(for: p, count: 1)[0].data, w = p.value.data, g = p.grad.data
-            let wd = p.kind == .weight ? weightDecay : 0, mu = momentum
+            let wd = p.kind == .weight ? weightDecay : 0, mu = momentum, lr = globalRate * p.learningRateScale
             Parallel.elementwise(p.value.count) { r in
                 for i in r {
                     v[i] = mu * v[i] + g[i] + wd * w[i]
@@ -96,10 +96,10 @@ public final class LARS: Optimizer {
         return lr > 0 ? min(ratio / lr, 1) : 1
     }
 
-    public func step(_ parameters: [Parameter], learningRate lr: Float) {
+    public func step(_ parameters: [Parameter], learningRate globalRate: Float) {
         for p in parameters {
             let v = store.buffers(for: p, count: 1)[0].data, w = p.value.data, g = p.grad.data
-            let n = p.value.count, mu = momentum
+            let n = p.value.count, mu = momentum, lr = globalRate * p.learningRateScale
             var adapted: Float? = nil
             if p.kind == .weight {
                 // ‖g‖ and ‖p‖ without a temporary buffer, in blocks the thread count does not change
@@ -138,10 +138,11 @@ public final class AdamW: Optimizer {
     public init(beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8, weightDecay: Float = 0.01) {
         self.beta1 = beta1; self.beta2 = beta2; self.epsilon = epsilon; self.weightDecay = weightDecay
     }
-    public func step(_ parameters: [Parameter], learningRate lr: Float) {
+    public func step(_ parameters: [Parameter], learningRate globalRate: Float) {
         stepCount += 1
         let c1 = 1 - Float(pow(Double(beta1), Double(stepCount))), c2 = 1 - Float(pow(Double(beta2), Double(stepCount)))
         for p in parameters {
+            let lr = globalRate * p.learningRateScale
             let s = store.buffers(for: p, count: 2)
             let m = s[0].data, v = s[1].data, w = p.value.data, g = p.grad.data
             let decay = p.kind == .weight ? 1 - lr * weightDecay : 1

@@ -106,6 +106,25 @@ final class BYOLAblationTests: XCTestCase {
         }
     }
 
+    /// `--predictor-lr-scale` puts the predictor's parameters, and only them, at that multiple of
+    /// the global rate; it parses, and must be above 0.
+    func testPredictorLearningRateScaleReachesThePredictorOnly() throws {
+        var rng = RandomGenerator(seed: 3)
+        let byol = BYOL(configuration: small { $0.predictorLearningRateScale = 10 }, backboneWidth: 2, rng: &rng)
+        let predictor = Set(byol.predictor.parameters.map(ObjectIdentifier.init))
+        XCTAssertFalse(predictor.isEmpty)
+        for p in byol.parameters {
+            XCTAssertEqual(p.learningRateScale, predictor.contains(ObjectIdentifier(p)) ? 10 : 1, p.name)
+        }
+        XCTAssertTrue(BYOL(configuration: small { _ in }, backboneWidth: 2, rng: &rng).parameters.allSatisfy { $0.learningRateScale == 1 })
+        var c = BYOLConfiguration()
+        try BYOLConfiguration.options.first { $0.name == "predictor-lr-scale" }!.apply(&c, "10")
+        XCTAssertEqual(c.predictorLearningRateScale, 10)
+        XCTAssertThrowsError(try BYOLConfiguration.options.first { $0.name == "predictor-lr-scale" }!.apply(&c, "0"))
+        c.predictorLearningRateScale = -1
+        XCTAssertThrowsError(try c.validate())
+    }
+
     /// Depth L is L Linear maps (1: a single map, no batch norm); predictor depth 0 is none, and
     /// the projection is then the prediction. The cost estimate counts the same maps.
     func testHeadDepthsAndNoPredictor() {

@@ -85,6 +85,27 @@ final class OptimizerTests: XCTestCase {
         }
     }
 
+    /// A parameter's `learningRateScale` multiplies the rate it steps at, in every optimiser and
+    /// in LARS's clip: a scaled parameter moves as an unscaled one at the scaled rate.
+    func testLearningRateScaleStepsAParameterAtItsOwnRate() {
+        let makers: [() -> Optimizer] = [{ LARS(momentum: 0.9, weightDecay: 0.1, trustCoefficient: 0.02, clipTrustRatio: true) },
+                                         { LARS(momentum: 0.9, weightDecay: 0.1, trustCoefficient: 0.02) },
+                                         { SGD(momentum: 0.9, weightDecay: 0.1) }, { AdamW(weightDecay: 0.1) }]
+        for make in makers {
+            for kind in [Parameter.Kind.weight, .biasOrNorm] {
+                let scaled = parameter(kind, value: [3, 4], grad: [0.6, -0.8]), plain = parameter(kind, value: [3, 4], grad: [0.6, -0.8])
+                scaled.learningRateScale = 10
+                let a = make(), b = make()
+                for _ in 0 ..< 2 {
+                    a.step([scaled], learningRate: 0.03)
+                    b.step([plain], learningRate: 0.3)
+                }
+                XCTAssertEqual(scaled.value.array, plain.value.array, "\(type(of: a)), \(kind)")
+                XCTAssertNotEqual(scaled.value.array, [3, 4])
+            }
+        }
+    }
+
     func testSGDAndAdamW() {
         let p = parameter(.weight, value: [1], grad: [0.5])
         SGD(momentum: 0.9, weightDecay: 0.1).step([p], learningRate: 0.1)
