@@ -109,6 +109,10 @@ declare -A candidates=(
   # its temperature doubled (a fault) gained 3.7 points on seed 0 at this budget: the 4-epoch cell at τ 0.2
   [swav-4-epochs-tau0.2]="--method swav --width 8 --train-images 20000 --epochs 4 --batch-size 128 --heads 1024,128 --augmentation barlow-twins --prototypes 3000 --freeze-prototypes 1 --queue 0 --temperature 0.2"
   [byol-batch16-20000-predictor-lr10]="--method byol --width 8 --train-images 20000 --epochs 4 --batch-size 16 --heads 1024,128 --predictor-lr-scale 10"
+  # BYOL's regression cell with its target momentum held at τ_base 0.99 instead of rising to 1 (the target keeps
+  # following the online network to the end), and at half the rate (lr 0.5 at batch 256)
+  [byol-batch16-20000-held-momentum]="--method byol --width 8 --train-images 20000 --epochs 4 --batch-size 16 --heads 1024,128 --momentum-schedule constant"
+  [byol-batch16-20000-lr0.5]="--method byol --width 8 --train-images 20000 --epochs 4 --batch-size 16 --heads 1024,128 --lr 0.5"
 )
 names=("$@")
 [ ${#names[@]} -gt 0 ] || names=(barlow-twins-unclipped simclr-unclipped moco-v3 sdmp byol-batch32 swav-4-epochs swav-recipe
@@ -116,7 +120,8 @@ names=("$@")
                                    byol-unclipped byol-batch32-4096-unclipped swav-unclipped byol-lr0.5 byol-lr0.25 swav-ci swav-lr0.3 swav-lr2.4 byol-batch16-4096
                                    byol-tau0.9 byol-tau0.9-batch32-4096 moco-v3-unclipped sdmp-unclipped simclr-unclipped-mild sdmp-unclipped-8-epochs
                                    byol-batch32-unclipped byol-batch32-lr2 byol-batch32-tau0.9 byol-batch16 byol-batch16-20000 byol-batch32-wd5e-4 byol-batch32-wd1e-4
-                                   byol-batch16-20000-predictor-lr10 swav-4-epochs-unfrozen swav-4-epochs-tau0.2)
+                                   byol-batch16-20000-predictor-lr10 swav-4-epochs-unfrozen swav-4-epochs-tau0.2
+                                   byol-batch16-20000-held-momentum byol-batch16-20000-lr0.5)
 for name in "${names[@]}"; do
   [ -n "${candidates[$name]:-}" ] || { echo "candidates.sh: unknown candidate '$name'; known: ${!candidates[*]}" >&2; exit 2; }
 done
