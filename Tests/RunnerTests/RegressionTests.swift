@@ -254,7 +254,8 @@ final class RegressionTests: XCTestCase {
             case "moco-v3": expected.epochs = 8
             case "sdmp": expected.clipTrustRatio = false; expected.epochs = 8
             case "byol", "swav":
-                assertLearningRecipe(b, declared: a, byol: (batch: 16, images: 20000, epochs: 4), swavEpochs: RegressionRecipe.swavEpochs)
+                assertLearningRecipe(b, declared: a, byol: (batch: 16, images: 20000, epochs: 4), swavEpochs: RegressionRecipe.swavEpochs,
+                                     swavTemperature: 0.2)
                 XCTAssertNil(b.testImages)
                 continue
             default: XCTFail("no ci cell expected for \(a.method.name)")
@@ -271,9 +272,9 @@ final class RegressionTests: XCTestCase {
 
     /// BYOL and SwAV against the table's cell: BYOL at the `byol` batch (its LARS rate scaled with
     /// it), images and epochs, SwAV on the milder augmentation with 3000 prototypes, batch 128,
-    /// 20000 images, `swavEpochs` epochs; width kept.
+    /// 20000 images, `swavEpochs` epochs, at `swavTemperature`; width kept.
     func assertLearningRecipe(_ b: CellConfiguration, declared a: CellConfiguration, byol: (batch: Int, images: Int, epochs: Int),
-                              swavEpochs: Int, line: UInt = #line) {
+                              swavEpochs: Int, swavTemperature: Float, line: UInt = #line) {
         switch a.method.name {
         case "byol":
             XCTAssertEqual([b.batchSize, b.trainImages, b.epochs], [byol.batch, byol.images, byol.epochs], line: line)
@@ -282,6 +283,8 @@ final class RegressionTests: XCTestCase {
             XCTAssertEqual([b.batchSize, b.trainImages, b.epochs, (b.method as? SwAVConfiguration)?.prototypeCount],
                            [128, 20000, swavEpochs, 3000], line: line)
             XCTAssertEqual(b.augmentation, .barlowTwins, line: line)
+            XCTAssertEqual((a.method as? SwAVConfiguration)?.temperature, 0.1, line: line)
+            XCTAssertEqual((b.method as? SwAVConfiguration)?.temperature, swavTemperature, line: line)
         default:
             XCTAssertEqual(a, b, a.method.name, line: line)
         }
@@ -295,7 +298,7 @@ final class RegressionTests: XCTestCase {
         let declared = try Tables.methods.cells(scale: .cpu)
         for cell in declared {
             let b = RegressionRecipe.cpu.cell(cell).configuration
-            assertLearningRecipe(b, declared: cell.configuration, byol: (batch: 32, images: 8192, epochs: 8), swavEpochs: 8)
+            assertLearningRecipe(b, declared: cell.configuration, byol: (batch: 32, images: 8192, epochs: 8), swavEpochs: 8, swavTemperature: 0.1)
             XCTAssertEqual(b.testImages, cell.configuration.testImages)
         }
         XCTAssertEqual(RegressionRecipe.cpu.statistic, .knn)
