@@ -120,7 +120,7 @@ enum RegressCommand {
         if s.designsOnly {
             print("n  j  k   c1     c2     detects (sd)  sd for a 2.5-point drop  seeds per unchanged run")
             for n in [8, 12, 16, 24] {
-                for (j, k) in [(1, 3), (1, 6), (2, 4), (2, 6), (3, 6), (4, 8)] {
+                for (j, k) in [(1, 3), (1, 6), (2, 3), (2, 4), (2, 6), (3, 3), (3, 6), (4, 4), (4, 8)] {
                     let rule = RegressionRule.twoLooks(methods: 6, runsPerFalseAlarm: 100, firstSeeds: j, retrySeeds: k)
                     let m = rule.multipliers(seeds: n)
                     // an unchanged cell's first look falls below its bound with probability α₁ = 0.05
