@@ -23,7 +23,7 @@ help:
 	@echo "make build             release build of .build/release/sslbench"
 	@echo "make test              every unit test (release build: the numeric loops need it)"
 	@echo "make test-slurm        a table through Experiments/slurm/table.sh on a real single-node SLURM (root)"
-	@echo "make test-faults       a few-point fault fails make regress for each of five methods (slow, about 25 minutes)"
+	@echo "make test-faults       a few-point fault fails make regress for each of the six methods (slow, about 30 minutes)"
 	@echo "make data              download the official CIFAR-10 binary archive into data/"
 	@echo "make train-reference   Barlow Twins, width 16, 10 epochs on 20000 images, seeds 0 1 2"
 	@echo "                       (rows in Results/train-reference.csv; about 25 minutes a seed on 2 cores)"
