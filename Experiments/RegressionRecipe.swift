@@ -91,11 +91,8 @@ public enum RegressionRecipe: String, CaseIterable, Sendable {
         } else if method is SwAVConfiguration {
             c.augmentation = .barlowTwins; c.batchSize = 128; c.trainImages = 20000
             c.epochs = self == .ci ? Self.swavEpochs : 8
-            let ci = self == .ci
-            c.ifMethod(SwAVConfiguration.self) {
-                $0.prototypeCount = 3000
-                if ci { $0.temperature = Self.swavTemperature }
-            }
+            c.ifMethod(SwAVConfiguration.self) { $0.prototypeCount = 3000 }
+            if self == .ci { c.ifMethod(SwAVConfiguration.self) { $0.temperature = Self.swavTemperature } }
         } else if self == .ci {
             if method is BarlowTwinsConfiguration {
                 c.clipTrustRatio = false

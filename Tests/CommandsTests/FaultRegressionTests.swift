@@ -6,8 +6,8 @@ import Runner
 /// --jobs 2` against the committed baseline, the retry seeds included) with a fault planted in
 /// each of the six methods, each of which must fail. The faults are those whose first look, measured
 /// by `Experiments/regression/faults.sh` (Results/regression/faults/), fell well below both
-/// bounds. It trains four seeds of five cells and six of BYOL's, about half an hour on 2 cores, so it runs only with
-/// SSLBENCH_FAULT_TESTS=1 (`make test-faults`), not in `make test`.
+/// bounds. It trains four seeds of five cells and six of BYOL's, about half an hour on 2 cores,
+/// so it runs only with SSLBENCH_FAULT_TESTS=1 (`make test-faults`), not in `make test`.
 final class FaultRegressionTests: XCTestCase {
     var directory: String!
     override func setUpWithError() throws {
