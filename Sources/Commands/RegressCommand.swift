@@ -42,7 +42,8 @@ enum RegressCommand {
             s.run.seeds = try Value.int(v, option: "seeds", minimum: 1)
         },
         Option("sabotage", "FAULT", example: "negate-gradients",
-               "plant a bug in every method it concerns (without --methods, the others are left\nout), or METHOD=FAULT[,METHOD=FAULT…] one per method, to see the check fail: negate-gradients (every gradient's sign flipped),\ntarget-receives-gradients (BYOL without its stop-gradient), target-copies-online\n(the momentum target with τ = 0), nan-loss-at-STEP; and faults of a few points:\nno-colour-jitter, held-momentum, doubled-temperature, tenfold-lambda, no-warmup,\nhalved-learning-rate, bn-train-mode-at-evaluation (the backbone's batch norms left in training mode for the kNN)") { s, v in
+               "plant a bug in every method it concerns (without --methods, the others are left\nout), or METHOD=FAULT[,METHOD=FAULT…] one per method, to see the check fail:\n"
+               + Fault.catalogue.map { "  \($0.name): \($0.summary)" }.joined(separator: "\n")) { s, v in
             func parse(_ name: Substring) throws -> Fault {
                 guard let fault = Fault(parsing: String(name)) else {
                     throw OptionError("--sabotage: unknown fault '\(name)'; known: \(Fault.names.joined(separator: ", "))")

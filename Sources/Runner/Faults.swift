@@ -40,8 +40,23 @@ public enum Fault: Equatable, CustomStringConvertible {
     case batchNormTrainModeAtEvaluation
 
     static let recipeFaults: [Fault] = [.noColourJitter, .heldMomentum, .doubledTemperature, .tenfoldLambda, .noWarmup, .halvedLearningRate]
-    public static let names = ["negate-gradients", "target-copies-online", "target-receives-gradients", "nan-loss-at-STEP"]
-        + recipeFaults.map(\.description) + ["bn-train-mode-at-evaluation"]
+
+    /// Every fault `--sabotage` takes, by its name, with a line on what it does: the collapses
+    /// first, then the faults of a few points.
+    public static let catalogue: [(name: String, summary: String)] = [
+        ("negate-gradients", "every gradient's sign flipped"),
+        ("target-copies-online", "the momentum target overwritten by the online weights (τ = 0)"),
+        ("target-receives-gradients", "BYOL without its stop-gradient"),
+        ("nan-loss-at-STEP", "the loss NaN from step STEP on"),
+        (Fault.noColourJitter.description, "the colour jitter never applied"),
+        (Fault.heldMomentum.description, "the target's momentum held at τ_base (BYOL, MoCo v3, SDMP)"),
+        (Fault.doubledTemperature.description, "the softmax temperature doubled (SimCLR, SwAV, MoCo v3, SDMP)"),
+        (Fault.tenfoldLambda.description, "Barlow Twins' λ ten times larger"),
+        (Fault.noWarmup.description, "the learning-rate warm-up skipped"),
+        (Fault.halvedLearningRate.description, "the learning rate halved"),
+        (Fault.batchNormTrainModeAtEvaluation.description, "the backbone's batch norms left in training mode for the kNN"),
+    ]
+    public static let names = catalogue.map(\.name)
 
     public init?(parsing text: String) {
         if let fault = Self.recipeFaults.first(where: { $0.description == text }) { self = fault; return }

@@ -2,6 +2,7 @@ import XCTest
 @testable import Commands
 import Methods
 import Options
+import Runner
 import Training
 
 final class CommandLineTests: XCTestCase {
@@ -100,5 +101,10 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(Commands.main(["train", "--method", "byol", "--help"]), 0)
         XCTAssertEqual(Commands.main(["bench", "-h"]), 0)
         XCTAssertEqual(Commands.main(["train", "--widht", "8"]), 2)
+    }
+
+    func testRegressHelpNamesEveryFault() {
+        let help = Commands.usage("regress")
+        for name in Fault.names { XCTAssertTrue(help.contains("\(name): "), "regress's help does not name \(name)") }
     }
 }
