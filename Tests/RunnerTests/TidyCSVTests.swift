@@ -59,8 +59,8 @@ final class TidyCSVTests: XCTestCase {
             let path = results.appendingPathComponent(name).path
             let first = try String(contentsOfFile: path, encoding: .utf8).prefix { $0 != "\n" }
             if name == "bench.csv" { return (path, BenchMeasurement.header, []) }
-            // a perturbation file holds the same cells under other thread counts and BLAS kernels
-            if first.hasPrefix("table,") && name.hasSuffix("perturbation.csv") { return (path, TableRow.header, tableKey + ["threads", "blas_core"]) }
+            // a perturbation file (perturbation*.csv) holds the same cells under other thread counts and BLAS kernels
+            if first.hasPrefix("table,") && name.split(separator: "/").last!.hasPrefix("perturbation") { return (path, TableRow.header, tableKey + ["threads", "blas_core"]) }
             if first.hasPrefix("table,") { return (path, TableRow.header, tableKey) }
             return (path, CellRow.header, [])
         }
