@@ -41,33 +41,41 @@ public enum Fault: Equatable, CustomStringConvertible {
 
     static let recipeFaults: [Fault] = [.noColourJitter, .heldMomentum, .doubledTemperature, .tenfoldLambda, .noWarmup, .halvedLearningRate]
 
-    /// Every fault `--sabotage` takes, by its name, with a line on what it does: the collapses
+    /// The faults without a parameter, in the order `--sabotage`'s help lists them: the collapses
     /// first, then the faults of a few points.
-    public static let catalogue: [(name: String, summary: String)] = [
-        ("negate-gradients", "every gradient's sign flipped"),
-        ("target-copies-online", "the momentum target overwritten by the online weights (τ = 0)"),
-        ("target-receives-gradients", "BYOL without its stop-gradient"),
-        ("nan-loss-at-STEP", "the loss NaN from step STEP on"),
-        (Fault.noColourJitter.description, "the colour jitter never applied"),
-        (Fault.heldMomentum.description, "the target's momentum held at τ_base (BYOL, MoCo v3, SDMP)"),
-        (Fault.doubledTemperature.description, "the softmax temperature doubled (SimCLR, SwAV, MoCo v3, SDMP)"),
-        (Fault.tenfoldLambda.description, "Barlow Twins' λ ten times larger"),
-        (Fault.noWarmup.description, "the learning-rate warm-up skipped"),
-        (Fault.halvedLearningRate.description, "the learning rate halved"),
-        (Fault.batchNormTrainModeAtEvaluation.description, "the backbone's batch norms left in training mode for the kNN"),
-    ]
+    static let plainFaults: [Fault] = [.negatedGradients, .targetCopiesOnline, .targetReceivesGradients]
+        + recipeFaults + [.batchNormTrainModeAtEvaluation]
+
+    /// Every fault `--sabotage` takes, by its name, with a line on what it does.
+    public static let catalogue: [(name: String, summary: String)] =
+        plainFaults.prefix(3).map { ($0.description, $0.summary) }
+        + [("nan-loss-at-STEP", "the loss NaN from step STEP on")]
+        + plainFaults.dropFirst(3).map { ($0.description, $0.summary) }
     public static let names = catalogue.map(\.name)
 
     public init?(parsing text: String) {
-        if let fault = Self.recipeFaults.first(where: { $0.description == text }) { self = fault; return }
-        if text == "negate-gradients" { self = .negatedGradients; return }
-        if text == "target-copies-online" { self = .targetCopiesOnline; return }
-        if text == "target-receives-gradients" { self = .targetReceivesGradients; return }
-        if text == "bn-train-mode-at-evaluation" { self = .batchNormTrainModeAtEvaluation; return }
+        if let fault = Self.plainFaults.first(where: { $0.description == text }) { self = fault; return }
         if text.hasPrefix("nan-loss-at-"), let step = Int(text.dropFirst("nan-loss-at-".count)), step >= 0 {
             self = .nanLossFromStep(step); return
         }
         return nil
+    }
+
+    /// What the fault does, in a line.
+    public var summary: String {
+        switch self {
+        case .negatedGradients: return "every gradient's sign flipped"
+        case .nanLossFromStep(let s): return "the loss NaN from step \(s) on"
+        case .targetCopiesOnline: return "the momentum target overwritten by the online weights (τ = 0)"
+        case .targetReceivesGradients: return "BYOL without its stop-gradient"
+        case .noColourJitter: return "the colour jitter never applied"
+        case .heldMomentum: return "the target's momentum held at τ_base (BYOL, MoCo v3, SDMP)"
+        case .doubledTemperature: return "the softmax temperature doubled (SimCLR, SwAV, MoCo v3, SDMP)"
+        case .tenfoldLambda: return "Barlow Twins' λ ten times larger"
+        case .noWarmup: return "the learning-rate warm-up skipped"
+        case .halvedLearningRate: return "the learning rate halved"
+        case .batchNormTrainModeAtEvaluation: return "the backbone's batch norms left in training mode for the kNN"
+        }
     }
 
     public var description: String {
