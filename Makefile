@@ -97,7 +97,7 @@ clean:
 ABLATIONS := batchsize projector lambda normalization asymmetry mixing methods target-decay bootstrap augmentations temperature sdmp-ingredients head-depth
 table_normalization := loss-normalization
 # JOBS=N runs the cells, the rounds of --until-resolved too, as N one-thread worker processes
-# side by side (`sslbench run --jobs N`; their logs in the results folder's workers/ while they run).
+# side by side (`sslbench run --jobs N`; their logs in the results folder's workers/TABLE/ while they run).
 # On 2 cores, JOBS=2 got more cells an hour than one 2-thread process, and a one-thread worker
 # computes the 2-thread numbers (two partitions at one thread).
 JOBS ?= 1

@@ -10,8 +10,9 @@ import Tensors
 /// one-thread processes got more cells an hour out of 2 cores than one two-thread process (README,
 /// "Committed at this scale"), and at one thread a cell computes what it computes at two
 /// (`Parallel.defaultPartitions`). A worker writes its row to its own folder,
-/// `workers/NAME-seedS` beside the run's CSV, with its log; the row is appended to the run's CSV
-/// when the worker exits, and the folder removed.
+/// `workers/TABLE/NAME-seedS` beside the run's CSV, with its log; the row is appended to the run's CSV
+/// when the worker exits, and the folder removed. Each table's workers have their own folder,
+/// `workers/TABLE/`, so that a run of one table never touches another's.
 struct CellWorkers {
     let jobs: Int
     /// The CSV a worker writes in its folder (`methods.csv`: the regression runs the methods table).
@@ -31,8 +32,15 @@ struct CellWorkers {
         return environment
     }
 
-    /// The folder of the workers of a run whose CSV is `csvPath`.
-    static func folder(of csvPath: String) -> String { (csvPath as NSString).deletingLastPathComponent + "/workers" }
+    /// The folder of the workers of a run whose CSV is `csvPath`: `workers/TABLE` beside it, TABLE
+    /// the CSV's name without `.csv`.
+    static func folder(of csvPath: String) -> String {
+        let name = ((csvPath as NSString).lastPathComponent as NSString).deletingPathExtension
+        return (csvPath as NSString).deletingLastPathComponent + "/workers/" + name
+    }
+
+    /// The lock a run of the table whose CSV is `csvPath` holds while it runs: `workers/TABLE.lock`.
+    static func lockPath(of csvPath: String) -> String { folder(of: csvPath) + ".lock" }
 
     func run(_ todo: [(cell: TableCell, seed: UInt64, seconds: Double)], csvPath: String, log: (String) -> Void) throws {
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]

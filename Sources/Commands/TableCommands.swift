@@ -106,14 +106,25 @@ enum TableCommands {
                     .run(table, scale: scale, train: data.train, test: data.test) { print($0); fflush(stdout) }
                 return
             }
-            let folder = try CIFAR.locateCIFAR10(explicit: s.data)
-            let data = try CIFAR.loadCIFAR10(folder: folder)
             var runner = s.runner(table)
-            if s.shard == nil {
+            // One run of a table into a folder at a time: a second one would take the live workers'
+            // folders for an earlier run's leftovers. A dry run reads only: it takes no lock and collects nothing.
+            var lock: RunLock? = nil
+            defer { lock?.release() }
+            if s.shard == nil && !s.dryRun {
+                do {
+                    lock = try RunLock.acquire(CellWorkers.lockPath(of: runner.csvPath(table)))
+                } catch let held as RunLock.Held {
+                    throw UsageError(description: "another `sslbench run \(table.name)`" + (held.holder.map { " (process \($0))" } ?? "")
+                                     + " is writing \(runner.csvPath(table)) and holds \(held.path): wait for it to end, or stop it "
+                                     + "and run again (rows its workers finished are then collected)")
+                }
                 let collected = try CellWorkers.collectLeftRows(folder: CellWorkers.folder(of: runner.csvPath(table)),
                                                                 rowsFile: "\(table.name).csv", into: runner.csvPath(table))
                 if collected > 0 { print("\(collected) row(s) that workers of an earlier run finished added to \(runner.csvPath(table))") }
             }
+            let folder = try CIFAR.locateCIFAR10(explicit: s.data)
+            let data = try CIFAR.loadCIFAR10(folder: folder)
             if s.jobs > 1 {
                 // a cell's index among the table's cells, by its key at seed 0
                 let indices = Dictionary(cells.enumerated().map { (TableRow.key($0.element, seed: 0), $0.offset) }, uniquingKeysWith: { a, _ in a })

@@ -109,6 +109,46 @@ final class WorkerProcessTests: XCTestCase {
         XCTAssertEqual(try CellWorkers.collectLeftRows(folder: workers, rowsFile: "lambda.csv", into: csv), 0)
     }
 
+    /// Each table's workers have a folder of their own: collecting one table's leftovers leaves
+    /// another's folder, and its live workers, alone.
+    func testEachTableHasItsOwnWorkersFolder() throws {
+        XCTAssertEqual(CellWorkers.folder(of: "/r/lambda.csv"), "/r/workers/lambda")
+        XCTAssertEqual(CellWorkers.lockPath(of: "/r/lambda.csv"), "/r/workers/lambda.lock")
+        let other = CellWorkers.folder(of: directory + "/asymmetry.csv") + "/Barlow_Twins_variant_baseline-seed0"
+        try FileManager.default.createDirectory(atPath: other, withIntermediateDirectories: true)
+        try writeResults([["table": "asymmetry", "seed": "0", "knn_top1": "12.5"]], to: other + "/asymmetry.csv")
+        let lambda = directory + "/lambda.csv"
+        XCTAssertEqual(try CellWorkers.collectLeftRows(folder: CellWorkers.folder(of: lambda), rowsFile: "lambda.csv", into: lambda), 0)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: other + "/asymmetry.csv"))
+    }
+
+    /// While one run of a table holds its lock, a second run of that table into that folder is
+    /// refused (exit 2) and leaves the first one's worker folders alone; a dry run reads only and
+    /// is allowed; once the lock is released the next run may take it.
+    func testASecondRunOfATableIsRefusedWhileTheFirstRuns() throws {
+        let csv = directory + "/lambda.csv", workers = CellWorkers.folder(of: csv)
+        let live = workers + "/Barlow_Twins_lambda_0.05-seed0"
+        try FileManager.default.createDirectory(atPath: live, withIntermediateDirectories: true)
+        try writeResults([["table": "lambda", "variant": "", "method": "barlow-twins", "value": "0.05", "scale": "smoke",
+                           "seed": "0", "knn_top1": "12.5"]], to: live + "/lambda.csv")
+        let first = try RunLock.acquire(CellWorkers.lockPath(of: csv))
+        XCTAssertEqual(RunLock.holder(first.path), ProcessInfo.processInfo.processIdentifier)
+        XCTAssertThrowsError(try RunLock.acquire(first.path)) { error in
+            XCTAssertEqual((error as? RunLock.Held)?.holder, ProcessInfo.processInfo.processIdentifier, "\(error)")
+        }
+        XCTAssertEqual(Commands.main(["run", "lambda", "--scale", "smoke", "--seeds", "1", "--results", directory]), 2)
+        XCTAssertEqual(Commands.main(["run", "lambda", "--scale", "smoke", "--seeds", "1", "--jobs", "2", "--results", directory]), 2)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: live + "/lambda.csv"), "a refused run removed a live worker's folder")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: csv), "a refused run wrote the table's CSV")
+        let p = try prerequisites()
+        XCTAssertEqual(Commands.main(["run", "lambda", "--scale", "smoke", "--seeds", "1", "--dry-run", "--results", directory,
+                                      "--data", p.folder]), 0)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: live + "/lambda.csv"), "a dry run removed a live worker's folder")
+        first.release()
+        let second = try RunLock.acquire(first.path)
+        second.release()
+    }
+
     func testWorkerOptionsAreChecked() {
         XCTAssertEqual(Commands.main(["run", "lambda", "--jobs", "2", "--shard", "1/2"]), 2)
         XCTAssertEqual(Commands.main(["run", "lambda", "--cell", "0:0"]), 2)                // no --cell-directory
