@@ -42,7 +42,7 @@ final class WorkerProcessTests: XCTestCase {
             XCTAssertEqual(theirs["knn_top1_init"], row["knn_top1_init"], row["value"] ?? "")
             XCTAssertEqual(theirs["threads"], "1 (2 partitions)")
         }
-        XCTAssertFalse(FileManager.default.fileExists(atPath: directory + "/workers-run/workers"), "the workers' folders are removed")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: directory + "/workers-run/workers/lambda"), "the workers' folders are removed")
     }
 
     /// `sslbench regress --jobs 2`: the workers give the rows this process gives at two threads,
@@ -71,7 +71,7 @@ final class WorkerProcessTests: XCTestCase {
         let simclr = baseline.filter { $0["method"] == "simclr" && ["0", "1"].contains($0["seed"]!) }.map { Double($0["knn_top1"]!)! }
         let mean = String(format: "%.2f (mean of seeds %.2f, %.2f)", (simclr[0] + simclr[1]) / 2, simclr[0], simclr[1])
         XCTAssertTrue(check.output.contains("simclr: kNN top-1 \(mean)"), check.output)
-        XCTAssertFalse(FileManager.default.fileExists(atPath: directory + "/latest/workers"), "the workers' folders are removed")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: directory + "/latest/workers/methods"), "the workers' folders are removed")
 
         // a fault planted in SimCLR only, first look only: Barlow Twins trains as before, SimCLR
         // otherwise, and no retry seed runs whatever the verdict
