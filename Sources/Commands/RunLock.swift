@@ -55,7 +55,7 @@ final class RunLock {
     struct Held: Error, CustomStringConvertible {
         let path: String, holder: Int32?
         var description: String {
-            "another run holds \(path)" + (holder.map { " (process \($0))" } ?? "")
+            "\(path) is held" + (holder.map { " by process \($0)" } ?? "")
         }
     }
 

@@ -115,9 +115,8 @@ enum TableCommands {
                 do {
                     lock = try RunLock.acquire(CellWorkers.lockPath(of: runner.csvPath(table)))
                 } catch let held as RunLock.Held {
-                    throw UsageError(description: "another `sslbench run \(table.name)`" + (held.holder.map { " (process \($0))" } ?? "")
-                                     + " is writing \(runner.csvPath(table)) and holds \(held.path): wait for it to end, or stop it "
-                                     + "and run again (rows its workers finished are then collected)")
+                    throw UsageError(description: "\(held): another `sslbench run \(table.name)` is writing \(runner.csvPath(table)); "
+                                     + "wait for it to end, or stop it and run again (rows its workers finished are then collected)")
                 }
                 let collected = try CellWorkers.collectLeftRows(folder: CellWorkers.folder(of: runner.csvPath(table)),
                                                                 rowsFile: "\(table.name).csv", into: runner.csvPath(table))
