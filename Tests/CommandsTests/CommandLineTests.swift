@@ -56,6 +56,12 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(m.mixing.strategies, [.cutmix]); XCTAssertEqual(m.moco.baseMomentum, 0.9)
         XCTAssertEqual(sdmp.cell.baseLearningRate, 0.5)
         XCTAssertEqual((try settings("--method byol").cell.method as? BYOLConfiguration), BYOLConfiguration())
+        // one width D is every layer of Barlow Twins' projector, as the width ablation sets it; a list sets each layer
+        func projector(_ line: String) throws -> String { try settings(line).cell.method.projectorDescription }
+        XCTAssertEqual(try projector("--projector 512"), "512-512-512")
+        XCTAssertEqual(try projector("--projector 512 --projector-depth 2"), "512-512")
+        XCTAssertEqual(try projector("--projector 64,32,16"), "64-32-16")
+        XCTAssertEqual(try settings("--method byol --projector 64").cell.method.projectorWidth, 64)
     }
 
     /// A check runs the seeds its rule looks at: `--seeds` sizes an update's baseline only.
