@@ -30,9 +30,7 @@ enum TrainCommand {
         Option("projector", "D[,D,..]", example: "512",
                "projector output width D (every layer of Barlow Twins', the output of the others');\nBarlow Twins also takes every layer: D1,D2,D3 (the method's: "
                 + MethodCatalog.all.map { "\($0.name) \($0.projectorDescription)" }.joined(separator: ", ") + ")") { s, v in
-            let widths = try Value.ints(v, option: "projector", counts: 1 ... 16, form: "D or D,D,D")
-            // one width is the width ablation's D (Barlow Twins: D-D-D); a list sets every layer
-            if widths.count == 1 { s.cell.method.setProjectorWidth(widths[0]) } else { try s.cell.method.setProjectorLayers(widths) }
+            try s.cell.method.setProjector(try Value.ints(v, option: "projector", counts: 1 ... 16, form: "D or D,D,D"))
         },
         Option("batch-size", "B", example: "64", "images per step, two views each (256)") { s, v in
             s.cell.batchSize = try Value.int(v, option: "batch-size")

@@ -61,8 +61,8 @@ public protocol MethodConfiguration: Equatable {
     /// Sets D the way the papers' width ablations vary it (every layer of Barlow Twins'
     /// projector, the output of the others').
     mutating func setProjectorWidth(_ width: Int)
-    /// Sets every layer of the projector; methods whose projector has a single output width
-    /// throw, naming themselves.
+    /// Sets every layer of the projector, one width a layer; methods whose projector has a
+    /// single output width throw, naming themselves.
     mutating func setProjectorLayers(_ widths: [Int]) throws
     /// Narrower heads for the small scales: every hidden layer `hidden` wide, the output `projection`.
     mutating func setHeadWidths(hidden: Int, projection: Int)
@@ -86,10 +86,12 @@ public extension MethodConfiguration {
     /// None by default: a method without them cannot be checked by `make parity`.
     var referenceSettings: [String: Any] { [:] }
     mutating func setProjectorLayers(_ widths: [Int]) throws {
-        guard widths.count == 1 else {
-            throw OptionError("--projector takes one width D for \(name), got \(widths.map(String.init).joined(separator: ","))")
-        }
-        setProjectorWidth(widths[0])
+        throw OptionError("--projector takes one width D for \(name), got \(widths.map(String.init).joined(separator: ","))")
+    }
+    /// `--projector D[,D,..]`: one width is the width ablations' D (`setProjectorWidth`: every
+    /// layer of Barlow Twins' projector), a list sets each layer (`setProjectorLayers`).
+    mutating func setProjector(_ widths: [Int]) throws {
+        if widths.count == 1 { setProjectorWidth(widths[0]) } else { try setProjectorLayers(widths) }
     }
     /// Whether `other` is the same method with the same settings.
     func isEqual(to other: any MethodConfiguration) -> Bool { (other as? Self) == self }
